@@ -1,0 +1,1 @@
+"""The identity provider an energy supplier runs to link its customers to NOX Energy."""

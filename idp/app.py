@@ -1,0 +1,89 @@
+"""create_app(settings) -> Quart: wires everything, nothing else."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from quart import Quart, Response
+
+from idp import i18n
+from idp.config import Settings, load_settings
+from idp.security.clock import Clock, SystemClock
+from idp.services import Services
+from idp.web import authorize, discovery, hardening, interaction, ops, token
+
+log = logging.getLogger("idp")
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Quart:
+    settings = settings or load_settings()
+    clock = clock or SystemClock()
+    app = Quart(
+        __name__,
+        template_folder=settings.templates_dir,
+        static_folder=settings.static_dir,
+        static_url_path="/static",
+    )
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        MAX_FORM_MEMORY_SIZE=settings.max_body_bytes,
+        BODY_TIMEOUT=30,
+        SESSION_COOKIE_NAME="idp_browser",
+        SESSION_COOKIE_SECURE=settings.cookie_secure,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_REFRESH_EACH_REQUEST=False,
+    )
+    if settings.issuer_is_insecure:
+        # Authlib refuses http:// unless told; the issuer was checked to be loopback-only.
+        os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
+        log.warning(
+            "IDP_ISSUER %s is plain http on loopback: cookies are not Secure. "
+            "Never run like this in production.",
+            settings.issuer,
+        )
+
+    app.jinja_env.add_extension("jinja2.ext.i18n")
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=i18n.gettext, ngettext=i18n.ngettext, newstyle=True
+    )
+    app.jinja_env.autoescape = True
+
+    @app.before_serving
+    async def _start() -> None:
+        services = await Services.start(settings, clock)
+        app.extensions["idp"] = services
+        app.secret_key = settings.secret_key or await services.store.settings.get_or_create(
+            "secret_key", _new_key()
+        )
+
+    @app.after_serving
+    async def _stop() -> None:
+        await app.extensions["idp"].close()
+
+    if settings.logo_path:
+
+        @app.get("/logo")
+        async def logo() -> Response:
+            from quart import send_file
+
+            return await send_file(settings.logo_path)  # type: ignore[arg-type]
+
+    for module in (discovery, authorize, interaction, token, ops):
+        app.register_blueprint(module.bp)
+    hardening.install(app, settings.log_format == "json", not settings.issuer_is_insecure)
+    return app
+
+
+def _new_key() -> str:
+    from idp.security.secrets import new_secret
+
+    return new_secret(48)
+
+
+def asgi_app() -> Any:
+    """The entry point Hypercorn workers load (`idp.app:asgi_app()`)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return create_app()

@@ -1,0 +1,344 @@
+"""The `idp` command: serve, migrate, users, clients, terms, keys."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy.exc import OperationalError
+
+from idp.config import LANGUAGES, ConfigError, Settings, load_settings
+from idp.protocol.keys import ALGORITHMS, generate_key
+from idp.protocol.registration import (
+    AUTH_METHODS,
+    RegistrationError,
+    validate_redirect_uri,
+    validate_secret,
+)
+from idp.security import passwords
+from idp.security.clock import SystemClock
+from idp.security.secrets import digest, new_secret
+from idp.store import Store
+from idp.store.clients import DuplicateClient
+from idp.store.terms import DuplicateTerms
+from idp.store.users import DuplicateUser
+
+T = TypeVar("T")
+clock = SystemClock()
+
+
+def settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def with_store(fn: Callable[[Store], Awaitable[T]]) -> T:
+    async def run() -> T:
+        store = Store.connect(settings().database_url)
+        try:
+            return await fn(store)
+        except OperationalError as exc:
+            raise click.ClickException(
+                f"the database is not ready ({exc.orig}); run `idp migrate` first"
+            ) from None
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def read_stdin_secret(what: str) -> str:
+    value = sys.stdin.read().rstrip("\r\n")
+    if not value:
+        raise click.ClickException(f"no {what} on standard input")
+    return value
+
+
+@click.group()
+def main() -> None:
+    """The identity provider that links an energy supplier's customers to NOX Energy."""
+
+
+@main.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (safe to run again)."""
+    from idp.store.migrate import upgrade
+
+    upgrade(settings().database_url)
+    click.echo("database is at the newest schema")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the identity provider with Hypercorn (uvloop workers)."""
+    from hypercorn.config import Config
+    from hypercorn.run import run
+
+    settings()  # fail early, with a one-line error, on bad configuration
+    config = Config()
+    config.application_path = "idp.app:asgi_app()"
+    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    config.workers = workers
+    config.worker_class = "uvloop"
+    config.accesslog = None
+    config.graceful_timeout = 5
+    run(config)
+
+
+# ---- users ----------------------------------------------------------------------------------
+@main.group()
+def users() -> None:
+    """Customers who can sign in."""
+
+
+@users.command("add")
+@click.option("--email", required=True)
+@click.option("--supplier-user-id", required=True)
+@click.option("--name")
+@click.option("--password-stdin", is_flag=True, required=True, help="Read the password from stdin.")
+def users_add(email: str, supplier_user_id: str, name: str | None, password_stdin: bool) -> None:
+    """Add one customer."""
+    password = read_stdin_secret("password")
+    row = {"email": email, "supplier_user_id": supplier_user_id, "name": name, "password": password}
+    try:
+        clean = check_user_row(row)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+    async def add(store: Store) -> None:
+        try:
+            await store.users.add(now=clock.now(), **clean)
+        except DuplicateUser:
+            raise click.ClickException("a customer with this email or supplier_user_id exists") from None
+
+    with_store(add)
+    click.echo(f"added customer {supplier_user_id}")
+
+
+def check_user_row(row: dict[str, Any]) -> dict[str, Any]:
+    """Validate one customer record; raises ValueError with the reason."""
+    email = str(row.get("email") or "").strip()
+    supplier_user_id = str(row.get("supplier_user_id") or "").strip()
+    if "@" not in email or len(email) > 320 or any(c.isspace() for c in email):
+        raise ValueError("invalid email")
+    if not supplier_user_id or len(supplier_user_id) > 255:
+        raise ValueError("missing or too long supplier_user_id")
+    password, password_hash = row.get("password"), row.get("password_hash")
+    if password and password_hash:
+        raise ValueError("give either password or password_hash, not both")
+    if password_hash:
+        if not passwords.is_known_hash(str(password_hash)):
+            raise ValueError("password_hash is not in a recognised format")
+        hashed = str(password_hash)
+    elif password:
+        if len(str(password)) < 8:
+            raise ValueError("password shorter than 8 characters")
+        hashed = passwords.hash_password(str(password))
+    else:
+        raise ValueError("missing password or password_hash")
+    name = str(row.get("name") or "").strip() or None
+    return {"email": email, "supplier_user_id": supplier_user_id, "name": name, "password_hash": hashed}
+
+
+def read_rows(path: Path) -> list[tuple[int, dict[str, Any] | str]]:
+    """Rows of a CSV file (with a header) or JSON lines, numbered from 1; a bad line is a str."""
+    text = path.read_text(encoding="utf-8-sig")
+    rows: list[tuple[int, dict[str, Any] | str]] = []
+    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as exc:
+                rows.append((number, f"not valid JSON ({exc.msg})"))
+                continue
+            rows.append((number, value if isinstance(value, dict) else "not a JSON object"))
+    else:
+        reader = csv.DictReader(io.StringIO(text))
+        for number, record in enumerate(reader, start=2):
+            rows.append((number, dict(record)))
+    return rows
+
+
+@users.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def users_import(file: Path) -> None:
+    """Import customers from CSV or JSON lines (email, supplier_user_id, name, password or
+    password_hash). Existing customers are skipped, so running it again duplicates nobody."""
+    rows = read_rows(file)
+
+    async def run(store: Store) -> tuple[int, int, list[str]]:
+        imported, skipped, rejected = 0, 0, []
+        for number, row in rows:
+            if isinstance(row, str):
+                rejected.append(f"line {number}: {row}")
+                continue
+            try:
+                clean = await asyncio.to_thread(check_user_row, row)
+            except ValueError as exc:
+                rejected.append(f"line {number}: {exc}")
+                continue
+            if await store.users.exists(clean["email"], clean["supplier_user_id"]):
+                skipped += 1
+                continue
+            try:
+                await store.users.add(now=clock.now(), **clean)
+                imported += 1
+            except DuplicateUser:
+                skipped += 1
+        return imported, skipped, rejected
+
+    imported, skipped, rejected = with_store(run)
+    click.echo(f"imported {imported}, already present {skipped}, rejected {len(rejected)}")
+    for reason in rejected:
+        click.echo(f"  rejected {reason}")
+    if rejected:
+        sys.exit(1)
+
+
+# ---- clients --------------------------------------------------------------------------------
+@main.group()
+def clients() -> None:
+    """OAuth clients such as NOX."""
+
+
+@clients.command("add")
+@click.option("--client-id", required=True)
+@click.option("--name", required=True)
+@click.option("--redirect-uri", "redirect_uris", multiple=True, help="Repeat for more than one.")
+@click.option("--auth-method", type=click.Choice(AUTH_METHODS), default="client_secret_basic", show_default=True)
+@click.option("--grant-type", "grant_types", multiple=True, type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]))
+@click.option("--scope", "scopes", multiple=True, help="Allowed scopes (default: openid profile email offline_access).")
+@click.option("--secret-stdin", is_flag=True, help="Read the client secret from stdin.")
+def clients_add(
+    client_id: str,
+    name: str,
+    redirect_uris: tuple[str, ...],
+    auth_method: str,
+    grant_types: tuple[str, ...],
+    scopes: tuple[str, ...],
+    secret_stdin: bool,
+) -> None:
+    """Register a client. A generated secret is printed once; only its hash is kept."""
+    try:
+        uris = [validate_redirect_uri(u) for u in redirect_uris]
+        secret = None
+        if auth_method != "none":
+            secret = validate_secret(read_stdin_secret("secret")) if secret_stdin else new_secret(32)
+        elif secret_stdin:
+            raise RegistrationError("a public client (--auth-method none) has no secret")
+    except RegistrationError as exc:
+        raise click.ClickException(str(exc)) from None
+    kinds = list(grant_types) or (
+        ["authorization_code", "refresh_token"] if uris else ["client_credentials"]
+    )
+    if "authorization_code" in kinds and not uris:
+        raise click.ClickException("an authorization_code client needs at least one --redirect-uri")
+    allowed = list(scopes) or ["openid", "profile", "email", "offline_access"]
+
+    async def add(store: Store) -> None:
+        try:
+            await store.clients.add(
+                client_id=client_id,
+                name=name,
+                secret_hash=digest(secret) if secret else None,
+                token_endpoint_auth_method=auth_method,
+                grant_types=kinds,
+                scopes=allowed,
+                redirect_uris=uris,
+                now=clock.now(),
+            )
+        except DuplicateClient:
+            raise click.ClickException(f"client {client_id!r} exists already") from None
+
+    with_store(add)
+    click.echo(f"added client {client_id}")
+    if secret and not secret_stdin:
+        click.echo(f"client secret (shown once): {secret}")
+
+
+@clients.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def clients_list(as_json: bool) -> None:
+    """List the registered clients."""
+
+    async def run(store: Store) -> list[Any]:
+        return await store.clients.all()
+
+    found = with_store(run)
+    if as_json:
+        click.echo(json.dumps([
+            {
+                "client_id": c.client_id, "name": c.name, "auth_method": c.token_endpoint_auth_method,
+                "grant_types": c.grant_types, "scopes": c.scopes, "redirect_uris": c.redirect_uris,
+                "disabled": c.disabled,
+            }
+            for c in found
+        ], indent=2))
+        return
+    for c in found:
+        click.echo(f"{c.client_id}\t{c.name}\t{c.token_endpoint_auth_method}\t{' '.join(c.redirect_uris)}")
+
+
+# ---- terms ----------------------------------------------------------------------------------
+@main.group()
+def terms() -> None:
+    """Terms and conditions."""
+
+
+@terms.command("publish")
+@click.option("--version", "version", required=True)
+@click.option("--language", required=True, type=click.Choice(LANGUAGES))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def terms_publish(version: str, language: str, file: Path) -> None:
+    """Publish the Markdown text of a terms version in one language; it becomes current."""
+    body = file.read_text(encoding="utf-8").strip()
+    if not body:
+        raise click.ClickException(f"{file} is empty")
+    if len(version) > 64 or not version.strip():
+        raise click.ClickException("--version must be 1 to 64 characters")
+
+    async def run(store: Store) -> None:
+        try:
+            await store.terms.publish(version=version, language=language, body_md=body, now=clock.now())
+        except DuplicateTerms:
+            raise click.ClickException(f"version {version} already has a {language} text") from None
+
+    with_store(run)
+    click.echo(f"published terms {version} ({language})")
+
+
+# ---- keys -----------------------------------------------------------------------------------
+@main.group()
+def keys() -> None:
+    """ID token signing keys."""
+
+
+@keys.command("rotate")
+@click.option("--alg", type=click.Choice(ALGORITHMS), default="RS256", show_default=True)
+def keys_rotate(alg: str) -> None:
+    """Make a new signing key current; the old one stays in the JWKS until its tokens expired."""
+    kid, jwk = generate_key(alg)
+
+    async def run(store: Store) -> None:
+        await store.keys.add_current(kid=kid, alg=alg, private_jwk=jwk, now=clock.now())
+
+    with_store(run)
+    click.echo(f"new current signing key {kid} ({alg})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""One typed settings object, read from IDP_* environment variables and an optional TOML file."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LANGUAGES = ("nl", "en", "fr", "es")
+DEFAULT_LANGUAGE = "nl"
+
+
+class ConfigError(ValueError):
+    """A setting has a value the service cannot run with."""
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Settings:
+    issuer: str = "http://127.0.0.1:8000"
+    database_url: str = ""
+    secret_key: str | None = None
+    auth_session_seconds: int = 900
+    code_seconds: int = 60
+    access_token_seconds: int = 3600
+    id_token_seconds: int = 3600
+    refresh_token_seconds: int = 30 * 24 * 3600
+    login_session_seconds: int = 8 * 3600
+    supplier_name: str = "Energieleverancier"
+    logo_path: str | None = None
+    password_reset_url: str | None = None
+    log_format: str = "text"
+    max_body_bytes: int = 64 * 1024
+    signin_free_failures: int = 5
+    signin_ip_free_failures: int = 20
+    var_dir: str = str(PROJECT_ROOT / "var")
+    templates_dir: str = str(PROJECT_ROOT / "templates")
+    static_dir: str = str(PROJECT_ROOT / "static")
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.database_url:
+            path = Path(self.var_dir) / "idp.sqlite3"
+            object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{path}")
+        self.validate()
+
+    # ---- derived -------------------------------------------------------------------------
+    @property
+    def issuer_is_insecure(self) -> bool:
+        """True for an http:// issuer, which is only accepted on a loopback host."""
+        return urlsplit(self.issuer).scheme == "http"
+
+    @property
+    def cookie_secure(self) -> bool:
+        return not self.issuer_is_insecure
+
+    def url(self, path: str) -> str:
+        return self.issuer.rstrip("/") + path
+
+    def validate(self) -> None:
+        parts = urlsplit(self.issuer)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ConfigError(f"IDP_ISSUER must be an absolute https URL, got {self.issuer!r}")
+        if parts.query or parts.fragment:
+            raise ConfigError("IDP_ISSUER must not have a query or fragment (RFC 8414 §2)")
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+            raise ConfigError("IDP_ISSUER may use http:// only on a loopback host")
+        for name in (
+            "auth_session_seconds",
+            "code_seconds",
+            "access_token_seconds",
+            "id_token_seconds",
+            "refresh_token_seconds",
+            "login_session_seconds",
+            "max_body_bytes",
+        ):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"IDP_{name.upper()} must be a positive number")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError("IDP_LOG_FORMAT must be 'text' or 'json'")
+        if self.password_reset_url and urlsplit(self.password_reset_url).scheme not in (
+            "https",
+            "http",
+        ):
+            raise ConfigError("IDP_PASSWORD_RESET_URL must be an absolute http(s) URL")
+
+    def with_overrides(self, **values: Any) -> Settings:
+        return replace(self, **values)
+
+
+def _coerce(name: str, kind: Any, raw: str) -> Any:
+    kind_name = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+    if kind_name.startswith("int"):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"IDP_{name.upper()} must be a whole number, got {raw!r}") from None
+    return raw or None if "None" in kind_name else raw
+
+
+def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from IDP_CONFIG (a TOML file), then IDP_* variables, then explicit overrides."""
+    env = dict(os.environ if env is None else env)
+    values: dict[str, Any] = {}
+    config_file = env.get("IDP_CONFIG")
+    if config_file:
+        try:
+            with open(config_file, "rb") as fh:
+                data = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read IDP_CONFIG {config_file}: {exc}") from None
+        known = {f.name for f in fields(Settings)}
+        for key, value in data.items():
+            if key not in known:
+                raise ConfigError(f"unknown setting {key!r} in {config_file}")
+            values[key] = value
+    for f in fields(Settings):
+        if f.name == "extra":
+            continue
+        raw = env.get(f"IDP_{f.name.upper()}")
+        if raw is not None:
+            values[f.name] = _coerce(f.name, f.type, raw)
+    values.update(overrides)
+    return Settings(**values)

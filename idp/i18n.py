@@ -1,0 +1,69 @@
+"""Translations: gettext catalogues per language, chosen per request (nl is NOX's default).
+
+Catalogues are the .po files under idp/translations, compiled in memory at start-up, so there is
+no build step and no compiled file to keep in sync.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from contextvars import ContextVar
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
+
+from idp.config import DEFAULT_LANGUAGE, LANGUAGES
+
+CATALOGUE_DIR = Path(__file__).parent / "translations"
+_language: ContextVar[str] = ContextVar("language", default=DEFAULT_LANGUAGE)
+
+
+def _load(language: str) -> NullTranslations:
+    po_path = CATALOGUE_DIR / language / "LC_MESSAGES" / "messages.po"
+    if not po_path.exists():
+        return NullTranslations()
+    with po_path.open("rb") as fh:
+        catalog = read_po(fh, locale=language)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(buffer)
+
+
+CATALOGUES: dict[str, NullTranslations] = {lang: _load(lang) for lang in LANGUAGES}
+
+
+def pick_language(*candidates: str | None) -> str:
+    """The first supported language among the candidates (each may be a space-separated list of
+    BCP 47 tags, as in OIDC `ui_locales`), else nl."""
+    for candidate in candidates:
+        for tag in (candidate or "").replace(",", " ").split():
+            primary = tag.split("-")[0].split(";")[0].strip().lower()
+            if primary in LANGUAGES:
+                return primary
+    return DEFAULT_LANGUAGE
+
+
+def set_language(language: str) -> None:
+    _language.set(language if language in LANGUAGES else DEFAULT_LANGUAGE)
+
+
+def current_language() -> str:
+    return _language.get()
+
+
+def gettext(message: str) -> str:
+    return CATALOGUES[_language.get()].gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    return CATALOGUES[_language.get()].ngettext(singular, plural, n)
+
+
+def missing_messages(language: str, messages: Iterable[str]) -> list[str]:
+    """Messages that have no translation in `language` (used by tests to keep catalogues whole)."""
+    catalogue = CATALOGUES[language]
+    return [m for m in messages if catalogue.gettext(m) == m]

@@ -1,0 +1,166 @@
+"""The grants this server offers, as Authlib subclasses whose storage goes through the bridge."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from authlib.oauth2.rfc6749 import InvalidRequestError, grants
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core import OpenIDCode, UserInfo
+
+from idp.protocol.models import Code, IssuedToken, Subject
+from idp.security.secrets import digest
+
+if TYPE_CHECKING:
+    from idp.protocol.server import Server
+
+CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+
+def user_info(user: Any, scope: str) -> UserInfo:
+    """OIDC Core §5.4: claims by scope. `sub` is the supplier_user_id NOX maps its users to."""
+    info = UserInfo(sub=user.supplier_user_id)
+    scopes = scope.split()
+    if "profile" in scopes and user.name:
+        info["name"] = user.name
+    if "email" in scopes:
+        info["email"] = user.email
+    return info
+
+
+class S256CodeChallenge(CodeChallenge):
+    """PKCE with S256 only, and required of every client (RFC 9700 §2.1.1)."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]  # noqa: RUF012
+
+    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
+        data = grant.request.payload.data
+        if not data.get("code_challenge"):
+            raise InvalidRequestError("PKCE is required: missing 'code_challenge'")
+        # RFC 7636 §4.3: an absent method means "plain", which this server refuses.
+        if data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("'code_challenge_method' must be 'S256'")
+        super().validate_code_challenge(grant, redirect_uri)
+
+    def validate_code_verifier(self, grant: Any, result: Any) -> None:
+        if not grant.request.form.get("code_verifier"):
+            raise InvalidRequestError("Missing 'code_verifier'")
+        super().validate_code_verifier(grant, result)
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS  # noqa: RUF012
+    server: Server
+
+    def save_authorization_code(self, code: str, request: Any) -> None:
+        server = self.server
+        now = server.clock.now()
+        subject: Subject = request.user
+        data = request.payload.data
+        server.run(
+            server.store.grants.add_code(
+                code_hash=digest(code),
+                client_id=request.client.get_client_id(),
+                user_id=subject.id,
+                redirect_uri=data.get("redirect_uri") or "",
+                scope=request.scope,
+                nonce=data.get("nonce"),
+                code_challenge=data.get("code_challenge"),
+                code_challenge_method=data.get("code_challenge_method"),
+                auth_time=subject.auth_time,
+                auth_session_id=getattr(request, "auth_session_id", None),
+                now=now,
+                expires_at=now + server.settings.code_seconds,
+            )
+        )
+
+    def query_authorization_code(self, code: str, client: Any) -> Code | None:
+        server = self.server
+        result = server.run(
+            server.store.grants.consume_code(digest(code), client.get_client_id(), server.clock.now())
+        )
+        if result.replayed:
+            server.security_event(
+                "code_replay",
+                actor=client.get_client_id(),
+                detail={"code_id": result.code.id, "tokens_revoked": True},
+            )
+            return None
+        return Code(result.code) if result.code else None
+
+    def delete_authorization_code(self, authorization_code: Code) -> None:
+        """Nothing to do: the code was marked used when it was presented."""
+
+    def authenticate_user(self, authorization_code: Code) -> Subject | None:
+        user = self.server.load_user(authorization_code.record.user_id)
+        if user is None or user.disabled:
+            return None
+        return Subject(user, authorization_code.get_auth_time())
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS  # noqa: RUF012
+    INCLUDE_NEW_REFRESH_TOKEN = True  # rotation, RFC 9700 §4.14.2
+    server: Server
+
+    def authenticate_refresh_token(self, refresh_token: str) -> IssuedToken | None:
+        server = self.server
+        now = server.clock.now()
+        use = server.run(server.store.grants.use_refresh_token(digest(refresh_token), now))
+        if use.reused:
+            server.security_event(
+                "refresh_token_reuse",
+                actor=use.token.client_id,
+                detail={"family_id": use.token.family_id, "family_revoked": True},
+            )
+            return None
+        if use.token is None or use.token.revoked_at is not None:
+            return None
+        return IssuedToken(use.token, now, server.load_user)
+
+    def authenticate_user(self, refresh_token: IssuedToken) -> Subject | None:
+        user = refresh_token.get_user()
+        if user is None or user.disabled:
+            return None
+        return Subject(user, refresh_token.record.auth_time or 0)
+
+    def revoke_old_credential(self, refresh_token: IssuedToken) -> None:
+        """Nothing to do: the token was marked rotated when it was presented."""
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # noqa: RUF012
+
+
+class OpenIDCodeFlow(OpenIDCode):
+    """OIDC Core §3.1: the ID token of the code flow, signed with the current key."""
+
+    def __init__(self, server: Server) -> None:
+        super().__init__(require_nonce=False)
+        self.server = server
+
+    def exists_nonce(self, nonce: str, request: Any) -> bool:
+        client_id = request.payload.client_id
+        return bool(self.server.run(self.server.store.grants.nonce_used(client_id, nonce)))
+
+    def resolve_client_private_key(self, client: Any) -> Any:
+        return self.server.keyring().current.key
+
+    def get_client_algorithm(self, client: Any) -> str:
+        return self.server.keyring().current.alg
+
+    def get_encode_header(self, client: Any) -> dict[str, str]:
+        current = self.server.keyring().current
+        return {"alg": current.alg, "kid": current.kid, "typ": "JWT"}
+
+    def get_client_claims(self, client: Any) -> dict[str, Any]:
+        now = self.server.clock.now()
+        return {
+            "iss": self.server.settings.issuer,
+            "aud": [client.get_client_id()],
+            "iat": now,
+            "exp": now + self.server.settings.id_token_seconds,
+        }
+
+    def generate_user_info(self, user: Subject, scope: str) -> UserInfo:
+        return user_info(user.user, scope)

@@ -1,0 +1,163 @@
+"""The authorization server: Authlib's engine wired to our grants, endpoints and storage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Request
+from authlib.oauth2.rfc9207 import IssuerParameter
+
+from idp.protocol.endpoints import IntrospectionEndpoint, RevocationEndpoint, UserInfo
+from idp.protocol.grants import (
+    AuthorizationCodeGrant,
+    ClientCredentialsGrant,
+    OpenIDCodeFlow,
+    RefreshTokenGrant,
+    S256CodeChallenge,
+)
+from idp.protocol.keys import KeyRing
+from idp.protocol.models import SCOPES, OAuthClient
+from idp.security.clock import Clock
+from idp.security.secrets import digest, new_secret
+
+T = TypeVar("T")
+
+
+@dataclass
+class ProtocolResponse:
+    status: int
+    body: Any
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def location(self) -> str | None:
+        for name, value in self.headers:
+            if name.lower() == "location":
+                return value
+        return None
+
+    @location.setter
+    def location(self, value: str) -> None:
+        self.headers = [(n, v) for n, v in self.headers if n.lower() != "location"]
+        self.headers.append(("Location", value))
+
+
+class Issuer(IssuerParameter):
+    """RFC 9207: `iss` in every authorization response, errors included."""
+
+    def __init__(self, issuer: str) -> None:
+        self.issuer = issuer
+
+    def get_issuer(self) -> str:
+        return self.issuer
+
+
+class Server(AuthorizationServer):
+    def __init__(
+        self,
+        *,
+        settings: Any,
+        store: Any,
+        run: Callable[[Coroutine[Any, Any, T]], T],
+        clock: Clock,
+        keyring: Callable[[], KeyRing],
+        on_security_event: Callable[[str, str | None, dict[str, Any]], None],
+    ) -> None:
+        super().__init__(scopes_supported=SCOPES)
+        self.settings = settings
+        self.store = store
+        self.run = run
+        self.clock = clock
+        self.keyring = keyring
+        self._on_security_event = on_security_event
+        self.register_token_generator("default", self._generate_token)
+        self.register_grant(
+            AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDCodeFlow(self)]
+        )
+        self.register_grant(RefreshTokenGrant)
+        self.register_grant(ClientCredentialsGrant)
+        self.register_endpoint(RevocationEndpoint(self))
+        self.register_endpoint(IntrospectionEndpoint(self))
+        self.register_endpoint(UserInfo(self))
+        self.register_extension(Issuer(settings.issuer))
+
+    # ---- storage hooks ---------------------------------------------------------------------
+    def query_client(self, client_id: str) -> OAuthClient | None:
+        record = self.run(self.store.clients.get(client_id))
+        if record is None or record.disabled:
+            return None
+        return OAuthClient(record)
+
+    def load_user(self, user_id: int) -> Any:
+        return self.run(self.store.users.by_id(user_id))
+
+    def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
+        now = self.clock.now()
+        grant_type = request.payload.grant_type
+        code = request.authorization_code
+        previous = request.refresh_token
+        subject = request.user
+        refresh = token.get("refresh_token")
+        self.run(
+            self.store.grants.add_token(
+                client_id=request.client.get_client_id(),
+                user_id=subject.id if subject else None,
+                scope=token.get("scope", ""),
+                access_token_hash=digest(token["access_token"]),
+                refresh_token_hash=digest(refresh) if refresh else None,
+                issued_at=now,
+                expires_at=now + token["expires_in"],
+                refresh_expires_at=now + self.settings.refresh_token_seconds if refresh else None,
+                family_id=previous.family_id if grant_type == "refresh_token" else new_secret(16),
+                code_id=code.id if code is not None else None,
+                auth_time=subject.auth_time if subject else None,
+            )
+        )
+
+    def security_event(self, kind: str, actor: str | None, detail: dict[str, Any]) -> None:
+        self._on_security_event(kind, actor, detail)
+
+    # ---- tokens ----------------------------------------------------------------------------
+    def _generate_token(
+        self,
+        grant_type: str,
+        client: OAuthClient,
+        user: Any = None,
+        scope: str | None = None,
+        expires_in: int | None = None,
+        include_refresh_token: bool = True,
+    ) -> dict[str, Any]:
+        scopes = (scope or "").split()
+        if grant_type == "authorization_code":
+            # A refresh token when the client may use them, and always for offline_access.
+            include_refresh_token = (
+                "refresh_token" in client.record.grant_types or "offline_access" in scopes
+            )
+        elif grant_type == "client_credentials":
+            include_refresh_token = False  # RFC 6749 §4.4.3
+        token: dict[str, Any] = {
+            "token_type": "Bearer",
+            "access_token": new_secret(32),
+            "expires_in": expires_in or self.settings.access_token_seconds,
+            "scope": " ".join(scopes),
+        }
+        if include_refresh_token:
+            token["refresh_token"] = new_secret(32)
+        return token
+
+    # ---- the framework half of Authlib's contract -------------------------------------------
+    def create_oauth2_request(self, request: OAuth2Request) -> OAuth2Request:
+        return request
+
+    def create_json_request(self, request: Any) -> Any:
+        return request
+
+    def handle_response(
+        self, status: int, body: Any, headers: list[tuple[str, str]]
+    ) -> ProtocolResponse:
+        return ProtocolResponse(status, body, list(headers))
+
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+        pass

@@ -1,0 +1,1 @@
+"""Passwords, CSRF, throttling, security headers and the clock."""

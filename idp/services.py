@@ -1,0 +1,81 @@
+"""What a running app holds: settings, store, clock, the protocol server and the signing keys."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from idp.config import Settings
+from idp.protocol.bridge import LoopBridge
+from idp.protocol.keys import KeyRing, generate_key
+from idp.protocol.server import Server
+from idp.security.clock import Clock
+from idp.security.throttle import SignInThrottle
+from idp.store import Store
+
+log = logging.getLogger("idp")
+KEY_REFRESH_SECONDS = 60
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    clock: Clock
+    throttle: SignInThrottle
+    server: Server = field(init=False)
+    _keyring: KeyRing | None = field(default=None, init=False)
+    _keys_loaded_at: int = field(default=-(10**9), init=False)
+
+    @classmethod
+    async def start(cls, settings: Settings, clock: Clock) -> Services:
+        store = Store.connect(settings.database_url)
+        throttle = SignInThrottle(
+            store.throttles, settings.signin_free_failures, settings.signin_ip_free_failures
+        )
+        services = cls(settings, store, clock, throttle)
+        services.server = Server(
+            settings=settings,
+            store=store,
+            run=LoopBridge(asyncio.get_running_loop()),
+            clock=clock,
+            keyring=services.keyring,
+            on_security_event=services._security_event_from_thread,
+        )
+        await services.refresh_keys(force=True)
+        return services
+
+    def keyring(self) -> KeyRing:
+        assert self._keyring is not None
+        return self._keyring
+
+    async def refresh_keys(self, force: bool = False) -> KeyRing:
+        """Reload the published keys now and then, so a rotation by `idp keys rotate` in another
+        process is picked up; create the first key when there is none."""
+        now = self.clock.now()
+        if not force and self._keyring and now - self._keys_loaded_at < KEY_REFRESH_SECONDS:
+            return self._keyring
+        records = await self.store.keys.published(now - self.settings.id_token_seconds)
+        if not records:
+            kid, jwk = generate_key("RS256")
+            await self.store.keys.add_current(kid=kid, alg="RS256", private_jwk=jwk, now=now)
+            records = await self.store.keys.published(now - self.settings.id_token_seconds)
+        self._keyring = KeyRing.from_records(records)
+        self._keys_loaded_at = now
+        return self._keyring
+
+    async def security_event(
+        self, kind: str, actor: str | None, detail: dict[str, Any], ip: str | None = None
+    ) -> None:
+        log.warning("security event %s actor=%s", kind, actor)
+        await self.store.events.record(
+            kind=kind, now=self.clock.now(), actor=actor, ip=ip, detail=detail
+        )
+
+    def _security_event_from_thread(self, kind: str, actor: str | None, detail: dict[str, Any]) -> None:
+        self.server.run(self.security_event(kind, actor, detail))
+
+    async def close(self) -> None:
+        await self.store.close()

@@ -1,0 +1,96 @@
+"""OAuth clients and their registered redirect URIs (matched by exact string comparison)."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from idp.store.base import Repository, to_record
+from idp.store.records import Client
+from idp.store.tables import client_redirect_uris, clients
+
+
+class DuplicateClient(Exception):
+    """A client with this client_id exists already."""
+
+
+class Clients(Repository):
+    async def add(
+        self,
+        *,
+        client_id: str,
+        name: str,
+        secret_hash: str | None,
+        token_endpoint_auth_method: str,
+        grant_types: list[str],
+        scopes: list[str],
+        redirect_uris: list[str],
+        now: int,
+    ) -> None:
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    insert(clients).values(
+                        client_id=client_id,
+                        name=name,
+                        secret_hash=secret_hash,
+                        token_endpoint_auth_method=token_endpoint_auth_method,
+                        grant_types=grant_types,
+                        scopes=scopes,
+                        disabled=False,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                if redirect_uris:
+                    await conn.execute(
+                        insert(client_redirect_uris),
+                        [{"client_id": client_id, "uri": uri} for uri in redirect_uris],
+                    )
+        except IntegrityError:
+            raise DuplicateClient(client_id) from None
+
+    async def get(self, client_id: str) -> Client | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(clients).where(clients.c.client_id == client_id))).first()
+            if row is None:
+                return None
+            uris = (
+                await conn.scalars(
+                    select(client_redirect_uris.c.uri)
+                    .where(client_redirect_uris.c.client_id == client_id)
+                    .order_by(client_redirect_uris.c.id)
+                )
+            ).all()
+        return to_record(Client, row, redirect_uris=list(uris))
+
+    async def all(self) -> list[Client]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(clients).order_by(clients.c.client_id))).all()
+            uri_rows = (
+                await conn.execute(select(client_redirect_uris).order_by(client_redirect_uris.c.id))
+            ).all()
+        by_client: dict[str, list[str]] = {}
+        for uri_row in uri_rows:
+            by_client.setdefault(uri_row.client_id, []).append(uri_row.uri)
+        found = [to_record(Client, r, redirect_uris=by_client.get(r.client_id, [])) for r in rows]
+        return [c for c in found if c is not None]
+
+    async def set_secret_hash(self, client_id: str, secret_hash: str | None, now: int) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(clients)
+                .where(clients.c.client_id == client_id)
+                .values(secret_hash=secret_hash, updated_at=now)
+            )
+
+    async def replace_redirect_uris(self, client_id: str, uris: list[str]) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                delete(client_redirect_uris).where(client_redirect_uris.c.client_id == client_id)
+            )
+            if uris:
+                await conn.execute(
+                    insert(client_redirect_uris),
+                    [{"client_id": client_id, "uri": uri} for uri in uris],
+                )

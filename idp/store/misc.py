@@ -1,0 +1,76 @@
+"""Small tables: service settings, sign-in throttles and the security event log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from idp.store.base import Repository
+from idp.store.tables import security_events, settings, throttles
+
+
+class ServiceSettings(Repository):
+    async def get_or_create(self, key: str, value: str) -> str:
+        """Return the stored value, storing `value` first when there is none (race-safe)."""
+        async with self.engine.connect() as conn:
+            found = await conn.scalar(select(settings.c.value).where(settings.c.key == key))
+        if found is not None:
+            return str(found)
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(insert(settings).values(key=key, value=value))
+            return value
+        except IntegrityError:
+            async with self.engine.connect() as conn:
+                return str(await conn.scalar(select(settings.c.value).where(settings.c.key == key)))
+
+
+class Throttles(Repository):
+    async def get(self, keys: list[str]) -> dict[str, tuple[int, int]]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(throttles).where(throttles.c.key.in_(keys)))).all()
+        return {r.key: (r.failures, r.last_failure_at) for r in rows}
+
+    async def record_failure(self, key: str, now: int, reset_before: int) -> None:
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(select(throttles).where(throttles.c.key == key))).first()
+            if row is None:
+                try:
+                    async with conn.begin_nested():
+                        await conn.execute(
+                            insert(throttles).values(key=key, failures=1, last_failure_at=now)
+                        )
+                    return
+                except IntegrityError:
+                    row = (await conn.execute(select(throttles).where(throttles.c.key == key))).first()
+            assert row is not None
+            failures = 1 if row.last_failure_at < reset_before else row.failures + 1
+            await conn.execute(
+                update(throttles)
+                .where(throttles.c.key == key)
+                .values(failures=failures, last_failure_at=now)
+            )
+
+    async def clear(self, key: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(throttles).where(throttles.c.key == key))
+
+
+class SecurityEvents(Repository):
+    async def record(
+        self, *, kind: str, now: int, actor: str | None, ip: str | None, detail: dict[str, Any]
+    ) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(security_events).values(at=now, kind=kind, actor=actor, ip=ip, detail=detail)
+            )
+
+    async def recent(self, kind: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        query = select(security_events).order_by(security_events.c.id.desc()).limit(limit)
+        if kind:
+            query = query.where(security_events.c.kind == kind)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [dict(r._mapping) for r in rows]

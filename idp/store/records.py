@@ -1,0 +1,109 @@
+"""Plain records the repositories hand out: no SQL, no behaviour beyond small derived facts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    email: str
+    supplier_user_id: str
+    name: str | None
+    password_hash: str
+    disabled: bool
+
+
+@dataclass(frozen=True)
+class Client:
+    client_id: str
+    name: str
+    secret_hash: str | None
+    token_endpoint_auth_method: str
+    grant_types: list[str]
+    scopes: list[str]
+    disabled: bool
+    redirect_uris: list[str] = field(default_factory=list)
+
+    @property
+    def is_public(self) -> bool:
+        return self.token_endpoint_auth_method == "none"
+
+
+@dataclass(frozen=True)
+class AuthSession:
+    id: str
+    browser_id: str
+    client_id: str
+    query: str
+    redirect_uri: str
+    state: str | None
+    language: str
+    force_login: bool
+    user_id: int | None
+    auth_time: int | None
+    status: str
+    created_at: int
+    expires_at: int
+
+    def expired(self, now: int) -> bool:
+        return now >= self.expires_at
+
+
+@dataclass(frozen=True)
+class LoginSession:
+    user_id: int
+    auth_time: int
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class AuthorizationCode:
+    id: int
+    client_id: str
+    user_id: int
+    redirect_uri: str
+    scope: str
+    nonce: str | None
+    code_challenge: str | None
+    code_challenge_method: str | None
+    auth_time: int
+    expires_at: int
+    used_at: int | None
+
+
+@dataclass(frozen=True)
+class Token:
+    id: int
+    client_id: str
+    user_id: int | None
+    scope: str
+    issued_at: int
+    expires_at: int
+    refresh_expires_at: int | None
+    revoked_at: int | None
+    rotated_at: int | None
+    family_id: str
+    code_id: int | None
+    auth_time: int | None
+
+
+@dataclass(frozen=True)
+class TermsVersion:
+    id: int
+    version: str
+    language: str
+    body_md: str
+    created_at: int
+    published_at: int | None
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    alg: str
+    private_jwk: dict[str, Any]
+    created_at: int
+    retired_at: int | None

@@ -1,0 +1,90 @@
+"""Authentication sessions (one per visit to /authorize) and sign-in sessions (one per browser)."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, insert, select, update
+
+from idp.store.base import Repository, to_record
+from idp.store.records import AuthSession, LoginSession
+from idp.store.tables import auth_sessions, login_sessions
+
+PENDING = "pending"
+COMPLETED = "completed"
+DENIED = "denied"
+
+
+class AuthSessions(Repository):
+    async def add(self, session: AuthSession) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(auth_sessions).values(**session.__dict__))
+
+    async def get(self, session_id: str) -> AuthSession | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(auth_sessions).where(auth_sessions.c.id == session_id))
+            ).first()
+        return to_record(AuthSession, row)
+
+    async def set_user(self, session_id: str, user_id: int, auth_time: int) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(auth_sessions)
+                .where(auth_sessions.c.id == session_id, auth_sessions.c.status == PENDING)
+                .values(user_id=user_id, auth_time=auth_time, force_login=False)
+            )
+
+    async def finish(self, session_id: str, status: str) -> bool:
+        """Move a pending session to its final status; False when it was not pending (a replay)."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(auth_sessions)
+                .where(auth_sessions.c.id == session_id, auth_sessions.c.status == PENDING)
+                .values(status=status)
+            )
+        return result.rowcount == 1
+
+    async def purge(self, before: int) -> int:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                delete(auth_sessions).where(auth_sessions.c.expires_at < before)
+            )
+        return result.rowcount
+
+
+class LoginSessions(Repository):
+    async def add(
+        self,
+        *,
+        id_hash: str,
+        user_id: int,
+        auth_time: int,
+        expires_at: int,
+        ip: str | None,
+        user_agent: str | None,
+    ) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(login_sessions).values(
+                    id_hash=id_hash,
+                    user_id=user_id,
+                    auth_time=auth_time,
+                    expires_at=expires_at,
+                    ip=ip,
+                    user_agent=(user_agent or "")[:512] or None,
+                )
+            )
+
+    async def get(self, id_hash: str, now: int) -> LoginSession | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(login_sessions).where(
+                        login_sessions.c.id_hash == id_hash, login_sessions.c.expires_at > now
+                    )
+                )
+            ).first()
+        return to_record(LoginSession, row)
+
+    async def remove(self, id_hash: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(login_sessions).where(login_sessions.c.id_hash == id_hash))

@@ -1,0 +1,208 @@
+"""The schema. Times are Unix seconds (integers) so that one injectable clock rules every expiry.
+
+Secrets (passwords, client secrets, codes, tokens, session ids) are stored only as hashes.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Time = BigInteger
+
+settings = Table(
+    "settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("supplier_user_id", String(255), nullable=False, unique=True),
+    Column("name", String(255), nullable=True),
+    Column("password_hash", Text, nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", Time, nullable=False),
+    Column("updated_at", Time, nullable=False),
+)
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("client_id", String(128), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("secret_hash", String(128), nullable=True),
+    Column("token_endpoint_auth_method", String(32), nullable=False),
+    Column("grant_types", JSON, nullable=False),
+    Column("scopes", JSON, nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", Time, nullable=False),
+    Column("updated_at", Time, nullable=False),
+)
+
+client_redirect_uris = Table(
+    "client_redirect_uris",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "client_id",
+        String(128),
+        ForeignKey("clients.client_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("uri", Text, nullable=False),
+    UniqueConstraint("client_id", "uri", name="uq_client_redirect_uris_client_uri"),
+)
+
+auth_sessions = Table(
+    "auth_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("browser_id", String(64), nullable=False),
+    Column("client_id", String(128), nullable=False),
+    Column("query", Text, nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("state", Text, nullable=True),
+    Column("language", String(8), nullable=False),
+    Column("force_login", Boolean, nullable=False, default=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    Column("auth_time", Time, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("expires_at", Time, nullable=False),
+)
+Index("ix_auth_sessions_expires_at", auth_sessions.c.expires_at)
+
+login_sessions = Table(
+    "login_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("auth_time", Time, nullable=False),
+    Column("expires_at", Time, nullable=False),
+    Column("ip", String(64), nullable=True),
+    Column("user_agent", String(512), nullable=True),
+)
+
+authorization_codes = Table(
+    "authorization_codes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("code_hash", String(64), nullable=False, unique=True),
+    Column("client_id", String(128), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("nonce", Text, nullable=True),
+    Column("code_challenge", String(128), nullable=True),
+    Column("code_challenge_method", String(16), nullable=True),
+    Column("auth_time", Time, nullable=False),
+    Column("auth_session_id", String(64), nullable=True),
+    Column("created_at", Time, nullable=False),
+    Column("expires_at", Time, nullable=False),
+    Column("used_at", Time, nullable=True),
+)
+Index("ix_authorization_codes_client_nonce", authorization_codes.c.client_id, authorization_codes.c.nonce)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client_id", String(128), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    Column("scope", Text, nullable=False),
+    Column("access_token_hash", String(64), nullable=False, unique=True),
+    Column("refresh_token_hash", String(64), nullable=True, unique=True),
+    Column("issued_at", Time, nullable=False),
+    Column("expires_at", Time, nullable=False),
+    Column("refresh_expires_at", Time, nullable=True),
+    Column("revoked_at", Time, nullable=True),
+    Column("rotated_at", Time, nullable=True),
+    Column("family_id", String(64), nullable=False),
+    Column("code_id", Integer, nullable=True),
+    Column("auth_time", Time, nullable=True),
+)
+Index("ix_tokens_family_id", tokens.c.family_id)
+Index("ix_tokens_code_id", tokens.c.code_id)
+Index("ix_tokens_user_id", tokens.c.user_id)
+
+terms_versions = Table(
+    "terms_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("version", String(64), nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("body_md", Text, nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("published_at", Time, nullable=True),
+    UniqueConstraint("version", "language", name="uq_terms_versions_version_language"),
+)
+
+terms_acceptances = Table(
+    "terms_acceptances",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("accepted_at", Time, nullable=False),
+    Column("client_id", String(128), nullable=True),
+    Column("ip", String(64), nullable=True),
+    Column("user_agent", String(512), nullable=True),
+)
+Index("ix_terms_acceptances_user_version", terms_acceptances.c.user_id, terms_acceptances.c.version)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(128), primary_key=True),
+    Column("alg", String(16), nullable=False),
+    Column("private_jwk", JSON, nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("retired_at", Time, nullable=True),
+)
+
+throttles = Table(
+    "throttles",
+    metadata,
+    Column("key", String(400), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", Time, nullable=False),
+)
+
+security_events = Table(
+    "security_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Time, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("actor", String(320), nullable=True),
+    Column("ip", String(64), nullable=True),
+    Column("detail", JSON, nullable=False),
+)
+Index("ix_security_events_kind_at", security_events.c.kind, security_events.c.at)

@@ -1,0 +1,92 @@
+"""Terms and conditions: versions per language, publication, and each customer's acceptance."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from idp.store.base import Repository, to_record
+from idp.store.records import TermsVersion
+from idp.store.tables import terms_acceptances, terms_versions
+
+
+class DuplicateTerms(Exception):
+    """This version already has a text in this language."""
+
+
+class Terms(Repository):
+    async def publish(self, *, version: str, language: str, body_md: str, now: int) -> None:
+        """Store and publish one language of a version; the newest published version is current."""
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    insert(terms_versions).values(
+                        version=version,
+                        language=language,
+                        body_md=body_md,
+                        created_at=now,
+                        published_at=now,
+                    )
+                )
+        except IntegrityError:
+            raise DuplicateTerms(f"{version}/{language}") from None
+
+    async def current_version(self) -> str | None:
+        async with self.engine.connect() as conn:
+            return await conn.scalar(
+                select(terms_versions.c.version)
+                .where(terms_versions.c.published_at.is_not(None))
+                .order_by(terms_versions.c.published_at.desc(), terms_versions.c.id.desc())
+                .limit(1)
+            )
+
+    async def text(self, version: str, languages: list[str]) -> TermsVersion | None:
+        """The text of `version` in the first of `languages` that has one, else in any language."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(select(terms_versions).where(terms_versions.c.version == version))
+            ).all()
+        by_language = {row.language: row for row in rows}
+        for language in languages:
+            if language in by_language:
+                return to_record(TermsVersion, by_language[language])
+        return to_record(TermsVersion, rows[0]) if rows else None
+
+    async def has_accepted(self, user_id: int, version: str) -> bool:
+        async with self.engine.connect() as conn:
+            found = await conn.scalar(
+                select(func.count())
+                .select_from(terms_acceptances)
+                .where(
+                    terms_acceptances.c.user_id == user_id, terms_acceptances.c.version == version
+                )
+            )
+        return bool(found)
+
+    async def accept(
+        self,
+        *,
+        user_id: int,
+        version: str,
+        language: str,
+        now: int,
+        client_id: str | None,
+        ip: str | None,
+        user_agent: str | None,
+    ) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(terms_acceptances).values(
+                    user_id=user_id,
+                    version=version,
+                    language=language,
+                    accepted_at=now,
+                    client_id=client_id,
+                    ip=ip,
+                    user_agent=(user_agent or "")[:512] or None,
+                )
+            )
+
+    async def count(self) -> int:
+        async with self.engine.connect() as conn:
+            return int(await conn.scalar(select(func.count()).select_from(terms_versions)) or 0)

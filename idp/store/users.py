@@ -1,0 +1,84 @@
+"""Customers: the people who sign in. `supplier_user_id` is the id NOX knows them by."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from idp.store.base import Repository, to_record
+from idp.store.records import User
+from idp.store.tables import users
+
+
+class DuplicateUser(Exception):
+    """The email or the supplier_user_id is already taken."""
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+class Users(Repository):
+    async def add(
+        self,
+        *,
+        email: str,
+        supplier_user_id: str,
+        name: str | None,
+        password_hash: str,
+        now: int,
+    ) -> User:
+        values = dict(
+            email=normalize_email(email),
+            supplier_user_id=supplier_user_id,
+            name=name,
+            password_hash=password_hash,
+            disabled=False,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            async with self.engine.begin() as conn:
+                result = await conn.execute(insert(users).values(**values))
+        except IntegrityError:
+            raise DuplicateUser(email) from None
+        user_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+        return User(id=user_id, **{k: v for k, v in values.items() if k in User.__dataclass_fields__})
+
+    async def exists(self, email: str, supplier_user_id: str) -> bool:
+        async with self.engine.connect() as conn:
+            found = await conn.scalar(
+                select(func.count())
+                .select_from(users)
+                .where(
+                    or_(
+                        users.c.email == normalize_email(email),
+                        users.c.supplier_user_id == supplier_user_id,
+                    )
+                )
+            )
+        return bool(found)
+
+    async def by_email(self, email: str) -> User | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(users).where(users.c.email == normalize_email(email)))
+            ).first()
+        return to_record(User, row)
+
+    async def by_id(self, user_id: int) -> User | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(users).where(users.c.id == user_id))).first()
+        return to_record(User, row)
+
+    async def set_password_hash(self, user_id: int, password_hash: str, now: int) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(users)
+                .where(users.c.id == user_id)
+                .values(password_hash=password_hash, updated_at=now)
+            )
+
+    async def count(self) -> int:
+        async with self.engine.connect() as conn:
+            return int(await conn.scalar(select(func.count()).select_from(users)) or 0)

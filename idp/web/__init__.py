@@ -1,0 +1,1 @@
+"""Thin Quart blueprints: each view parses, calls, renders."""

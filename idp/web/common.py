@@ -1,0 +1,73 @@
+"""Helpers every blueprint shares: the services, rendering, and Authlib request/response glue."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from quart import Response, current_app, render_template, request
+
+from idp.i18n import current_language
+from idp.protocol.requests import ProtocolRequest
+from idp.protocol.server import ProtocolResponse
+from idp.services import Services
+
+
+def services() -> Services:
+    return current_app.extensions["idp"]  # type: ignore[no-any-return]
+
+
+def client_ip() -> str:
+    return request.remote_addr or "unknown"
+
+
+def user_agent() -> str:
+    return request.headers.get("User-Agent", "")[:512]
+
+
+async def page(template: str, status: int = 200, **context: Any) -> Response:
+    settings = services().settings
+    body = await render_template(
+        template,
+        supplier_name=settings.supplier_name,
+        has_logo=bool(settings.logo_path),
+        lang=current_language(),
+        **context,
+    )
+    return Response(body, status=status, content_type="text/html; charset=utf-8")
+
+
+async def protocol_request(path: str) -> ProtocolRequest:
+    """An Authlib request for this HTTP request. The URL is built from the configured issuer,
+    never from the Host header."""
+    form: list[tuple[str, str]] = []
+    if request.method == "POST":
+        form = list((await request.form).items(multi=True))
+    query = list(request.args.items(multi=True))
+    return ProtocolRequest(
+        request.method,
+        services().settings.url(path),
+        dict(request.headers.items()),
+        query=query,
+        form=form,
+    )
+
+
+def to_response(result: ProtocolResponse) -> Response:
+    body = result.body
+    if isinstance(body, dict | list):
+        body = json.dumps(body)
+    response = Response(body, status=result.status)
+    for name, value in result.headers:
+        response.headers[name] = value
+    return response
+
+
+def json_error(status: int, error: str, description: str) -> Response:
+    response = Response(
+        json.dumps({"error": error, "error_description": description}),
+        status=status,
+        content_type="application/json",
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
