@@ -97,6 +97,21 @@ def serve(host: str, port: int, workers: int) -> None:
     run(config)
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+def dev(host: str, port: int) -> None:
+    """Try it on one machine: migrate an SQLite database, seed demo data, serve, print the URL."""
+    import logging
+    import os
+
+    from idp.devserver import run_dev
+
+    os.environ.setdefault("IDP_ISSUER", f"http://127.0.0.1:{port}")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(run_dev(settings(), host, port))
+
+
 # ---- users ----------------------------------------------------------------------------------
 @main.group()
 def users() -> None:

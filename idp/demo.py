@@ -1,0 +1,74 @@
+"""Demo data for `make run`: a customer, the NOX client and terms, created once on an empty
+database. The generated secrets are kept in ./var/demo.json (mode 0600) so every start can print
+them again."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from idp.security import passwords
+from idp.security.secrets import digest, new_secret
+from idp.store import Store
+
+DEMO_EMAIL = "demo@example.com"
+DEMO_SUPPLIER_USER_ID = "demo-customer-0001"
+TERMS = {
+    "nl": "# Algemene voorwaarden\n\nDoor te koppelen met NOX Energy geeft u toestemming om uw "
+    "warmtepomp of zonne-installatie slim aan te sturen.\n\n- U kunt de koppeling altijd "
+    "verbreken.\n- Wij delen alleen uw klantnummer met NOX.",
+    "en": "# Terms and conditions\n\nBy linking with NOX Energy you allow your heat pump or solar "
+    "installation to be steered smartly.\n\n- You can end the link at any time.\n- We only share "
+    "your customer number with NOX.",
+}
+
+
+def _credentials_file(var_dir: str) -> Path:
+    return Path(var_dir) / "demo.json"
+
+
+def load_credentials(var_dir: str) -> dict[str, Any] | None:
+    path = _credentials_file(var_dir)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+async def seed(store: Store, var_dir: str, redirect_uri: str, now: int) -> dict[str, Any] | None:
+    """Create the demo data when the database has no customers yet; return the credentials
+    (None for a database that already had customers of its own)."""
+    if await store.users.count() > 0:
+        return load_credentials(var_dir)
+    credentials = {
+        "email": DEMO_EMAIL,
+        "password": new_secret(9),
+        "client_id": "nox",
+        "client_secret": new_secret(32),
+        "redirect_uri": redirect_uri,
+    }
+    await store.users.add(
+        email=DEMO_EMAIL,
+        supplier_user_id=DEMO_SUPPLIER_USER_ID,
+        name="Demo Klant",
+        password_hash=passwords.hash_password(credentials["password"]),
+        now=now,
+    )
+    await store.clients.add(
+        client_id="nox",
+        name="NOX Energy (sandbox)",
+        secret_hash=digest(credentials["client_secret"]),
+        token_endpoint_auth_method="client_secret_basic",
+        grant_types=["authorization_code", "refresh_token"],
+        scopes=["openid", "profile", "email", "offline_access"],
+        redirect_uris=[redirect_uri],
+        now=now,
+    )
+    if await store.terms.current_version() is None:
+        for language, body in TERMS.items():
+            await store.terms.publish(version="demo-1", language=language, body_md=body, now=now)
+    path = _credentials_file(var_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(credentials, fh, indent=2)
+    return credentials
