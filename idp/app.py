@@ -15,11 +15,15 @@ from idp.services import Services
 from idp.web import authorize, discovery, hardening, interaction, ops, token
 
 log = logging.getLogger("idp")
+# Authlib logs issued tokens at DEBUG; those lines must never reach a log, whatever the level.
+QUIET_LOGGERS = ("authlib", "aiosqlite", "sqlalchemy.engine")
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Quart:
     settings = settings or load_settings()
     clock = clock or SystemClock()
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     app = Quart(
         __name__,
         template_folder=settings.templates_dir,

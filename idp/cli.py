@@ -136,7 +136,9 @@ def users_add(email: str, supplier_user_id: str, name: str | None, password_stdi
         try:
             await store.users.add(now=clock.now(), **clean)
         except DuplicateUser:
-            raise click.ClickException("a customer with this email or supplier_user_id exists") from None
+            raise click.ClickException(
+                "a customer with this email or supplier_user_id exists"
+            ) from None
 
     with_store(add)
     click.echo(f"added customer {supplier_user_id}")
@@ -164,7 +166,12 @@ def check_user_row(row: dict[str, Any]) -> dict[str, Any]:
     else:
         raise ValueError("missing password or password_hash")
     name = str(row.get("name") or "").strip() or None
-    return {"email": email, "supplier_user_id": supplier_user_id, "name": name, "password_hash": hashed}
+    return {
+        "email": email,
+        "supplier_user_id": supplier_user_id,
+        "name": name,
+        "password_hash": hashed,
+    }
 
 
 def read_rows(path: Path) -> list[tuple[int, dict[str, Any] | str]]:
@@ -234,9 +241,24 @@ def clients() -> None:
 @click.option("--client-id", required=True)
 @click.option("--name", required=True)
 @click.option("--redirect-uri", "redirect_uris", multiple=True, help="Repeat for more than one.")
-@click.option("--auth-method", type=click.Choice(AUTH_METHODS), default="client_secret_basic", show_default=True)
-@click.option("--grant-type", "grant_types", multiple=True, type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]))
-@click.option("--scope", "scopes", multiple=True, help="Allowed scopes (default: openid profile email offline_access).")
+@click.option(
+    "--auth-method",
+    type=click.Choice(AUTH_METHODS),
+    default="client_secret_basic",
+    show_default=True,
+)
+@click.option(
+    "--grant-type",
+    "grant_types",
+    multiple=True,
+    type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]),
+)
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    help="Allowed scopes (default: openid profile email offline_access).",
+)
 @click.option("--secret-stdin", is_flag=True, help="Read the client secret from stdin.")
 def clients_add(
     client_id: str,
@@ -252,7 +274,9 @@ def clients_add(
         uris = [validate_redirect_uri(u) for u in redirect_uris]
         secret = None
         if auth_method != "none":
-            secret = validate_secret(read_stdin_secret("secret")) if secret_stdin else new_secret(32)
+            secret = (
+                validate_secret(read_stdin_secret("secret")) if secret_stdin else new_secret(32)
+            )
         elif secret_stdin:
             raise RegistrationError("a public client (--auth-method none) has no secret")
     except RegistrationError as exc:
@@ -260,6 +284,8 @@ def clients_add(
     kinds = list(grant_types) or (
         ["authorization_code", "refresh_token"] if uris else ["client_credentials"]
     )
+    if auth_method == "none" and "client_credentials" in kinds:
+        raise click.ClickException("a public client (--auth-method none) cannot use client_credentials")
     if "authorization_code" in kinds and not uris:
         raise click.ClickException("an authorization_code client needs at least one --redirect-uri")
     allowed = list(scopes) or ["openid", "profile", "email", "offline_access"]
@@ -295,17 +321,28 @@ def clients_list(as_json: bool) -> None:
 
     found = with_store(run)
     if as_json:
-        click.echo(json.dumps([
-            {
-                "client_id": c.client_id, "name": c.name, "auth_method": c.token_endpoint_auth_method,
-                "grant_types": c.grant_types, "scopes": c.scopes, "redirect_uris": c.redirect_uris,
-                "disabled": c.disabled,
-            }
-            for c in found
-        ], indent=2))
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "client_id": c.client_id,
+                        "name": c.name,
+                        "auth_method": c.token_endpoint_auth_method,
+                        "grant_types": c.grant_types,
+                        "scopes": c.scopes,
+                        "redirect_uris": c.redirect_uris,
+                        "disabled": c.disabled,
+                    }
+                    for c in found
+                ],
+                indent=2,
+            )
+        )
         return
     for c in found:
-        click.echo(f"{c.client_id}\t{c.name}\t{c.token_endpoint_auth_method}\t{' '.join(c.redirect_uris)}")
+        click.echo(
+            f"{c.client_id}\t{c.name}\t{c.token_endpoint_auth_method}\t{' '.join(c.redirect_uris)}"
+        )
 
 
 # ---- terms ----------------------------------------------------------------------------------
@@ -328,7 +365,9 @@ def terms_publish(version: str, language: str, file: Path) -> None:
 
     async def run(store: Store) -> None:
         try:
-            await store.terms.publish(version=version, language=language, body_md=body, now=clock.now())
+            await store.terms.publish(
+                version=version, language=language, body_md=body, now=clock.now()
+            )
         except DuplicateTerms:
             raise click.ClickException(f"version {version} already has a {language} text") from None
 

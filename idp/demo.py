@@ -57,7 +57,7 @@ async def seed(store: Store, var_dir: str, redirect_uri: str, now: int) -> dict[
         client_id="nox",
         name="NOX Energy (sandbox)",
         secret_hash=digest(credentials["client_secret"]),
-        token_endpoint_auth_method="client_secret_basic",
+        token_endpoint_auth_method="client_secret_basic",  # noqa: S106
         grant_types=["authorization_code", "refresh_token"],
         scopes=["openid", "profile", "email", "offline_access"],
         redirect_uris=[redirect_uri],

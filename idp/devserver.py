@@ -41,7 +41,7 @@ async def run_dev(settings: Settings, host: str, port: int) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await serve(create_app(settings), hypercorn_config(host, port), shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    await serve(create_app(settings), hypercorn_config(host, port), shutdown_trigger=stop.wait)
 
 
 def announce(settings: Settings, credentials: dict[str, Any] | None) -> None:

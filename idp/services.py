@@ -74,7 +74,9 @@ class Services:
             kind=kind, now=self.clock.now(), actor=actor, ip=ip, detail=detail
         )
 
-    def _security_event_from_thread(self, kind: str, actor: str | None, detail: dict[str, Any]) -> None:
+    def _security_event_from_thread(
+        self, kind: str, actor: str | None, detail: dict[str, Any]
+    ) -> None:
         self.server.run(self.security_event(kind, actor, detail))
 
     async def close(self) -> None:

@@ -158,16 +158,18 @@ class Flow:
 
     client: QuartClient
     verifier: str = ""
+    nonce: str = ""
 
     def params(self, **overrides: Any) -> dict[str, str]:
         self.verifier, challenge = pkce_pair()
+        self.nonce = "nonce-" + secrets.token_urlsafe(8)  # Authlib refuses a reused nonce
         params = {
             "response_type": "code",
             "client_id": CLIENT_ID,
             "redirect_uri": REDIRECT_URI,
             "scope": "openid profile email",
             "state": "state-123",
-            "nonce": "nonce-456",
+            "nonce": self.nonce,
             "code_challenge": challenge,
             "code_challenge_method": "S256",
         }
@@ -207,16 +209,16 @@ class Flow:
         assert url.startswith(REDIRECT_URI), url
         return query_of(url)["code"]
 
-    async def token(self, code: str, **overrides: Any) -> Any:
+    async def token(self, issued_code: str, client_id: str = CLIENT_ID, **overrides: Any) -> Any:
         form = {
             "grant_type": "authorization_code",
-            "code": code,
+            "code": issued_code,
             "redirect_uri": REDIRECT_URI,
             "code_verifier": self.verifier,
         }
         form.update(overrides)
         form = {k: v for k, v in form.items() if v is not None}
-        return await self.client.post("/token", form=form, headers=basic_auth())
+        return await self.client.post("/token", form=form, headers=basic_auth(client_id))
 
 
 def basic_auth(client_id: str = CLIENT_ID, secret: str = CLIENT_SECRET) -> dict[str, str]:
@@ -227,3 +229,10 @@ def basic_auth(client_id: str = CLIENT_ID, secret: str = CLIENT_SECRET) -> dict[
 @pytest.fixture
 def flow(client: QuartClient, seeded: Store) -> Flow:
     return Flow(client)
+
+
+def translated(message: str, language: str = "nl") -> str:
+    """`message` as the customer reads it in `language` (the catalogues decide the wording)."""
+    from idp.i18n import CATALOGUES
+
+    return str(CATALOGUES[language].gettext(message))

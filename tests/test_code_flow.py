@@ -5,7 +5,15 @@ from __future__ import annotations
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from tests.conftest import CLIENT_ID, ISSUER, REDIRECT_URI, SUPPLIER_USER_ID, Flow, location, query_of
+from tests.conftest import (
+    CLIENT_ID,
+    ISSUER,
+    REDIRECT_URI,
+    SUPPLIER_USER_ID,
+    Flow,
+    location,
+    query_of,
+)
 
 
 async def test_code_flow_issues_tokens_and_id_token(flow: Flow, client, clock) -> None:
@@ -24,7 +32,7 @@ async def test_code_flow_issues_tokens_and_id_token(flow: Flow, client, clock) -
     assert claims["iss"] == ISSUER
     assert claims["aud"] == [CLIENT_ID]
     assert claims["sub"] == SUPPLIER_USER_ID
-    assert claims["nonce"] == "nonce-456"
+    assert claims["nonce"] == flow.nonce
     assert claims["auth_time"] == clock.now()
     assert claims["iat"] == clock.now()
     assert claims["exp"] == clock.now() + 3600

@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
+
+
+class Runner(Protocol):
+    """Runs a coroutine to completion from synchronous code and returns its result."""
+
+    def __call__(self, coro: Coroutine[Any, Any, T]) -> T: ...
+
 
 STORE_TIMEOUT = 30.0
 

@@ -31,13 +31,14 @@ def find_token(server: Server, token_string: str, hint: str | None) -> IssuedTok
         record = server.run(lookup(digest(token_string)))
         if record is not None:
             token = IssuedToken(record, now, server.load_user)
+            token.is_refresh = lookup == grants.by_refresh_token
             client = server.query_client(record.client_id)
             return token.with_client(client) if client else None
     return None
 
 
 class RevocationEndpoint(_RevocationEndpoint):
-    CLIENT_AUTH_METHODS = CLIENT_AUTH_METHODS  # noqa: RUF012
+    CLIENT_AUTH_METHODS = CLIENT_AUTH_METHODS
     server: Server
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> IssuedToken | None:
@@ -45,9 +46,10 @@ class RevocationEndpoint(_RevocationEndpoint):
 
     def revoke_token(self, token: IssuedToken, request: Any) -> None:
         # RFC 7009 §2.1: revoking a refresh token also ends the access tokens of its grant.
-        is_refresh = token.record.refresh_token_hash == digest(request.form["token"])
         self.server.run(
-            self.server.store.grants.revoke(token.id, self.server.clock.now(), family=is_refresh)
+            self.server.store.grants.revoke(
+                token.id, self.server.clock.now(), family=token.is_refresh
+            )
         )
 
 
@@ -56,10 +58,7 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
     server: Server
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> IssuedToken | None:
-        token = find_token(self.server, token_string, token_type_hint)
-        if token is not None and token.record.refresh_token_hash == digest(token_string):
-            token.is_refresh = True  # type: ignore[attr-defined]
-        return token
+        return find_token(self.server, token_string, token_type_hint)
 
     def check_permission(self, token: IssuedToken, client: OAuthClient, request: Any) -> bool:
         """A client may introspect its own tokens; a resource server with the introspection
@@ -68,12 +67,8 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
 
     def introspect_token(self, token: IssuedToken) -> dict[str, Any]:
         record = token.record
-        is_refresh = getattr(token, "is_refresh", False)
-        if is_refresh and (record.rotated_at is not None):
-            return {"active": False}
+        is_refresh = token.is_refresh
         expires_at = record.refresh_expires_at if is_refresh else record.expires_at
-        if is_refresh and expires_at is not None and expires_at <= token._now:
-            return {"active": False}
         payload: dict[str, Any] = {
             "active": True,
             "scope": record.scope,
@@ -88,13 +83,6 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
             payload["sub"] = user.supplier_user_id
             payload["aud"] = record.client_id
         return payload
-
-    def create_introspection_payload(self, token: IssuedToken | None) -> dict[str, Any]:
-        if token is None or token.is_revoked():
-            return {"active": False}
-        if not getattr(token, "is_refresh", False) and token.is_expired():
-            return {"active": False}
-        return self.introspect_token(token)
 
 
 class AccessTokenValidator(BearerTokenValidator):

@@ -49,7 +49,7 @@ class S256CodeChallenge(CodeChallenge):
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS  # noqa: RUF012
+    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
     server: Server
 
     def save_authorization_code(self, code: str, request: Any) -> None:
@@ -77,7 +77,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def query_authorization_code(self, code: str, client: Any) -> Code | None:
         server = self.server
         result = server.run(
-            server.store.grants.consume_code(digest(code), client.get_client_id(), server.clock.now())
+            server.store.grants.consume_code(
+                digest(code), client.get_client_id(), server.clock.now()
+            )
         )
         if result.replayed:
             server.security_event(
@@ -99,7 +101,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS  # noqa: RUF012
+    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True  # rotation, RFC 9700 §4.14.2
     server: Server
 

@@ -84,7 +84,7 @@ class Code(AuthorizationCodeMixin):
         return str(self.record.scope)
 
     def get_nonce(self) -> str | None:
-        return self.record.nonce  # type: ignore[no-any-return]
+        return self.record.nonce
 
     def get_auth_time(self) -> int:
         return int(self.record.auth_time)
@@ -102,6 +102,7 @@ class IssuedToken(TokenMixin):
         self._now = now
         self._load_user = load_user
         self._client: OAuthClient | None = None
+        self.is_refresh = False  # set when the token was found by its refresh token
 
     def check_client(self, client: Any) -> bool:
         return bool(self.client_id == client.get_client_id())
@@ -113,9 +114,15 @@ class IssuedToken(TokenMixin):
         return int(self.record.expires_at - self.record.issued_at)
 
     def is_expired(self) -> bool:
+        if self.is_refresh:
+            expires_at = self.record.refresh_expires_at
+            return expires_at is not None and self._now >= expires_at
         return bool(self._now >= self.record.expires_at)
 
     def is_revoked(self) -> bool:
+        """Revoked outright, or (for a refresh token) already rotated away."""
+        if self.is_refresh and self.record.rotated_at is not None:
+            return True
         return self.record.revoked_at is not None
 
     def get_user(self) -> Any:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Request
 from authlib.oauth2.rfc9207 import IssuerParameter
 
+from idp.protocol.bridge import Runner
 from idp.protocol.endpoints import IntrospectionEndpoint, RevocationEndpoint, UserInfo
 from idp.protocol.grants import (
     AuthorizationCodeGrant,
@@ -21,8 +22,6 @@ from idp.protocol.keys import KeyRing
 from idp.protocol.models import SCOPES, OAuthClient
 from idp.security.clock import Clock
 from idp.security.secrets import digest, new_secret
-
-T = TypeVar("T")
 
 
 @dataclass
@@ -60,7 +59,7 @@ class Server(AuthorizationServer):
         *,
         settings: Any,
         store: Any,
-        run: Callable[[Coroutine[Any, Any, T]], T],
+        run: Runner,
         clock: Clock,
         keyring: Callable[[], KeyRing],
         on_security_event: Callable[[str, str | None, dict[str, Any]], None],

@@ -52,7 +52,9 @@ class Clients(Repository):
 
     async def get(self, client_id: str) -> Client | None:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(select(clients).where(clients.c.client_id == client_id))).first()
+            row = (
+                await conn.execute(select(clients).where(clients.c.client_id == client_id))
+            ).first()
             if row is None:
                 return None
             uris = (

@@ -148,7 +148,9 @@ class Grants(Repository):
     async def by_access_token(self, access_token_hash: str) -> Token | None:
         async with self.engine.connect() as conn:
             row = (
-                await conn.execute(select(tokens).where(tokens.c.access_token_hash == access_token_hash))
+                await conn.execute(
+                    select(tokens).where(tokens.c.access_token_hash == access_token_hash)
+                )
             ).first()
         return to_record(Token, row)
 
@@ -191,7 +193,9 @@ class Grants(Repository):
     async def revoke(self, token_id: int, now: int, *, family: bool) -> None:
         async with self.engine.begin() as conn:
             if family:
-                family_id = await conn.scalar(select(tokens.c.family_id).where(tokens.c.id == token_id))
+                family_id = await conn.scalar(
+                    select(tokens.c.family_id).where(tokens.c.id == token_id)
+                )
                 if family_id is not None:
                     await self._revoke_family(conn, family_id, now)
             else:
@@ -210,7 +214,7 @@ class Grants(Repository):
             )
 
     @staticmethod
-    async def _revoke_family(conn, family_id: str, now: int) -> None:  # type: ignore[no-untyped-def]
+    async def _revoke_family(conn, family_id: str, now: int) -> None:
         await conn.execute(
             update(tokens)
             .where(tokens.c.family_id == family_id, tokens.c.revoked_at.is_(None))

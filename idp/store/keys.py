@@ -12,11 +12,15 @@ from idp.store.tables import signing_keys
 
 
 class SigningKeys(Repository):
-    async def add_current(self, *, kid: str, alg: str, private_jwk: dict[str, Any], now: int) -> None:
+    async def add_current(
+        self, *, kid: str, alg: str, private_jwk: dict[str, Any], now: int
+    ) -> None:
         """Insert a key and retire every other one, in one transaction."""
         async with self.engine.begin() as conn:
             await conn.execute(
-                update(signing_keys).where(signing_keys.c.retired_at.is_(None)).values(retired_at=now)
+                update(signing_keys)
+                .where(signing_keys.c.retired_at.is_(None))
+                .values(retired_at=now)
             )
             await conn.execute(
                 insert(signing_keys).values(
@@ -36,7 +40,9 @@ class SigningKeys(Repository):
                             signing_keys.c.retired_at > retired_after,
                         )
                     )
-                    .order_by(signing_keys.c.retired_at.is_not(None), signing_keys.c.created_at.desc())
+                    .order_by(
+                        signing_keys.c.retired_at.is_not(None), signing_keys.c.created_at.desc()
+                    )
                 )
             ).all()
         return [k for k in (to_record(SigningKey, r) for r in rows) if k is not None]

@@ -44,7 +44,9 @@ class Throttles(Repository):
                         )
                     return
                 except IntegrityError:
-                    row = (await conn.execute(select(throttles).where(throttles.c.key == key))).first()
+                    row = (
+                        await conn.execute(select(throttles).where(throttles.c.key == key))
+                    ).first()
             assert row is not None
             failures = 1 if row.last_failure_at < reset_before else row.failures + 1
             await conn.execute(

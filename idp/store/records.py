@@ -29,7 +29,7 @@ class Client:
 
     @property
     def is_public(self) -> bool:
-        return self.token_endpoint_auth_method == "none"
+        return self.token_endpoint_auth_method == "none"  # noqa: S105
 
 
 @dataclass(frozen=True)

@@ -127,7 +127,11 @@ authorization_codes = Table(
     Column("expires_at", Time, nullable=False),
     Column("used_at", Time, nullable=True),
 )
-Index("ix_authorization_codes_client_nonce", authorization_codes.c.client_id, authorization_codes.c.nonce)
+Index(
+    "ix_authorization_codes_client_nonce",
+    authorization_codes.c.client_id,
+    authorization_codes.c.nonce,
+)
 
 tokens = Table(
     "tokens",

@@ -44,7 +44,9 @@ class Terms(Repository):
         """The text of `version` in the first of `languages` that has one, else in any language."""
         async with self.engine.connect() as conn:
             rows = (
-                await conn.execute(select(terms_versions).where(terms_versions.c.version == version))
+                await conn.execute(
+                    select(terms_versions).where(terms_versions.c.version == version)
+                )
             ).all()
         by_language = {row.language: row for row in rows}
         for language in languages:

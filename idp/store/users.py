@@ -42,8 +42,14 @@ class Users(Repository):
                 result = await conn.execute(insert(users).values(**values))
         except IntegrityError:
             raise DuplicateUser(email) from None
-        user_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-        return User(id=user_id, **{k: v for k, v in values.items() if k in User.__dataclass_fields__})
+        return User(
+            id=int(result.inserted_primary_key[0]),  # type: ignore[index]
+            email=normalize_email(email),
+            supplier_user_id=supplier_user_id,
+            name=name,
+            password_hash=password_hash,
+            disabled=False,
+        )
 
     async def exists(self, email: str, supplier_user_id: str) -> bool:
         async with self.engine.connect() as conn:

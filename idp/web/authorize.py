@@ -9,7 +9,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from authlib.oauth2 import OAuth2Error
-from quart import Blueprint, Response, redirect, request
+from quart import Blueprint, Response, request
 
 from idp.i18n import pick_language, set_language
 from idp.protocol.bridge import in_thread
@@ -17,7 +17,7 @@ from idp.security.browser import browser_id
 from idp.security.secrets import new_secret
 from idp.store.records import AuthSession
 from idp.store.sessions import PENDING
-from idp.web.common import protocol_request, services
+from idp.web.common import go, protocol_request, services
 from idp.web.flow import advance, client_error_url, invalid_request_page, signed_in_subject
 
 bp = Blueprint("authorize", __name__)
@@ -68,7 +68,7 @@ async def authorize() -> Response:
             # Verified redirect URI: Authlib built the error response; add RFC 9207 `iss`.
             location = error(None)[2][0][1]
             sep = "&" if "?" in location else "?"
-            return redirect(location + sep + urlencode({"iss": svc.settings.issuer}))
+            return go(location + sep + urlencode({"iss": svc.settings.issuer}))
         return await invalid_request_page(error)
 
     auth = AuthSession(
@@ -88,7 +88,7 @@ async def authorize() -> Response:
     )
     problem = extra_checks(params)
     if problem:
-        return redirect(client_error_url(auth, *problem))
+        return go(client_error_url(auth, *problem))
     await svc.store.auth_sessions.add(auth)
     return await advance(auth, subject)
 

@@ -14,7 +14,7 @@ from idp.services import Services
 
 
 def services() -> Services:
-    return current_app.extensions["idp"]  # type: ignore[no-any-return]
+    return current_app.extensions["idp"]
 
 
 def client_ip() -> str:
@@ -61,6 +61,11 @@ def to_response(result: ProtocolResponse) -> Response:
     for name, value in result.headers:
         response.headers[name] = value
     return response
+
+
+def go(url: str) -> Response:
+    """A 302 to `url` (only ever our own pages or a client's verified redirect URI)."""
+    return Response("", status=302, headers={"Location": url})
 
 
 def json_error(status: int, error: str, description: str) -> Response:

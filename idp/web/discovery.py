@@ -35,7 +35,16 @@ def metadata(settings: Settings, signing_algs: list[str]) -> dict[str, Any]:
         "introspection_endpoint_auth_methods_supported": auth_methods[:2],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": [
-            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "name", "email"
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "at_hash",
+            "name",
+            "email",
         ],
         "prompt_values_supported": ["none", "login", "consent"],
         "ui_locales_supported": list(LANGUAGES),

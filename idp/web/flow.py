@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
-from quart import Response, redirect
+from quart import Response
 
 from idp.i18n import gettext as _
 from idp.protocol.bridge import in_thread
@@ -20,7 +20,7 @@ from idp.protocol.requests import ProtocolRequest
 from idp.security.browser import signin_cookie_digest
 from idp.store.records import AuthSession
 from idp.store.sessions import COMPLETED, DENIED
-from idp.web.common import page, services
+from idp.web.common import go, page, services
 
 
 def login_url(auth: AuthSession) -> str:
@@ -93,19 +93,19 @@ async def advance(auth: AuthSession, subject: Subject | None) -> Response:
     if subject is None or auth.force_login:
         if none_prompt:
             await svc.store.auth_sessions.finish(auth.id, DENIED)
-            return redirect(client_error_url(auth, "login_required", "The customer must sign in"))
-        return redirect(login_url(auth))
+            return go(client_error_url(auth, "login_required", "The customer must sign in"))
+        return go(login_url(auth))
     if auth.user_id != subject.id:
         await svc.store.auth_sessions.set_user(auth.id, subject.id, subject.auth_time)
     if await needs_terms(subject.id):
         if none_prompt:
             await svc.store.auth_sessions.finish(auth.id, DENIED)
-            return redirect(
+            return go(
                 client_error_url(
                     auth, "consent_required", "The customer must accept the terms and conditions"
                 )
             )
-        return redirect(terms_url(auth))
+        return go(terms_url(auth))
     return await finish(auth, subject)
 
 
@@ -128,7 +128,7 @@ async def finish(auth: AuthSession, subject: Subject) -> Response:
         result = await in_thread(issue)
     except OAuth2Error as error:
         return await invalid_request_page(error)
-    return redirect(result.location, 302)
+    return go(result.location)
 
 
 async def deny(auth: AuthSession, description: str) -> Response:
@@ -137,13 +137,13 @@ async def deny(auth: AuthSession, description: str) -> Response:
         return await expired_page(auth)
     if not await svc.store.auth_sessions.finish(auth.id, DENIED):
         return await page("error.html", status=400, message=_("This sign-in has already ended."))
-    return redirect(client_error_url(auth, "access_denied", description))
+    return go(client_error_url(auth, "access_denied", description))
 
 
 def stored_request(auth: AuthSession) -> ProtocolRequest:
     url = services().settings.url("/authorize")
     request = ProtocolRequest("GET", f"{url}?{auth.query}", {}, query=parse_qsl(auth.query))
-    request.auth_session_id = auth.id  # type: ignore[attr-defined]
+    request.auth_session_id = auth.id
     return request
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from markdown_it import MarkdownIt
-from quart import Blueprint, Response, redirect, request
+from quart import Blueprint, Response, request
 from werkzeug.datastructures import MultiDict
 
 from idp.i18n import gettext as _
@@ -14,7 +14,7 @@ from idp.security.browser import browser_id, csrf_ok, csrf_token, set_signin_coo
 from idp.security.secrets import digest, new_secret, same
 from idp.store.records import AuthSession
 from idp.store.sessions import PENDING
-from idp.web.common import client_ip, page, services, user_agent
+from idp.web.common import client_ip, go, page, services, user_agent
 from idp.web.flow import advance, deny, expired_page, finish, login_url, needs_terms
 
 bp = Blueprint("interaction", __name__)
@@ -26,7 +26,9 @@ async def load(session_id: str) -> AuthSession | Response:
     """The authentication session of this browser, or the page that explains why not."""
     auth = await services().store.auth_sessions.get(session_id[:64])
     if auth is None or not same(auth.browser_id, browser_id()):
-        return await page("error.html", status=404, message=_("This sign-in session was not found."))
+        return await page(
+            "error.html", status=404, message=_("This sign-in session was not found.")
+        )
     set_language(auth.language)
     if auth.status != PENDING:
         return await page("error.html", status=400, message=_("This sign-in has already ended."))
@@ -43,7 +45,9 @@ async def forbidden_form() -> Response:
     )
 
 
-async def login_page(auth: AuthSession, status: int = 200, error: str | None = None, email: str = "") -> Response:
+async def login_page(
+    auth: AuthSession, status: int = 200, error: str | None = None, email: str = ""
+) -> Response:
     client = await services().store.clients.get(auth.client_id)
     return await page(
         "login.html",
@@ -94,7 +98,9 @@ async def login_submit(session_id: str) -> Response:
     if user is None or not check.ok or user.disabled:
         await svc.throttle.failed(email, ip, now)
         await svc.security_event("signin_failed", email.lower(), {"client_id": auth.client_id}, ip)
-        return await login_page(auth, 401, _("The email address or password is not correct."), email)
+        return await login_page(
+            auth, 401, _("The email address or password is not correct."), email
+        )
 
     await svc.throttle.succeeded(email)
     if check.new_hash:  # a legacy or outdated hash: upgrade to argon2id now we know the password
@@ -112,11 +118,15 @@ async def login_submit(session_id: str) -> Response:
     fresh = await svc.store.auth_sessions.get(auth.id)
     assert fresh is not None
     response = await advance(fresh, Subject(user, now))
-    set_signin_cookie(response, raw_sid, svc.settings.login_session_seconds, svc.settings.cookie_secure)
+    set_signin_cookie(
+        response, raw_sid, svc.settings.login_session_seconds, svc.settings.cookie_secure
+    )
     return response
 
 
-async def terms_page(auth: AuthSession, version: str, status: int = 200, error: str | None = None) -> Response:
+async def terms_page(
+    auth: AuthSession, version: str, status: int = 200, error: str | None = None
+) -> Response:
     svc = services()
     text = await svc.store.terms.text(version, [auth.language, "nl", "en"])
     client = await svc.store.clients.get(auth.client_id)
@@ -148,7 +158,7 @@ async def terms_form(session_id: str) -> Response:
         return auth
     subject = await signed_in_for(auth)
     if subject is None:
-        return redirect(login_url(auth))
+        return go(login_url(auth))
     version = await needs_terms(subject.id)
     if version is None:
         return await finish(auth, subject)
@@ -165,7 +175,7 @@ async def terms_submit(session_id: str) -> Response:
         return await forbidden_form()
     subject = await signed_in_for(auth)
     if subject is None:
-        return redirect(login_url(auth))
+        return go(login_url(auth))
     if form.get("action") == "decline":
         return await deny(auth, "The customer declined the terms and conditions")
     version = await needs_terms(subject.id)

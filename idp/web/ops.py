@@ -24,5 +24,7 @@ async def readyz() -> tuple[Response, int]:
         return jsonify({"status": "unavailable", "database": "unreachable"}), 503
     head = head_revision(svc.settings.database_url)
     if current != head:
-        return jsonify({"status": "unavailable", "migrations": {"current": current, "head": head}}), 503
+        return jsonify(
+            {"status": "unavailable", "migrations": {"current": current, "head": head}}
+        ), 503
     return jsonify({"status": "ok", "migrations": {"current": current}}), 200

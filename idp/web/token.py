@@ -10,7 +10,7 @@ from idp.web.common import json_error, protocol_request, services, to_response
 bp = Blueprint("token", __name__)
 
 
-async def _form_request(path: str):  # type: ignore[no-untyped-def]
+async def _form_request(path: str):
     req = await protocol_request(path)
     repeated = req._form.repeated()
     if repeated:
@@ -57,4 +57,7 @@ async def userinfo() -> Response:
         await in_thread(services().server.create_endpoint_response, "userinfo", req)
     )
     response.headers["Cache-Control"] = "no-store"
+    if response.status_code == 403 and "WWW-Authenticate" not in response.headers:
+        # RFC 6750 §3.1: say which scope was missing.
+        response.headers["WWW-Authenticate"] = 'Bearer error="insufficient_scope", scope="openid"'
     return response

@@ -1,0 +1,144 @@
+"""The sign-in page: CSRF, no user enumeration, throttling, legacy hashes, session cookies."""
+
+from __future__ import annotations
+
+from passlib.hash import bcrypt
+
+from tests.conftest import (
+    EMAIL,
+    PASSWORD,
+    REDIRECT_URI,
+    Flow,
+    add_user,
+    csrf_of,
+    location,
+    translated,
+)
+
+
+async def login_url(flow: Flow) -> str:
+    return location(await flow.authorize())
+
+
+async def test_sign_in_page_has_the_form(flow: Flow) -> None:
+    response, body = await flow.page(await login_url(flow))
+    assert response.status_code == 200
+    assert 'name="csrf_token"' in body
+    assert 'type="password"' in body
+    assert "NOX Energy" in body  # the client's name
+    assert "Groene Stroom" in body  # the supplier's name
+
+
+async def test_missing_or_wrong_csrf_token_is_refused(flow: Flow, client, store) -> None:
+    url = await login_url(flow)
+    await flow.page(url)
+    for form in (
+        {"email": EMAIL, "password": PASSWORD},
+        {"email": EMAIL, "password": PASSWORD, "csrf_token": "forged"},
+    ):
+        response = await client.post(url, form=form)
+        assert response.status_code == 403
+    session = await store.auth_sessions.get(url.split("/")[2])
+    assert session.user_id is None
+
+
+async def test_wrong_email_and_wrong_password_look_the_same(flow: Flow) -> None:
+    url = await login_url(flow)
+    wrong_password = await flow.sign_in(url, password="not the password")
+    wrong_email = await flow.sign_in(url, email="nobody@example.com")
+    assert wrong_password.status_code == wrong_email.status_code == 401
+    text_a = await wrong_password.get_data(as_text=True)
+    text_b = await wrong_email.get_data(as_text=True)
+    message = translated("The email address or password is not correct.")
+    assert message in text_a and message in text_b
+
+
+async def test_failures_are_recorded_as_security_events(flow: Flow, store) -> None:
+    await flow.sign_in(await login_url(flow), password="nope")
+    events = await store.events.recent("signin_failed")
+    assert [e["actor"] for e in events] == [EMAIL]
+    assert PASSWORD not in str(events) and "nope" not in str(events)
+
+
+async def test_repeated_failures_slow_down_then_recover(flow: Flow, clock) -> None:
+    url = await login_url(flow)
+    for _ in range(5):
+        assert (await flow.sign_in(url, password="wrong")).status_code == 401
+    throttled = await flow.sign_in(url)  # even the right password waits
+    assert throttled.status_code == 429
+    assert "30" in await throttled.get_data(as_text=True)
+    clock.advance(31)
+    assert (await flow.sign_in(url, password="wrong")).status_code == 401
+    assert (await flow.sign_in(url)).status_code == 429  # the delay grew to 60 s
+    clock.advance(61)
+    response = await flow.sign_in(url)
+    assert location(response).endswith("/terms")
+
+
+async def test_throttle_is_per_account_too_across_ips(flow: Flow, store, clock) -> None:
+    url = await login_url(flow)
+    for _ in range(5):
+        await flow.sign_in(url, password="wrong")
+    other_account = await flow.sign_in(url, email="other@example.com", password="wrong")
+    assert other_account.status_code == 401  # the other account is not throttled
+    assert (await store.throttles.get([f"account:{EMAIL}"]))[f"account:{EMAIL}"][0] == 5
+
+
+async def test_success_sets_a_new_signin_cookie_each_time(flow: Flow, client) -> None:
+    response = await flow.sign_in(await login_url(flow))
+    first = response.headers.get("Set-Cookie", "")
+    assert "idp_sid=" in first and "HttpOnly" in first and "SameSite=Lax" in first
+    response = await flow.sign_in(location(await flow.authorize(prompt="login")))
+    second = response.headers.get("Set-Cookie", "")
+    assert "idp_sid=" in second
+    assert first.split(";")[0] != second.split(";")[0]
+
+
+async def test_legacy_bcrypt_hash_is_upgraded_at_sign_in(client, store, seeded) -> None:
+    await add_user(
+        store,
+        email="legacy@example.com",
+        supplier_user_id="cust-legacy",
+        password_hash=bcrypt.hash("old but gold pw"),
+    )
+    flow = Flow(client)
+    url = location(await flow.authorize())
+    response = await flow.sign_in(url, email="legacy@example.com", password="old but gold pw")
+    assert location(response).endswith("/terms")
+    user = await store.users.by_email("legacy@example.com")
+    assert user.password_hash.startswith("$argon2id$")
+
+
+async def test_disabled_customer_cannot_sign_in(flow: Flow, store) -> None:
+    from sqlalchemy import update
+
+    from idp.store.tables import users
+
+    async with store.engine.begin() as conn:
+        await conn.execute(update(users).values(disabled=True))
+    response = await flow.sign_in(await login_url(flow))
+    assert response.status_code == 401
+
+
+async def test_empty_fields_get_a_clear_message(flow: Flow, client) -> None:
+    url = await login_url(flow)
+    _, body = await flow.page(url)
+    response = await client.post(
+        url, form={"csrf_token": csrf_of(body), "email": "", "password": ""}
+    )
+    assert response.status_code == 400
+    message = translated("Enter your email address and password.")
+    assert message in await response.get_data(as_text=True)
+
+
+async def test_password_reset_link_only_when_configured(flow: Flow, app) -> None:
+    _, body = await flow.page(await login_url(flow))
+    assert translated("Forgot your password?") not in body
+
+
+async def test_session_of_another_browser_is_not_found(flow: Flow, app) -> None:
+    url = await login_url(flow)
+    stranger = app.test_client()
+    response = await stranger.get(url)
+    assert response.status_code == 404
+    assert REDIRECT_URI not in await response.get_data(as_text=True)

@@ -1,0 +1,90 @@
+"""Terms and conditions: shown in the customer's language, explicit acceptance, stored proof."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from idp.store.tables import terms_acceptances
+from tests.conftest import CLIENT_ID, ISSUER, REDIRECT_URI, Flow, location, query_of
+
+
+async def terms_url(flow: Flow, **overrides) -> str:  # type: ignore[no-untyped-def]
+    return location(await flow.sign_in(location(await flow.authorize(**overrides))))
+
+
+async def acceptances(store) -> list[dict]:  # type: ignore[no-untyped-def]
+    async with store.engine.connect() as conn:
+        return [dict(r._mapping) for r in (await conn.execute(select(terms_acceptances))).all()]
+
+
+async def test_terms_page_shows_current_version_in_customer_language(flow: Flow) -> None:
+    _, body = await flow.page(await terms_url(flow, language="en"))
+    assert "<h1>Terms</h1>" in body
+    assert "<strong>everything</strong>" in body
+    assert "2026-01" in body
+    _, body = await flow.page(await terms_url(Flow(flow.client), prompt="login"))
+    assert "<h1>Voorwaarden</h1>" in body  # nl by default
+
+
+async def test_markdown_html_is_escaped(flow: Flow, store, clock) -> None:
+    await store.terms.publish(
+        version="x", language="nl", body_md="<script>alert(1)</script>", now=9
+    )
+    _, body = await flow.page(await terms_url(flow))
+    assert "<script>" not in body
+    assert "&lt;script&gt;" in body
+
+
+async def test_accept_without_ticking_the_box_is_refused(flow: Flow, store) -> None:
+    response = await flow.accept_terms(await terms_url(flow), tick=False)
+    assert response.status_code == 400
+    assert await acceptances(store) == []
+
+
+async def test_acceptance_is_stored_with_its_circumstances(flow: Flow, store, clock) -> None:
+    response = await flow.accept_terms(await terms_url(flow, language="en"))
+    assert location(response).startswith(REDIRECT_URI)
+    [row] = await acceptances(store)
+    assert row["version"] == "2026-01"
+    assert row["language"] == "en"
+    assert row["accepted_at"] == clock.now()
+    assert row["client_id"] == CLIENT_ID
+    assert row["ip"]
+    assert row["user_id"] == (await store.users.by_email("ada@example.com")).id
+
+
+async def test_accepted_customer_skips_terms_until_a_new_version(flow: Flow, store) -> None:
+    await flow.code()
+    url = location(await flow.authorize(prompt="login"))
+    assert location(await flow.sign_in(url)).startswith(REDIRECT_URI)
+    await store.terms.publish(version="2026-02", language="nl", body_md="# Nieuw", now=10)
+    url = location(await flow.authorize(prompt="login"))
+    assert location(await flow.sign_in(url)).endswith("/terms")
+
+
+async def test_decline_sends_access_denied(flow: Flow, store) -> None:
+    response = await flow.accept_terms(await terms_url(flow), action="decline")
+    params = query_of(location(response))
+    assert params["error"] == "access_denied"
+    assert params["state"] == "state-123"
+    assert params["iss"] == ISSUER
+    assert "code" not in params
+    assert await acceptances(store) == []
+
+
+async def test_no_terms_published_means_no_terms_step(client, store) -> None:
+    from tests.conftest import add_client, add_user
+
+    await add_user(store)
+    await add_client(store)
+    flow = Flow(client)
+    response = await flow.sign_in(location(await flow.authorize()))
+    assert location(response).startswith(REDIRECT_URI)
+
+
+async def test_finished_session_cannot_be_replayed(flow: Flow) -> None:
+    url = await terms_url(flow)
+    await flow.page(url)
+    await flow.accept_terms(url)
+    response, _ = await flow.page(url)
+    assert response.status_code == 400

@@ -1,0 +1,263 @@
+"""POST /token (RFC 6749 §4.1.3, §5, §6; RFC 7636 §4.6; RFC 9700 §2.2, §4.14)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import (
+    CLIENT_SECRET,
+    REDIRECT_URI,
+    Flow,
+    add_client,
+    basic_auth,
+    location,
+    query_of,
+)
+
+
+async def error_of(response) -> str:  # type: ignore[no-untyped-def]
+    assert response.headers["Cache-Control"] == "no-store"
+    return (await response.get_json())["error"]
+
+
+async def test_code_is_single_use_and_replay_revokes_its_tokens(flow: Flow, store) -> None:
+    code = await flow.code()
+    first = await flow.token(code)
+    assert first.status_code == 200
+    tokens = await first.get_json()
+    replay = await flow.token(code)
+    assert replay.status_code == 400
+    assert await error_of(replay) == "invalid_grant"
+    userinfo = await flow.client.get(
+        "/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
+    assert userinfo.status_code == 401
+    refresh = await flow.client.post(
+        "/token",
+        form={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        headers=basic_auth(),
+    )
+    assert await error_of(refresh) == "invalid_grant"
+    [event] = await store.events.recent("code_replay")
+    assert event["actor"] == "nox"
+
+
+async def test_code_expires_after_60_seconds(flow: Flow, clock) -> None:
+    code = await flow.code()
+    clock.advance(60)
+    response = await flow.token(code)
+    assert response.status_code == 400
+    assert await error_of(response) == "invalid_grant"
+
+
+async def test_code_59_seconds_old_still_works(flow: Flow, clock) -> None:
+    code = await flow.code()
+    clock.advance(59)
+    assert (await flow.token(code)).status_code == 200
+
+
+async def test_code_is_bound_to_its_client(flow: Flow, store) -> None:
+    await add_client(store, client_id="other", secret="other-secret-0123456789-abcdefghijklm")
+    code = await flow.code()
+    response = await flow.client.post(
+        "/token",
+        form={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": flow.verifier,
+        },
+        headers=basic_auth("other", "other-secret-0123456789-abcdefghijklm"),
+    )
+    assert await error_of(response) == "invalid_grant"
+    assert (await flow.token(code)).status_code == 200  # the rightful client still can
+
+
+@pytest.mark.parametrize(
+    ("overrides", "status", "error"),
+    [
+        ({"redirect_uri": "https://nox.example/other"}, 400, "invalid_grant"),
+        ({"redirect_uri": None}, 400, "invalid_grant"),
+        ({"code_verifier": None}, 400, "invalid_request"),
+        ({"code_verifier": "x" * 43}, 400, "invalid_grant"),
+        ({"code": "not-a-code"}, 400, "invalid_grant"),
+        ({"code": None}, 400, "invalid_request"),
+        ({"grant_type": "password"}, 400, "unsupported_grant_type"),
+    ],
+)
+async def test_bad_exchanges(flow: Flow, overrides: dict, status: int, error: str) -> None:
+    response = await flow.token(await flow.code(), **overrides)
+    assert response.status_code == status
+    assert await error_of(response) == error
+
+
+async def test_wrong_client_secret_is_invalid_client(flow: Flow) -> None:
+    code = await flow.code()
+    response = await flow.client.post(
+        "/token",
+        form={"grant_type": "authorization_code", "code": code, "code_verifier": flow.verifier},
+        headers=basic_auth(secret="wrong-secret-but-long-enough-0123456789"),
+    )
+    assert response.status_code == 401
+    assert await error_of(response) == "invalid_client"
+
+
+async def test_client_secret_post(flow: Flow, store) -> None:
+    await add_client(
+        store, client_id="poster", auth_method="client_secret_post", secret=CLIENT_SECRET
+    )
+    code = await flow.code(client_id="poster")
+    response = await flow.client.post(
+        "/token",
+        form={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": flow.verifier,
+            "client_id": "poster",
+            "client_secret": CLIENT_SECRET,
+        },
+    )
+    assert response.status_code == 200
+
+
+async def test_public_client_uses_pkce_as_its_proof(flow: Flow, store) -> None:
+    await add_client(store, client_id="app", auth_method="none", secret=None)
+    code = await flow.code(client_id="app")
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT_URI,
+        "client_id": "app",
+    }
+    assert await error_of(await flow.client.post("/token", form=form)) == "invalid_request"
+    code = await flow.code(client_id="app")
+    form.update(code=code, code_verifier=flow.verifier)
+    assert (await flow.client.post("/token", form=form)).status_code == 200
+
+
+async def test_confidential_client_cannot_skip_authentication(flow: Flow) -> None:
+    code = await flow.code()
+    response = await flow.client.post(
+        "/token",
+        form={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": flow.verifier,
+            "client_id": "nox",
+        },
+    )
+    assert await error_of(response) == "invalid_client"
+
+
+async def test_refresh_rotates_and_reuse_revokes_the_family(flow: Flow, store) -> None:
+    tokens = await (await flow.token(await flow.code())).get_json()
+
+    async def refresh(token: str):  # type: ignore[no-untyped-def]
+        return await flow.client.post(
+            "/token",
+            form={"grant_type": "refresh_token", "refresh_token": token},
+            headers=basic_auth(),
+        )
+
+    second = await refresh(tokens["refresh_token"])
+    assert second.status_code == 200
+    rotated = await second.get_json()
+    assert rotated["refresh_token"] != tokens["refresh_token"]
+    assert rotated["scope"] == "openid profile email"
+
+    reuse = await refresh(tokens["refresh_token"])
+    assert await error_of(reuse) == "invalid_grant"
+    # The leak is contained: the newest refresh token and access token are dead too.
+    assert await error_of(await refresh(rotated["refresh_token"])) == "invalid_grant"
+    userinfo = await flow.client.get(
+        "/userinfo", headers={"Authorization": f"Bearer {rotated['access_token']}"}
+    )
+    assert userinfo.status_code == 401
+    [event] = await store.events.recent("refresh_token_reuse")
+    assert event["detail"]["family_revoked"] is True
+
+
+async def test_refresh_cannot_widen_scope(flow: Flow) -> None:
+    tokens = await (await flow.token(await flow.code(scope="openid email"))).get_json()
+    response = await flow.client.post(
+        "/token",
+        form={
+            "grant_type": "refresh_token",
+            "refresh_token": tokens["refresh_token"],
+            "scope": "openid email profile",
+        },
+        headers=basic_auth(),
+    )
+    assert await error_of(response) == "invalid_scope"
+
+
+async def test_offline_access_always_brings_a_refresh_token(flow: Flow, store) -> None:
+    await add_client(store, client_id="lean", grant_types=["authorization_code"])
+    plain = await flow.token(await flow.code(client_id="lean"), client_id="lean")
+    assert plain.status_code == 200
+    assert "refresh_token" not in await plain.get_json()
+    code = await flow.code(client_id="lean", scope="openid offline_access")
+    offline = await flow.token(code, client_id="lean")
+    assert offline.status_code == 200
+    assert "refresh_token" in await offline.get_json()
+
+
+async def test_client_credentials_has_no_id_token_or_refresh_token(client, store) -> None:
+    await add_client(
+        store,
+        client_id="backend",
+        grant_types=["client_credentials"],
+        scopes=["links:read", "links:write"],
+        redirect_uris=[],
+    )
+    response = await client.post(
+        "/token",
+        form={"grant_type": "client_credentials", "scope": "links:read"},
+        headers=basic_auth("backend"),
+    )
+    assert response.status_code == 200
+    body = await response.get_json()
+    assert body["scope"] == "links:read"
+    assert "id_token" not in body and "refresh_token" not in body
+
+
+async def test_client_without_the_grant_type_is_unauthorized(flow: Flow) -> None:
+    response = await flow.client.post(
+        "/token", form={"grant_type": "client_credentials"}, headers=basic_auth()
+    )
+    assert await error_of(response) == "unauthorized_client"
+
+
+async def test_repeated_token_parameters_are_refused(flow: Flow) -> None:
+    code = await flow.code()
+    response = await flow.client.post(
+        "/token",
+        data=f"grant_type=authorization_code&code={code}&code={code}",
+        headers={**basic_auth(), "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 400
+    assert await error_of(response) == "invalid_request"
+
+
+async def test_es256_key_after_rotation_signs_new_id_tokens(flow: Flow, app, store, clock) -> None:
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
+
+    from idp.protocol.keys import generate_key
+
+    old = await (await flow.client.get("/jwks.json")).get_json()
+    kid, jwk = generate_key("ES256")
+    await store.keys.add_current(kid=kid, alg="ES256", private_jwk=jwk, now=clock.now())
+    clock.advance(61)  # the key ring reloads every minute
+    jwks = await (await flow.client.get("/jwks.json")).get_json()
+    assert [k["kid"] for k in jwks["keys"]] == [kid, old["keys"][0]["kid"]]
+    url = location(await flow.authorize(prompt="login"))
+    code = query_of(location(await flow.accept_terms(location(await flow.sign_in(url)))))["code"]
+    body = await (await flow.token(code)).get_json()
+    token = jwt.decode(body["id_token"], KeySet.import_key_set(jwks), algorithms=["ES256"])
+    assert token.header == {"alg": "ES256", "kid": kid, "typ": "JWT"}
+    clock.advance(3601)  # every token the old key signed has expired
+    jwks = await (await flow.client.get("/jwks.json")).get_json()
+    assert [k["kid"] for k in jwks["keys"]] == [kid]
