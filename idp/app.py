@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from typing import Any
@@ -62,9 +63,15 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         app.secret_key = settings.secret_key or await services.store.settings.get_or_create(
             "secret_key", _new_key()
         )
+        stop = asyncio.Event()
+        worker = asyncio.create_task(services.handoffs.run(stop), name="handoff-worker")
+        app.extensions["idp.worker"] = (stop, worker)
 
     @app.after_serving
     async def _stop() -> None:
+        stop, worker = app.extensions.pop("idp.worker")
+        stop.set()
+        await worker
         await app.extensions["idp"].close()
 
     if settings.logo_path:

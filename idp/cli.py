@@ -174,9 +174,18 @@ def check_user_row(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def read_text(path: Path, encoding: str = "utf-8") -> str:
+    try:
+        return path.read_text(encoding=encoding)
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(f"{path} is not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {path}: {exc.strerror}") from None
+
+
 def read_rows(path: Path) -> list[tuple[int, dict[str, Any] | str]]:
     """Rows of a CSV file (with a header) or JSON lines, numbered from 1; a bad line is a str."""
-    text = path.read_text(encoding="utf-8-sig")
+    text = read_text(path, "utf-8-sig")
     rows: list[tuple[int, dict[str, Any] | str]] = []
     if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
         for number, line in enumerate(text.splitlines(), start=1):
@@ -357,7 +366,7 @@ def terms() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def terms_publish(version: str, language: str, file: Path) -> None:
     """Publish the Markdown text of a terms version in one language; it becomes current."""
-    body = file.read_text(encoding="utf-8").strip()
+    body = read_text(file).strip()
     if not body:
         raise click.ClickException(f"{file} is empty")
     if len(version) > 64 or not version.strip():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -49,6 +50,14 @@ class Settings:
     signin_free_failures: int = 5
     signin_ip_free_failures: int = 20
     var_dir: str = str(PROJECT_ROOT / "var")
+    # NOX: the API key NOX gave the supplier, and the hand-off to POST /post-login-redirect.
+    nox_api_key: str | None = None
+    nox_auth_base: str = "https://auth.nox.energy"
+    handoff_timeout_seconds: float = 3.0
+    handoff_max_age_seconds: int = 24 * 3600
+    handoff_retry_base_seconds: float = 5.0
+    handoff_poll_seconds: float = 2.0
+    handoff_extra: str = ""  # a JSON object of static fields added to every hand-off body
     templates_dir: str = str(PROJECT_ROOT / "templates")
     static_dir: str = str(PROJECT_ROOT / "static")
     extra: dict[str, Any] = field(default_factory=dict)
@@ -68,6 +77,18 @@ class Settings:
     @property
     def cookie_secure(self) -> bool:
         return not self.issuer_is_insecure
+
+    @property
+    def handoff_extra_fields(self) -> dict[str, Any]:
+        if not self.handoff_extra:
+            return {}
+        try:
+            value = json.loads(self.handoff_extra)
+        except json.JSONDecodeError:
+            raise ConfigError("IDP_HANDOFF_EXTRA must be a JSON object") from None
+        if not isinstance(value, dict):
+            raise ConfigError("IDP_HANDOFF_EXTRA must be a JSON object")
+        return value
 
     def url(self, path: str) -> str:
         return self.issuer.rstrip("/") + path
@@ -91,6 +112,10 @@ class Settings:
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"IDP_{name.upper()} must be a positive number")
+        for name in ("handoff_timeout_seconds", "handoff_retry_base_seconds", "handoff_poll_seconds"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"IDP_{name.upper()} must be a positive number")
+        self.handoff_extra_fields  # noqa: B018 - parse it now, so a bad value fails at start-up
         if self.log_format not in ("text", "json"):
             raise ConfigError("IDP_LOG_FORMAT must be 'text' or 'json'")
         if self.password_reset_url and urlsplit(self.password_reset_url).scheme not in (
@@ -110,6 +135,11 @@ def _coerce(name: str, kind: Any, raw: str) -> Any:
             return int(raw)
         except ValueError:
             raise ConfigError(f"IDP_{name.upper()} must be a whole number, got {raw!r}") from None
+    if kind_name.startswith("float"):
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"IDP_{name.upper()} must be a number, got {raw!r}") from None
     return raw or None if "None" in kind_name else raw
 
 

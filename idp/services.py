@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from idp.config import Settings
+from idp.nox.handoff import HandoffDelivery, build_handoff
 from idp.protocol.bridge import LoopBridge
 from idp.protocol.keys import KeyRing, generate_key
 from idp.protocol.server import Server
@@ -26,6 +28,7 @@ class Services:
     clock: Clock
     throttle: SignInThrottle
     server: Server = field(init=False)
+    handoffs: HandoffDelivery = field(init=False)
     _keyring: KeyRing | None = field(default=None, init=False)
     _keys_loaded_at: int = field(default=-(10**9), init=False)
 
@@ -36,6 +39,7 @@ class Services:
             store.throttles, settings.signin_free_failures, settings.signin_ip_free_failures
         )
         services = cls(settings, store, clock, throttle)
+        services.handoffs = HandoffDelivery(settings, store.outbox, clock)
         services.server = Server(
             settings=settings,
             store=store,
@@ -43,6 +47,7 @@ class Services:
             clock=clock,
             keyring=services.keyring,
             on_security_event=services._security_event_from_thread,
+            handoff_for=functools.partial(build_handoff, settings),
         )
         await services.refresh_keys(force=True)
         return services
@@ -80,4 +85,5 @@ class Services:
         self.server.run(self.security_event(kind, actor, detail))
 
     async def close(self) -> None:
+        await self.handoffs.close()
         await self.store.close()

@@ -57,6 +57,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         now = server.clock.now()
         subject: Subject = request.user
         data = request.payload.data
+        handoff = server.handoff_for(
+            request.client.record, subject.user.supplier_user_id, data.get("state"), subject.auth_time
+        )
+        request.handoff_id = handoff["id"] if handoff else None
         server.run(
             server.store.grants.add_code(
                 code_hash=digest(code),
@@ -71,6 +75,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 auth_session_id=getattr(request, "auth_session_id", None),
                 now=now,
                 expires_at=now + server.settings.code_seconds,
+                handoff=handoff,
             )
         )
 

@@ -63,6 +63,7 @@ class Server(AuthorizationServer):
         clock: Clock,
         keyring: Callable[[], KeyRing],
         on_security_event: Callable[[str, str | None, dict[str, Any]], None],
+        handoff_for: Callable[[Any, str, str | None, int], dict[str, Any] | None],
     ) -> None:
         super().__init__(scopes_supported=SCOPES)
         self.settings = settings
@@ -71,6 +72,8 @@ class Server(AuthorizationServer):
         self.clock = clock
         self.keyring = keyring
         self._on_security_event = on_security_event
+        # What to hand to the client's back channel with each code (an outbox row), if anything.
+        self.handoff_for = handoff_for
         self.register_token_generator("default", self._generate_token)
         self.register_grant(
             AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDCodeFlow(self)]

@@ -37,10 +37,14 @@ def hash_password(password: str) -> str:
 
 
 def is_known_hash(value: str) -> bool:
-    """True when libpass recognises `value` as a hash in one of the accepted formats."""
+    """True when `value` is a well-formed hash in one of the accepted formats."""
     try:
-        return context.identify(value, required=False) is not None
-    except ValueError:
+        handler = context.identify(value, required=False, resolve=True)
+        if handler is None:
+            return False
+        handler.from_string(value)  # parses every field: a broken body is not a hash
+        return True
+    except (ValueError, TypeError):
         return False
 
 

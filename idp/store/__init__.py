@@ -10,6 +10,7 @@ from idp.store.db import create_engine
 from idp.store.grants import Grants
 from idp.store.keys import SigningKeys
 from idp.store.misc import SecurityEvents, ServiceSettings, Throttles
+from idp.store.outbox import Outbox
 from idp.store.sessions import AuthSessions, LoginSessions
 from idp.store.terms import Terms
 from idp.store.users import Users
@@ -30,6 +31,7 @@ class Store:
         self.settings = ServiceSettings(engine)
         self.throttles = Throttles(engine)
         self.events = SecurityEvents(engine)
+        self.outbox = Outbox(engine)
 
     @classmethod
     def connect(cls, database_url: str) -> Store:

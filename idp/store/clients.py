@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -26,6 +28,8 @@ class Clients(Repository):
         scopes: list[str],
         redirect_uris: list[str],
         now: int,
+        handoff_mode: str = "redirect",
+        post_login_redirect_url: str | None = None,
     ) -> None:
         try:
             async with self.engine.begin() as conn:
@@ -38,6 +42,8 @@ class Clients(Repository):
                         grant_types=grant_types,
                         scopes=scopes,
                         disabled=False,
+                        handoff_mode=handoff_mode,
+                        post_login_redirect_url=post_login_redirect_url,
                         created_at=now,
                         updated_at=now,
                     )
@@ -77,6 +83,20 @@ class Clients(Repository):
             by_client.setdefault(uri_row.client_id, []).append(uri_row.uri)
         found = [to_record(Client, r, redirect_uris=by_client.get(r.client_id, [])) for r in rows]
         return [c for c in found if c is not None]
+
+    async def update(self, client_id: str, now: int, **values: Any) -> bool:
+        """Change name, handoff_mode, post_login_redirect_url or disabled; False if unknown."""
+        allowed = {"name", "handoff_mode", "post_login_redirect_url", "disabled"}
+        unknown = set(values) - allowed
+        if unknown:
+            raise ValueError(f"cannot update {sorted(unknown)}")
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(clients)
+                .where(clients.c.client_id == client_id)
+                .values(updated_at=now, **values)
+            )
+        return result.rowcount == 1
 
     async def set_secret_hash(self, client_id: str, secret_hash: str | None, now: int) -> None:
         async with self.engine.begin() as conn:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
 from idp.store.base import Repository, to_record
+from idp.store.outbox import PENDING
 from idp.store.records import AuthorizationCode, Token
-from idp.store.tables import authorization_codes, tokens
+from idp.store.tables import authorization_codes, handoffs, tokens
 
 
 @dataclass(frozen=True)
@@ -42,8 +44,16 @@ class Grants(Repository):
         auth_session_id: str | None,
         now: int,
         expires_at: int,
+        handoff: dict[str, Any] | None = None,
     ) -> int:
+        """Store a code, and in the same transaction the hand-off to deliver for it, if any."""
         async with self.engine.begin() as conn:
+            if handoff is not None:
+                await conn.execute(
+                    insert(handoffs).values(
+                        status=PENDING, attempts=0, created_at=now, next_attempt_at=now, **handoff
+                    )
+                )
             result = await conn.execute(
                 insert(authorization_codes).values(
                     code_hash=code_hash,

@@ -25,6 +25,8 @@ class Client:
     grant_types: list[str]
     scopes: list[str]
     disabled: bool
+    handoff_mode: str = "redirect"
+    post_login_redirect_url: str | None = None
     redirect_uris: list[str] = field(default_factory=list)
 
     @property
@@ -88,6 +90,22 @@ class Token:
     family_id: str
     code_id: int | None
     auth_time: int | None
+
+
+@dataclass(frozen=True)
+class Handoff:
+    id: str
+    client_id: str
+    url: str
+    body: dict[str, Any]
+    status: str
+    attempts: int
+    created_at: int
+    next_attempt_at: int
+    lease_until: int | None
+    finished_at: int | None
+    last_status: int | None
+    last_error: str | None
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,9 @@ clients = Table(
     Column("grant_types", JSON, nullable=False),
     Column("scopes", JSON, nullable=False),
     Column("disabled", Boolean, nullable=False, default=False),
+    # How the customer is handed to the client after sign-in: backchannel, form_post, redirect.
+    Column("handoff_mode", String(16), nullable=False, default="redirect"),
+    Column("post_login_redirect_url", Text, nullable=True),
     Column("created_at", Time, nullable=False),
     Column("updated_at", Time, nullable=False),
 )
@@ -210,3 +213,23 @@ security_events = Table(
     Column("detail", JSON, nullable=False),
 )
 Index("ix_security_events_kind_at", security_events.c.kind, security_events.c.at)
+
+# The outbox of hand-offs to NOX's POST /post-login-redirect: written with the code, delivered
+# at least once (with an Idempotency-Key), never again once one attempt succeeded.
+handoffs = Table(
+    "handoffs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("client_id", String(128), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", Time, nullable=False),
+    Column("next_attempt_at", Time, nullable=False),
+    Column("lease_until", Time, nullable=True),
+    Column("finished_at", Time, nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+)
+Index("ix_handoffs_status_next", handoffs.c.status, handoffs.c.next_attempt_at)

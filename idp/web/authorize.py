@@ -18,7 +18,13 @@ from idp.security.secrets import new_secret
 from idp.store.records import AuthSession
 from idp.store.sessions import PENDING
 from idp.web.common import go, protocol_request, services
-from idp.web.flow import advance, client_error_url, invalid_request_page, signed_in_subject
+from idp.web.flow import (
+    advance,
+    client_error_url,
+    invalid_request_page,
+    respond,
+    signed_in_subject,
+)
 
 bp = Blueprint("authorize", __name__)
 
@@ -31,8 +37,8 @@ def extra_checks(params: dict[str, str]) -> tuple[str, str] | None:
         return "request_not_supported", "The 'request' parameter is not supported"  # OIDC §6
     if "request_uri" in params:
         return "request_uri_not_supported", "The 'request_uri' parameter is not supported"
-    if params.get("response_mode", "query") != "query":
-        return "invalid_request", "Only response_mode=query is supported"
+    if params.get("response_mode", "query") not in ("query", "form_post"):
+        return "invalid_request", "response_mode must be query or form_post"
     prompts = params.get("prompt", "").split()
     unknown = set(prompts) - KNOWN_PROMPTS
     if unknown:
@@ -88,7 +94,7 @@ async def authorize() -> Response:
     )
     problem = extra_checks(params)
     if problem:
-        return go(client_error_url(auth, *problem))
+        return await respond(auth, client_error_url(auth, *problem))
     await svc.store.auth_sessions.add(auth)
     return await advance(auth, subject)
 

@@ -26,7 +26,7 @@ def metadata(settings: Settings, signing_algs: list[str]) -> dict[str, Any]:
         "introspection_endpoint": url("/introspect"),
         "scopes_supported": SCOPES,
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": signing_algs,

@@ -7,7 +7,7 @@ happens; every step re-checks it here against the injected clock.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
@@ -72,15 +72,18 @@ async def expired_page(auth: AuthSession) -> Response:
     """The customer learns the session ran out; the client learns it through access_denied."""
     client = await services().store.clients.get(auth.client_id)
     await services().store.auth_sessions.finish(auth.id, DENIED)
+    url = client_error_url(
+        auth, "access_denied", "The authentication session expired after 15 minutes"
+    )
+    still_registered = client is not None and auth.redirect_uri in client.redirect_uris
+    form_post = still_registered and await uses_form_post(auth)
     return await page(
         "expired.html",
         status=400,
         client_name=client.name if client else auth.client_id,
-        return_url=client_error_url(
-            auth, "access_denied", "The authentication session expired after 15 minutes"
-        )
-        if client and auth.redirect_uri in client.redirect_uris
-        else None,
+        return_url=url if still_registered and not form_post else None,
+        return_action=auth.redirect_uri if form_post else None,
+        return_fields=response_fields(auth.redirect_uri, url),
     )
 
 
@@ -93,17 +96,20 @@ async def advance(auth: AuthSession, subject: Subject | None) -> Response:
     if subject is None or auth.force_login:
         if none_prompt:
             await svc.store.auth_sessions.finish(auth.id, DENIED)
-            return go(client_error_url(auth, "login_required", "The customer must sign in"))
+            return await respond(
+                auth, client_error_url(auth, "login_required", "The customer must sign in")
+            )
         return go(login_url(auth))
     if auth.user_id != subject.id:
         await svc.store.auth_sessions.set_user(auth.id, subject.id, subject.auth_time)
     if await needs_terms(subject.id):
         if none_prompt:
             await svc.store.auth_sessions.finish(auth.id, DENIED)
-            return go(
+            return await respond(
+                auth,
                 client_error_url(
                     auth, "consent_required", "The customer must accept the terms and conditions"
-                )
+                ),
             )
         return go(terms_url(auth))
     return await finish(auth, subject)
@@ -128,7 +134,37 @@ async def finish(auth: AuthSession, subject: Subject) -> Response:
         result = await in_thread(issue)
     except OAuth2Error as error:
         return await invalid_request_page(error)
-    return go(result.location)
+    handoff_id = getattr(request, "handoff_id", None)
+    if handoff_id:
+        # One attempt now, bounded by IDP_HANDOFF_TIMEOUT_SECONDS; the worker retries if needed.
+        await svc.handoffs.attempt(handoff_id)
+    return await respond(auth, result.location)
+
+
+async def respond(auth: AuthSession, url: str) -> Response:
+    """Deliver an authorization response: a redirect, or for the form_post response mode
+    (OAuth 2.0 Form Post Response Mode) a page whose form carries the parameters."""
+    if not await uses_form_post(auth):
+        return go(url)
+    return await page(
+        "form_post.html",
+        action=auth.redirect_uri,
+        fields=response_fields(auth.redirect_uri, url),
+    )
+
+
+async def uses_form_post(auth: AuthSession) -> bool:
+    if dict(parse_qsl(auth.query)).get("response_mode") == "form_post":
+        return True
+    client = await services().store.clients.get(auth.client_id)
+    return client is not None and client.handoff_mode == "form_post"
+
+
+def response_fields(redirect_uri: str, url: str) -> list[tuple[str, str]]:
+    """The parameters `url` adds to `redirect_uri` (which may carry a query of its own)."""
+    own = parse_qsl(urlsplit(redirect_uri).query, keep_blank_values=True)
+    added = parse_qsl(urlsplit(url).query, keep_blank_values=True)
+    return added[len(own) :]
 
 
 async def deny(auth: AuthSession, description: str) -> Response:
@@ -137,7 +173,7 @@ async def deny(auth: AuthSession, description: str) -> Response:
         return await expired_page(auth)
     if not await svc.store.auth_sessions.finish(auth.id, DENIED):
         return await page("error.html", status=400, message=_("This sign-in has already ended."))
-    return go(client_error_url(auth, "access_denied", description))
+    return await respond(auth, client_error_url(auth, "access_denied", description))
 
 
 def stored_request(auth: AuthSession) -> ProtocolRequest:

@@ -50,13 +50,15 @@ def install(app: Quart, json_logs: bool, https: bool) -> None:
         if request.path.startswith("/interaction/") or request.path == "/authorize":
             response.headers["Cache-Control"] = "no-store"
         response.headers["X-Request-Id"] = g.get("request_id", "-")
+        elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        response.headers["Server-Timing"] = f"app;dur={elapsed_ms:.1f}"
         # The path only: query strings carry codes and states, bodies carry passwords.
         fields = {
             "request_id": g.get("request_id", "-"),
             "method": request.method,
             "path": request.path,
             "status": response.status_code,
-            "ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 1),
+            "ms": round(elapsed_ms, 1),
             "ip": request.remote_addr,
         }
         if json_logs:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 18:00:46.109412
+Create Date: 2026-11-25
 """
 
 from collections.abc import Sequence
@@ -27,10 +27,33 @@ def upgrade() -> None:
         sa.Column("grant_types", sa.JSON(), nullable=False),
         sa.Column("scopes", sa.JSON(), nullable=False),
         sa.Column("disabled", sa.Boolean(), nullable=False),
+        sa.Column("handoff_mode", sa.String(length=16), nullable=False),
+        sa.Column("post_login_redirect_url", sa.Text(), nullable=True),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("client_id", name=op.f("pk_clients")),
     )
+    op.create_table(
+        "handoffs",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("client_id", sa.String(length=128), nullable=False),
+        sa.Column("url", sa.Text(), nullable=False),
+        sa.Column("body", sa.JSON(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        sa.Column("next_attempt_at", sa.BigInteger(), nullable=False),
+        sa.Column("lease_until", sa.BigInteger(), nullable=True),
+        sa.Column("finished_at", sa.BigInteger(), nullable=True),
+        sa.Column("last_status", sa.Integer(), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_handoffs")),
+    )
+    with op.batch_alter_table("handoffs", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_handoffs_status_next", ["status", "next_attempt_at"], unique=False
+        )
+
     op.create_table(
         "security_events",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -262,5 +285,9 @@ def downgrade() -> None:
         batch_op.drop_index("ix_security_events_kind_at")
 
     op.drop_table("security_events")
+    with op.batch_alter_table("handoffs", schema=None) as batch_op:
+        batch_op.drop_index("ix_handoffs_status_next")
+
+    op.drop_table("handoffs")
     op.drop_table("clients")
     # ### end Alembic commands ###

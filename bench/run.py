@@ -1,0 +1,298 @@
+"""Speed measurements of `idp serve` on a fresh SQLite database. Prints numbers, asserts nothing.
+
+Throughput of discovery and of client_credentials tokens under concurrency, then complete sign-in
+flows one after another, timed per step by the server's own `Server-Timing: app;dur=<ms>` header.
+Run: .venv/bin/python bench/run.py [--workers N] [--seconds S] [--concurrency C] [--flows K]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import hashlib
+import html
+import json
+import os
+import platform
+import re
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+IDP = str(Path(sys.executable).with_name("idp"))
+PASSWORD = "correct horse battery staple"
+REDIRECT_URI = "http://127.0.0.1:9/cb"
+DISCOVERY = "/.well-known/openid-configuration"
+STEPS = ("authorize", "login_page", "login_submit", "terms_page", "terms_submit", "token")
+MAX_REQUESTS = 2_000_000  # the count bound of one throughput run, next to its time bound
+TIMEOUT = httpx.Timeout(30.0)
+
+
+def cli(env: dict[str, str], command: str, *paths: Path, stdin: str | None = None) -> None:
+    argv = [IDP, *command.split(), *map(str, paths)]
+    done = subprocess.run(argv, input=stdin, env=env, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        sys.exit(f"idp {command} exited {done.returncode}:\n{done.stdout}{done.stderr}")
+
+
+def seed(tmp: Path, env: dict[str, str], flows: int, nox: str, backend: str) -> list[str]:
+    """Migrate and seed: one customer per flow, as terms once accepted are not asked again."""
+    cli(env, "migrate")
+    emails = [f"bench{n}@example.com" for n in range(max(flows, 1))]
+    cli(
+        env,
+        f"users add --email {emails[0]} --supplier-user-id B-0 --password-stdin",
+        stdin=PASSWORD,
+    )
+    rows = [
+        dict(email=e, supplier_user_id=f"B-{n}", password=PASSWORD) for n, e in enumerate(emails)
+    ]
+    if len(rows) > 1:
+        (tmp / "users.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows[1:]))
+        cli(env, "users import", tmp / "users.jsonl")
+    nox_args = f"--client-id nox --name NOX --redirect-uri {REDIRECT_URI} --secret-stdin"
+    cli(env, f"clients add {nox_args} --auth-method client_secret_basic", stdin=nox)
+    backend_args = "--client-id backend --name Backend --scope links:read --secret-stdin"
+    cli(env, f"clients add {backend_args} --grant-type client_credentials", stdin=backend)
+    (tmp / "terms-nl.md").write_text("# Voorwaarden\n\nU geeft NOX Energy toegang.\n")
+    cli(env, "terms publish --version bench-1 --language nl", tmp / "terms-nl.md")
+    return emails
+
+
+def basic(client_id: str, secret: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
+
+
+def stats(values: list[float]) -> dict[str, float | None]:
+    if len(values) < 2:
+        return {"p50_ms": values[0] if values else None, "p95_ms": values[0] if values else None}
+    p95 = statistics.quantiles(values, n=20, method="inclusive")[18]
+    return {"p50_ms": statistics.median(values), "p95_ms": p95}
+
+
+async def load(issuer: str, seconds: float, concurrency: int, **request: Any) -> dict[str, Any]:
+    """`concurrency` loops sending one request after another over keep-alive connections."""
+    latencies: list[float] = []
+    errors: Counter[str] = Counter()
+    sent = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=issuer, limits=limits, timeout=TIMEOUT) as client:
+        started = time.perf_counter()
+
+        async def loop() -> None:
+            nonlocal sent
+            while time.perf_counter() - started < seconds and sent < MAX_REQUESTS:
+                sent += 1
+                begun = time.perf_counter()
+                try:
+                    response = await client.request(**request)
+                except httpx.HTTPError as exc:
+                    errors[type(exc).__name__] += 1
+                    continue
+                latencies.append((time.perf_counter() - begun) * 1000)
+                if response.status_code != 200:
+                    errors[str(response.status_code)] += 1
+
+        await asyncio.gather(*(loop() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    result = dict(rps=len(latencies) / elapsed, requests=len(latencies), errors=errors.total())
+    return result | {"error_kinds": dict(errors)} | stats(latencies)
+
+
+async def flow(issuer: str, email: str, auth: dict[str, str]) -> dict[str, float | None]:
+    """One customer's whole sign-in in a fresh cookie jar: the server time of each step."""
+    verifier, state = secrets.token_urlsafe(48), secrets.token_urlsafe(12)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
+    times: dict[str, float | None] = {}
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=issuer, timeout=TIMEOUT) as client:
+
+        async def step(name: str, how: str, status: int, to: str = "", **kw: Any) -> httpx.Response:
+            response = await client.request(*how.split(" ", 1), **kw)
+            timing = re.search(r"app;dur=([0-9.]+)", response.headers.get("Server-Timing", ""))
+            times[name] = float(timing.group(1)) if timing else None
+            if response.status_code != status or to not in response.headers.get("Location", ""):
+                where = response.headers.get("Location") or response.text[:160]
+                raise RuntimeError(f"{name}: status {response.status_code}, {where!r}")
+            return response
+
+        def csrf(page: httpx.Response) -> str:
+            match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+            if not match:
+                raise RuntimeError("no csrf_token on the page")
+            return html.unescape(match.group(1))
+
+        params = dict(response_type="code", client_id="nox", redirect_uri=REDIRECT_URI, state=state)
+        params |= dict(scope="openid profile email", nonce=secrets.token_urlsafe(16))
+        params |= dict(code_challenge=challenge.decode(), code_challenge_method="S256")
+        login = (await step("authorize", "GET /authorize", 302, "/login", params=params)).headers
+        page = await step("login_page", f"GET {login['Location']}", 200)
+        form = dict(csrf_token=csrf(page), email=email, password=PASSWORD)
+        terms = await step("login_submit", f"POST {login['Location']}", 302, "/terms", data=form)
+        page = await step("terms_page", f"GET {terms.headers['Location']}", 200)
+        form = dict(csrf_token=csrf(page), accept_terms="yes", action="accept")
+        back = await step("terms_submit", f"POST {page.url.path}", 302, "/cb?", data=form)
+        query = parse_qs(urlsplit(back.headers["Location"]).query)
+        if query.get("state") != [state] or "code" not in query:
+            raise RuntimeError(f"terms_submit: no code or the wrong state in {query}")
+        form = dict(grant_type="authorization_code", code=query["code"][0], code_verifier=verifier)
+        form["redirect_uri"] = REDIRECT_URI
+        tokens = await step("token", "POST /token", 200, data=form, headers=auth)
+        if "id_token" not in tokens.json():
+            raise RuntimeError("token: no id_token")
+    times["wall"] = (time.perf_counter() - started) * 1000
+    return times
+
+
+async def measure(args: Any, issuer: str, emails: list[str], keys: tuple[str, str]) -> Any:
+    grant = dict(grant_type="client_credentials", scope="links:read")
+    token = dict(method="POST", url="/token", data=grant, headers=basic("backend", keys[1]))
+    loads = {f"GET {DISCOVERY}": dict(method="GET", url=DISCOVERY)}
+    loads["POST /token client_credentials"] = token
+    throughput = {}
+    for name, request in loads.items():
+        await load(issuer, 1.0, args.concurrency, **request)  # warm-up, not reported
+        throughput[name] = await load(issuer, args.seconds, args.concurrency, **request)
+    results: list[dict[str, float | None]] = []
+    failures: list[str] = []
+    for email in emails[: args.flows]:
+        try:
+            results.append(await flow(issuer, email, basic("nox", keys[0])))
+        except (RuntimeError, httpx.HTTPError, ValueError) as exc:
+            failures.append(str(exc) or type(exc).__name__)
+    steps = {}
+    for name in (*STEPS, "wall"):
+        values = [t for r in results if (t := r.get(name)) is not None]
+        steps[name] = stats(values)
+    signin = dict(flows=args.flows, failed=len(failures), failures=failures[:5], steps=steps)
+    return dict(throughput=throughput, signin=signin)
+
+
+def descendants(pid: int) -> list[int]:
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            children += [int(child) for child in task.read_text().split()]
+    return [each for child in children for each in (child, *descendants(child))]
+
+
+def peak_rss(pid: int) -> list[dict[str, Any]]:
+    """VmHWM of `idp serve` and of every process under it (Hypercorn always spawns workers)."""
+    rows = []
+    for each in [pid, *descendants(pid)]:
+        try:
+            status = Path(f"/proc/{each}/status").read_text()
+            cmdline = Path(f"/proc/{each}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        hwm = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+        role = "worker" if "spawn_main" in cmdline else "main" if each == pid else "helper"
+        role = "resource_tracker" if "resource_tracker" in cmdline else role
+        rows.append({"pid": each, "role": role, "mib": int(hwm.group(1)) / 1024 if hwm else 0.0})
+    return rows
+
+
+def wait_healthy(issuer: str, server: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            if httpx.get(f"{issuer}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    sys.exit(f"idp serve (exit {server.poll()}) did not answer /healthz:\n{log.read_text()}")
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    children = descendants(server.pid)
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=10)
+    for pid in children:  # workers a killed main process left behind
+        with contextlib.suppress(OSError):
+            if b"multiprocessing" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(pid, signal.SIGKILL)
+
+
+def fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def table(report: dict[str, Any]) -> str:
+    r = report
+    lines = [f"Python {r['python']}, nproc {r['nproc']}, idp serve --workers {r['workers']}"]
+    lines.append(f"\nthroughput, concurrency {r['concurrency']}, {r['seconds']:g} s each")
+    lines.append(f"  {'':38} {'req/s':>8} {'requests':>9} {'errors':>6} {'p50 ms':>7} p95 ms")
+    for name, t in r["throughput"].items():
+        row = f"  {name:38} {t['rps']:8.1f} {t['requests']:9} {t['errors']:6}"
+        kinds = f"  {t['error_kinds']}" if t["errors"] else ""
+        lines.append(f"{row} {fmt(t['p50_ms']):>7} {fmt(t['p95_ms']):>7}{kinds}")
+    signin = r["signin"]
+    lines.append(f"\nsign-in: {signin['flows']} flows one after another, {signin['failed']} failed")
+    lines.append(f"  {'step (Server-Timing)':28} {'p50 ms':>7} {'p95 ms':>7}")
+    for name, s in signin["steps"].items():
+        name = "whole flow (client wall)" if name == "wall" else name
+        lines.append(f"  {name:28} {fmt(s['p50_ms']):>7} {fmt(s['p95_ms']):>7}")
+    lines += [f"  failure: {reason}" for reason in signin["failures"]]
+    lines.append("\nserver peak RSS (VmHWM)")
+    lines += [f"  {p['role']:16} pid {p['pid']:>7} {p['mib']:8.1f} MiB" for p in r["rss"]]
+    lines.append(f"  {'total':28} {sum(p['mib'] for p in r['rss']):8.1f} MiB")
+    lines.append(f"\nserver log: {len(r['server_log_errors'])} lines with ERROR or Traceback")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--flows", type=int, default=30)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    nox, backend = secrets.token_urlsafe(30), secrets.token_urlsafe(30)  # 40 characters each
+    with tempfile.TemporaryDirectory(prefix="idp-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        issuer = f"http://127.0.0.1:{port}"
+        env = dict(os.environ, IDP_ISSUER=issuer, IDP_VAR_DIR=tmp_name, PYTHONUNBUFFERED="1")
+        env["IDP_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp / 'idp.sqlite3'}"
+        emails = seed(tmp, env, args.flows, nox, backend)
+        log = tmp / "serve.log"
+        argv = [IDP, "serve", "--host", "127.0.0.1", "--port", str(port)]
+        with log.open("wb") as out:
+            argv += ["--workers", str(args.workers)]
+            server = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            wait_healthy(issuer, server, log)
+            report: dict[str, Any] = asyncio.run(measure(args, issuer, emails, (nox, backend)))
+            report["rss"] = peak_rss(server.pid)
+        finally:
+            stop(server)
+        errors = [line for line in log.read_text().splitlines() if re.search("ERROR|Trace", line)]
+    report |= dict(python=platform.python_version(), nproc=len(os.sched_getaffinity(0)))
+    report |= dict(workers=args.workers, concurrency=args.concurrency, seconds=args.seconds)
+    report["server_log_errors"] = errors[:20]
+    print(json.dumps(report, indent=2) if args.json else table(report))
+
+
+if __name__ == "__main__":
+    main()
