@@ -100,8 +100,10 @@ def serve(host: str, port: int, workers: int) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-def dev(host: str, port: int) -> None:
-    """Try it on one machine: migrate an SQLite database, seed demo data, serve, print the URL."""
+@click.option("--sandbox-port", default=8100, show_default=True, type=click.IntRange(1, 65535))
+def dev(host: str, port: int, sandbox_port: int) -> None:
+    """Try it on one machine: migrate an SQLite database, seed demo data, serve the identity
+    provider and the NOX sandbox, print what to open."""
     import logging
     import os
 
@@ -109,7 +111,50 @@ def dev(host: str, port: int) -> None:
 
     os.environ.setdefault("IDP_ISSUER", f"http://127.0.0.1:{port}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(run_dev(settings(), host, port))
+    asyncio.run(run_dev(settings(), host, port, sandbox_port))
+
+
+@main.command()
+@click.option("--port", default=8100, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--idp-url", envvar="IDP_ISSUER", default="http://127.0.0.1:8000", show_default=True)
+@click.option("--client-id", default="nox", show_default=True)
+@click.option(
+    "--client-secret", envvar="IDP_SANDBOX_CLIENT_SECRET", help="Default: ./var/demo.json"
+)
+@click.option("--api-key", envvar="IDP_NOX_API_KEY", help="Default: ./var/demo.json")
+@click.option(
+    "--misbehave",
+    type=click.Choice(["ok", "503", "400", "slow"]),
+    help="How POST /post-login-redirect answers (also settable at /_sandbox/control).",
+)
+def sandbox(
+    port: int,
+    idp_url: str,
+    client_id: str,
+    client_secret: str | None,
+    api_key: str | None,
+    misbehave: str | None,
+) -> None:
+    """Run the NOX sandbox: NOX's side of the flows, on this machine."""
+    from hypercorn.asyncio import serve
+
+    from idp.devserver import hypercorn_config
+    from idp.sandbox.app import create_sandbox_app, sandbox_settings_from
+
+    try:
+        config = sandbox_settings_from(
+            idp_url,
+            f"http://127.0.0.1:{port}",
+            settings().var_dir,
+            client_id,
+            client_secret,
+            api_key,
+        )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    app = create_sandbox_app(config, misbehave=misbehave)
+    click.echo(f"NOX sandbox on http://127.0.0.1:{port}/ (identity provider {idp_url})")
+    asyncio.run(serve(app, hypercorn_config("127.0.0.1", port)))
 
 
 # ---- users ----------------------------------------------------------------------------------
@@ -294,7 +339,9 @@ def clients_add(
         ["authorization_code", "refresh_token"] if uris else ["client_credentials"]
     )
     if auth_method == "none" and "client_credentials" in kinds:
-        raise click.ClickException("a public client (--auth-method none) cannot use client_credentials")
+        raise click.ClickException(
+            "a public client (--auth-method none) cannot use client_credentials"
+        )
     if "authorization_code" in kinds and not uris:
         raise click.ClickException("an authorization_code client needs at least one --redirect-uri")
     allowed = list(scopes) or ["openid", "profile", "email", "offline_access"]

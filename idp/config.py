@@ -112,7 +112,11 @@ class Settings:
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"IDP_{name.upper()} must be a positive number")
-        for name in ("handoff_timeout_seconds", "handoff_retry_base_seconds", "handoff_poll_seconds"):
+        for name in (
+            "handoff_timeout_seconds",
+            "handoff_retry_base_seconds",
+            "handoff_poll_seconds",
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"IDP_{name.upper()} must be a positive number")
         self.handoff_extra_fields  # noqa: B018 - parse it now, so a bad value fails at start-up

@@ -34,7 +34,7 @@ def load_credentials(var_dir: str) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-async def seed(store: Store, var_dir: str, redirect_uri: str, now: int) -> dict[str, Any] | None:
+async def seed(store: Store, var_dir: str, sandbox_url: str, now: int) -> dict[str, Any] | None:
     """Create the demo data when the database has no customers yet; return the credentials
     (None for a database that already had customers of its own)."""
     if await store.users.count() > 0:
@@ -44,7 +44,8 @@ async def seed(store: Store, var_dir: str, redirect_uri: str, now: int) -> dict[
         "password": new_secret(9),
         "client_id": "nox",
         "client_secret": new_secret(32),
-        "redirect_uri": redirect_uri,
+        "redirect_uri": f"{sandbox_url}/callback",
+        "nox_api_key": new_secret(24),
     }
     await store.users.add(
         email=DEMO_EMAIL,
@@ -60,8 +61,10 @@ async def seed(store: Store, var_dir: str, redirect_uri: str, now: int) -> dict[
         token_endpoint_auth_method="client_secret_basic",  # noqa: S106
         grant_types=["authorization_code", "refresh_token"],
         scopes=["openid", "profile", "email", "offline_access"],
-        redirect_uris=[redirect_uri],
+        redirect_uris=[credentials["redirect_uri"]],
         now=now,
+        handoff_mode="backchannel",
+        post_login_redirect_url=f"{sandbox_url}/post-login-redirect",
     )
     if await store.terms.current_version() is None:
         for language, body in TERMS.items():

@@ -1,4 +1,5 @@
-"""`idp dev` (behind `make run`): migrate, seed the demo data, serve, print what to open."""
+"""`idp dev` (behind `make run`): migrate, seed demo data, then serve the identity provider and
+the NOX sandbox together, configured for each other, until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from hypercorn.config import Config
 from idp.app import create_app
 from idp.config import Settings
 from idp.demo import seed
+from idp.sandbox.app import create_sandbox_app, sandbox_settings_from
 from idp.security.clock import SystemClock
 from idp.store import Store
 from idp.store.migrate import upgrade
@@ -26,32 +28,48 @@ def hypercorn_config(host: str, port: int) -> Config:
     return config
 
 
-async def run_dev(settings: Settings, host: str, port: int) -> None:
+async def run_dev(settings: Settings, host: str, port: int, sandbox_port: int) -> None:
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     await asyncio.to_thread(upgrade, settings.database_url)  # alembic runs its own loop
     store = Store.connect(settings.database_url)
     try:
-        credentials = await seed(
-            store, settings.var_dir, "http://127.0.0.1:8100/callback", SystemClock().now()
-        )
+        credentials = await seed(store, settings.var_dir, sandbox_url, SystemClock().now())
     finally:
         await store.close()
-    announce(settings, credentials)
+    if credentials and not settings.nox_api_key:
+        settings = settings.with_overrides(nox_api_key=credentials["nox_api_key"])
+    sandbox = None
+    if credentials:
+        sandbox = create_sandbox_app(
+            sandbox_settings_from(settings.issuer, sandbox_url, settings.var_dir, "nox", None, None)
+        )
+    announce(settings, credentials, sandbox_url if sandbox else None)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await serve(create_app(settings), hypercorn_config(host, port), shutdown_trigger=stop.wait)
-
-
-def announce(settings: Settings, credentials: dict[str, Any] | None) -> None:
-    click.echo("")
-    click.echo(f"  Identity provider:  {settings.issuer}")
-    click.echo(f"  Discovery:          {settings.url('/.well-known/openid-configuration')}")
-    if credentials:
-        click.echo(f"  Demo customer:      {credentials['email']} / {credentials['password']}")
-        click.echo(
-            f"  Demo client:        {credentials['client_id']} / {credentials['client_secret']}"
+    servers = [
+        serve(create_app(settings), hypercorn_config(host, port), shutdown_trigger=stop.wait)
+    ]
+    if sandbox is not None:
+        servers.append(
+            serve(sandbox, hypercorn_config("127.0.0.1", sandbox_port), shutdown_trigger=stop.wait)
         )
-    click.echo("  Stop with Ctrl-C.")
+    await asyncio.gather(*servers)
+
+
+def announce(
+    settings: Settings, credentials: dict[str, Any] | None, sandbox_url: str | None
+) -> None:
+    click.echo("")
+    if sandbox_url and credentials:
+        click.echo(f"  Open the NOX sandbox:  {sandbox_url}/")
+        click.echo(f"  Sign in as:            {credentials['email']} / {credentials['password']}")
+        click.echo("")
+    click.echo(f"  Identity provider:     {settings.issuer}")
+    click.echo(f"  Discovery:             {settings.url('/.well-known/openid-configuration')}")
+    if not credentials:
+        click.echo("  (the database had customers of its own, so no demo data was added)")
+    click.echo("  Stop both with Ctrl-C.")
     click.echo("")

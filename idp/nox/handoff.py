@@ -99,7 +99,13 @@ class HandoffDelivery:
             return "failed"
         delay = backoff_seconds(handoff.attempts, self.settings.handoff_retry_base_seconds)
         await self.outbox.retry_later(handoff.id, now + delay, status, answer)
-        log.warning("hand-off %s attempt %s failed (%s); retry in %ss", handoff.id, handoff.attempts, status or answer, delay)
+        log.warning(
+            "hand-off %s attempt %s failed (%s); retry in %ss",
+            handoff.id,
+            handoff.attempts,
+            status or answer,
+            delay,
+        )
         return "pending"
 
     async def run(self, stop: asyncio.Event) -> None:

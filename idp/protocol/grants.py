@@ -58,7 +58,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         subject: Subject = request.user
         data = request.payload.data
         handoff = server.handoff_for(
-            request.client.record, subject.user.supplier_user_id, data.get("state"), subject.auth_time
+            request.client.record,
+            subject.user.supplier_user_id,
+            data.get("state"),
+            subject.auth_time,
         )
         request.handoff_id = handoff["id"] if handoff else None
         server.run(

@@ -14,7 +14,7 @@ DELIVERED = "delivered"
 FAILED = "failed"
 
 
-def _claimable(now: int):  # type: ignore[no-untyped-def]
+def _claimable(now: int):
     return and_(
         handoffs.c.status == PENDING,
         or_(handoffs.c.lease_until.is_(None), handoffs.c.lease_until <= now),
