@@ -155,10 +155,12 @@ async def flow(issuer: str, email: str, auth: dict[str, str]) -> dict[str, float
     return times
 
 
-async def measure(args: Any, issuer: str, emails: list[str], keys: tuple[str, str]) -> Any:
+async def measure(
+    args: argparse.Namespace, issuer: str, emails: list[str], keys: tuple[str, str]
+) -> Any:
     grant = dict(grant_type="client_credentials", scope="links:read")
     token = dict(method="POST", url="/token", data=grant, headers=basic("backend", keys[1]))
-    loads = {f"GET {DISCOVERY}": dict(method="GET", url=DISCOVERY)}
+    loads: dict[str, dict[str, Any]] = {f"GET {DISCOVERY}": dict(method="GET", url=DISCOVERY)}
     loads["POST /token client_credentials"] = token
     throughput = {}
     for name, request in loads.items():
@@ -235,7 +237,8 @@ def fmt(value: float | None) -> str:
 
 def table(report: dict[str, Any]) -> str:
     r = report
-    lines = [f"Python {r['python']}, nproc {r['nproc']}, idp serve --workers {r['workers']}"]
+    lines = [f"Python {r['python']}, nproc {r['nproc']}, idp serve --workers {r['workers']}, "
+             f"1-min load average before the run {r['load_before']:.2f}"]  # fmt: skip
     lines.append(f"\nthroughput, concurrency {r['concurrency']}, {r['seconds']:g} s each")
     lines.append(f"  {'':37} req/s requests errors  p50 ms  p95 ms  client CPU")
     for name, t in r["throughput"].items():
@@ -266,6 +269,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     nox, backend = secrets.token_urlsafe(30), secrets.token_urlsafe(30)  # 40 characters each
+    load_before = os.getloadavg()[0]  # other work on the machine skews every number
     with tempfile.TemporaryDirectory(prefix="idp-bench-") as tmp_name:
         tmp = Path(tmp_name)
         with socket.socket() as sock:
@@ -289,7 +293,7 @@ def main() -> None:
         errors = [line for line in log.read_text().splitlines() if re.search("ERROR|Trace", line)]
     report |= dict(python=platform.python_version(), nproc=len(os.sched_getaffinity(0)))
     report |= dict(workers=args.workers, concurrency=args.concurrency, seconds=args.seconds)
-    report["server_log_errors"] = errors[:20]
+    report |= dict(load_before=load_before, server_log_errors=errors[:20])
     print(json.dumps(report, indent=2) if args.json else table(report))
 
 

@@ -285,6 +285,28 @@ def users_import(file: Path) -> None:
         sys.exit(1)
 
 
+HANDOFF_MODE = click.option(
+    "--handoff-mode",
+    type=click.Choice(["backchannel", "form_post", "redirect"]),
+    help="How the customer is handed over: POST to NOX plus the code redirect (backchannel), "
+    "a form post to the redirect URI (form_post), or the plain code redirect (redirect, default).",
+)
+POST_LOGIN_REDIRECT_URL = click.option(
+    "--post-login-redirect-url", help="NOX's POST /post-login-redirect URL (for backchannel)."
+)
+
+
+def check_handoff(mode: str, url: str | None) -> str:
+    if mode == "backchannel" and not url:
+        raise click.ClickException("--handoff-mode backchannel needs --post-login-redirect-url")
+    if url:
+        try:
+            validate_redirect_uri(url)
+        except RegistrationError as exc:
+            raise click.ClickException(f"--post-login-redirect-url: {exc}") from None
+    return mode
+
+
 # ---- clients --------------------------------------------------------------------------------
 @main.group()
 def clients() -> None:
@@ -314,6 +336,8 @@ def clients() -> None:
     help="Allowed scopes (default: openid profile email offline_access).",
 )
 @click.option("--secret-stdin", is_flag=True, help="Read the client secret from stdin.")
+@HANDOFF_MODE
+@POST_LOGIN_REDIRECT_URL
 def clients_add(
     client_id: str,
     name: str,
@@ -322,6 +346,8 @@ def clients_add(
     grant_types: tuple[str, ...],
     scopes: tuple[str, ...],
     secret_stdin: bool,
+    handoff_mode: str | None,
+    post_login_redirect_url: str | None,
 ) -> None:
     """Register a client. A generated secret is printed once; only its hash is kept."""
     try:
@@ -345,6 +371,7 @@ def clients_add(
     if "authorization_code" in kinds and not uris:
         raise click.ClickException("an authorization_code client needs at least one --redirect-uri")
     allowed = list(scopes) or ["openid", "profile", "email", "offline_access"]
+    mode = check_handoff(handoff_mode or "redirect", post_login_redirect_url)
 
     async def add(store: Store) -> None:
         try:
@@ -357,6 +384,8 @@ def clients_add(
                 scopes=allowed,
                 redirect_uris=uris,
                 now=clock.now(),
+                handoff_mode=mode,
+                post_login_redirect_url=post_login_redirect_url,
             )
         except DuplicateClient:
             raise click.ClickException(f"client {client_id!r} exists already") from None
@@ -365,6 +394,34 @@ def clients_add(
     click.echo(f"added client {client_id}")
     if secret and not secret_stdin:
         click.echo(f"client secret (shown once): {secret}")
+
+
+@clients.command("update")
+@click.argument("client_id")
+@click.option("--name")
+@HANDOFF_MODE
+@POST_LOGIN_REDIRECT_URL
+def clients_update(
+    client_id: str,
+    name: str | None,
+    handoff_mode: str | None,
+    post_login_redirect_url: str | None,
+) -> None:
+    """Change a client's name, hand-off mode or post-login-redirect URL."""
+
+    async def run(store: Store) -> None:
+        client = await store.clients.get(client_id)
+        if client is None:
+            raise click.ClickException(f"no client {client_id!r}")
+        url = post_login_redirect_url or client.post_login_redirect_url
+        mode = check_handoff(handoff_mode or client.handoff_mode, url)
+        changes: dict[str, Any] = {"handoff_mode": mode, "post_login_redirect_url": url}
+        if name:
+            changes["name"] = name
+        await store.clients.update(client_id, clock.now(), **changes)
+
+    with_store(run)
+    click.echo(f"updated client {client_id}")
 
 
 @clients.command("list")
@@ -399,6 +456,43 @@ def clients_list(as_json: bool) -> None:
         click.echo(
             f"{c.client_id}\t{c.name}\t{c.token_endpoint_auth_method}\t{' '.join(c.redirect_uris)}"
         )
+
+
+# ---- outbox ----------------------------------------------------------------------------------
+@main.group()
+def outbox() -> None:
+    """Hand-offs to NOX's POST /post-login-redirect."""
+
+
+@outbox.command("list")
+@click.option("--status", type=click.Choice(["pending", "delivered", "failed"]))
+@click.option("--json", "as_json", is_flag=True)
+def outbox_list(status: str | None, as_json: bool) -> None:
+    """List hand-offs, newest first, with NOX's last answer."""
+
+    async def run(store: Store) -> list[Any]:
+        return await store.outbox.list(status)
+
+    found = with_store(run)
+    if as_json:
+        click.echo(json.dumps([h.__dict__ for h in found], indent=2))
+        return
+    for h in found:
+        answer = f"HTTP {h.last_status}" if h.last_status else (h.last_error or "-")
+        click.echo(f"{h.id}\t{h.status}\t{h.attempts} attempts\t{h.client_id}\t{answer}")
+
+
+@outbox.command("retry")
+@click.argument("handoff_id")
+def outbox_retry(handoff_id: str) -> None:
+    """Queue a failed or waiting hand-off for delivery now (a running server sends it)."""
+
+    async def run(store: Store) -> bool:
+        return await store.outbox.retry_now(handoff_id, clock.now())
+
+    if not with_store(run):
+        raise click.ClickException(f"no undelivered hand-off {handoff_id!r}")
+    click.echo(f"hand-off {handoff_id} queued")
 
 
 # ---- terms ----------------------------------------------------------------------------------

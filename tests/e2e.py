@@ -1,0 +1,239 @@
+"""Real processes for end-to-end tests: `idp serve` and `idp sandbox` on loopback ports, a real
+SQLite database, and a small cookie-keeping HTTP "browser" for the customer's steps."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+
+from idp.security import passwords
+from idp.security.secrets import digest
+from idp.store import Store
+from idp.store.migrate import upgrade
+
+IDP = str(Path(sys.executable).with_name("idp"))
+EMAIL = "ada@example.com"
+PASSWORD = "correct horse battery staple"
+SUPPLIER_USER_ID = "cust-0001"
+CLIENT_SECRET = "sandbox-client-secret-0123456789-abcdef"
+API_KEY = "nox-api-key-for-tests-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Process:
+    """A server process with its log in a file, started and stopped on demand."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    port: int
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=log)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited early:\n{self.log()}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not answer /healthz:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@dataclass
+class Stack:
+    """The identity provider and the NOX sandbox, configured for each other."""
+
+    tmp: Path
+    idp: Process = field(init=False)
+    sandbox: Process = field(init=False)
+    database_url: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.database_url = f"sqlite+aiosqlite:///{self.tmp / 'idp.sqlite3'}"
+        idp_port, sandbox_port = free_port(), free_port()
+        issuer = f"http://127.0.0.1:{idp_port}"
+        env = {
+            **os.environ,
+            "IDP_ISSUER": issuer,
+            "IDP_DATABASE_URL": self.database_url,
+            "IDP_VAR_DIR": str(self.tmp),
+            "IDP_NOX_API_KEY": API_KEY,
+            "IDP_HANDOFF_TIMEOUT_SECONDS": "1",
+            "IDP_HANDOFF_POLL_SECONDS": "0.2",
+            "IDP_HANDOFF_RETRY_BASE_SECONDS": "0.5",
+            "IDP_SANDBOX_CLIENT_SECRET": CLIENT_SECRET,
+        }
+        self.idp = Process(
+            "idp",
+            [IDP, "serve", "--host", "127.0.0.1", "--port", str(idp_port)],
+            env,
+            idp_port,
+            self.tmp / "idp.log",
+        )
+        self.sandbox = Process(
+            "sandbox",
+            [IDP, "sandbox", "--port", str(sandbox_port), "--idp-url", issuer],
+            env,
+            sandbox_port,
+            self.tmp / "sandbox.log",
+        )
+
+    async def seed(self, handoff_mode: str = "backchannel") -> None:
+        await asyncio.to_thread(upgrade, self.database_url)
+        store = Store.connect(self.database_url)
+        try:
+            await store.users.add(
+                email=EMAIL,
+                supplier_user_id=SUPPLIER_USER_ID,
+                name="Ada Lovelace",
+                password_hash=passwords.hash_password(PASSWORD),
+                now=0,
+            )
+            await store.clients.add(
+                client_id="nox",
+                name="NOX Energy",
+                secret_hash=digest(CLIENT_SECRET),
+                token_endpoint_auth_method="client_secret_basic",  # noqa: S106
+                grant_types=["authorization_code", "refresh_token"],
+                scopes=["openid", "profile", "email"],
+                redirect_uris=[self.sandbox.url + "/callback"],
+                now=0,
+                handoff_mode=handoff_mode,
+                post_login_redirect_url=self.sandbox.url + "/post-login-redirect",
+            )
+            await store.terms.publish(
+                version="2026-01", language="nl", body_md="# Voorwaarden\n\nAkkoord?", now=0
+            )
+            await store.terms.publish(
+                version="2026-01", language="en", body_md="# Terms\n\nAgreed?", now=0
+            )
+        finally:
+            await store.close()
+
+    async def outbox(self) -> list[Any]:
+        store = Store.connect(self.database_url)
+        try:
+            return await store.outbox.list()
+        finally:
+            await store.close()
+
+    async def events(self, kind: str | None = None) -> list[dict[str, Any]]:
+        async with httpx.AsyncClient() as http:
+            found = (await http.get(self.sandbox.url + "/_sandbox/events")).json()
+        return [e for e in found if kind is None or e["type"] == kind]
+
+    async def control(self, **behaviour: Any) -> None:
+        async with httpx.AsyncClient() as http:
+            response = await http.post(self.sandbox.url + "/_sandbox/control", json=behaviour)
+            response.raise_for_status()
+
+    def stop(self) -> None:
+        self.sandbox.stop()
+        self.idp.stop()
+
+    def logs(self) -> str:
+        return f"--- idp ---\n{self.idp.log()}\n--- sandbox ---\n{self.sandbox.log()}"
+
+
+def form_fields(body: str) -> dict[str, str]:
+    fields = {}
+    for tag in re.findall(r"<input[^>]*>", body):
+        name = re.search(r'name="([^"]*)"', tag)
+        value = re.search(r'value="([^"]*)"', tag)
+        if name and 'type="checkbox"' not in tag:
+            fields[name.group(1)] = html.unescape(value.group(1)) if value else ""
+    return fields
+
+
+@dataclass
+class Customer:
+    """A browser without JavaScript: follows our redirects by hand and keeps cookies."""
+
+    http: httpx.AsyncClient = field(
+        default_factory=lambda: httpx.AsyncClient(follow_redirects=False, timeout=20)
+    )
+
+    async def go(self, url: str) -> httpx.Response:
+        return await self.http.get(url)
+
+    async def follow(self, response: httpx.Response) -> httpx.Response:
+        while response.status_code in (301, 302, 303):
+            response = await self.http.get(urljoin(str(response.url), response.headers["location"]))
+        return response
+
+    async def submit(self, page: httpx.Response, extra: dict[str, str]) -> httpx.Response:
+        action = re.search(r'<form method="post" action="([^"]+)"', page.text)
+        assert action, page.text
+        data = {**form_fields(page.text), **extra}
+        return await self.http.post(
+            urljoin(str(page.url), html.unescape(action.group(1))), data=data
+        )
+
+    async def start_at_nox(self, sandbox_url: str, language: str = "en") -> httpx.Response:
+        """Sandbox start → supplier selector → our sign-in page."""
+        selector = await self.go(sandbox_url + "/enable")
+        return await self.follow(await self.submit(selector, {"language": language}))
+
+    async def sign_in_and_accept(self, login_page: httpx.Response) -> httpx.Response:
+        """Sign in and accept the terms; returns the answer that sends the browser to NOX."""
+        terms = await self.follow(
+            await self.submit(login_page, {"email": EMAIL, "password": PASSWORD})
+        )
+        assert "accept_terms" in terms.text, terms.text
+        return await self.submit(terms, {"accept_terms": "yes", "action": "accept"})
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 20.0) -> Any:
+    """Poll an async check until it returns something truthy (bounded in time)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result or time.monotonic() > deadline:
+            return result
+        await asyncio.sleep(0.2)
