@@ -71,6 +71,11 @@ def basic(client_id: str, secret: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
 
 
+def server_ms(response: httpx.Response) -> float | None:
+    timing = re.search(r"app;dur=([0-9.]+)", response.headers.get("Server-Timing", ""))
+    return float(timing.group(1)) if timing else None
+
+
 def stats(values: list[float]) -> dict[str, float | None]:
     """Median and 95th percentile, in ms rounded to 0.01."""
     if len(values) < 2:
@@ -82,6 +87,7 @@ def stats(values: list[float]) -> dict[str, float | None]:
 async def load(issuer: str, seconds: float, concurrency: int, **request: Any) -> dict[str, Any]:
     """`concurrency` loops sending one request after another over keep-alive connections."""
     latencies: list[float] = []
+    server: list[float] = []  # the Server-Timing of each response
     errors: Counter[str] = Counter()
     sent = 0
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -99,15 +105,17 @@ async def load(issuer: str, seconds: float, concurrency: int, **request: Any) ->
                     errors[type(exc).__name__] += 1
                     continue
                 latencies.append((time.perf_counter() - begun) * 1000)
+                if (app := server_ms(response)) is not None:
+                    server.append(app)
                 if response.status_code != 200:
                     errors[str(response.status_code)] += 1
 
         await asyncio.gather(*(loop() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
         client_cpu = round((time.process_time() - cpu) / elapsed, 2)  # this process, of one core
-    rps = round(len(latencies) / elapsed, 1)
-    result = dict(rps=rps, requests=len(latencies), errors=errors.total())
-    return result | dict(error_kinds=dict(errors), client_cpu=client_cpu) | stats(latencies)
+    result: dict[str, Any] = dict(rps=round(len(latencies) / elapsed, 1), requests=len(latencies))
+    result |= dict(errors=errors.total(), error_kinds=dict(errors), client_cpu=client_cpu)
+    return result | stats(latencies) | {"server_p50_ms": stats(server)["p50_ms"]}
 
 
 async def flow(issuer: str, email: str, auth: dict[str, str]) -> dict[str, float | None]:
@@ -120,8 +128,7 @@ async def flow(issuer: str, email: str, auth: dict[str, str]) -> dict[str, float
 
         async def step(name: str, how: str, status: int, to: str = "", **kw: Any) -> httpx.Response:
             response = await client.request(*how.split(" ", 1), **kw)
-            timing = re.search(r"app;dur=([0-9.]+)", response.headers.get("Server-Timing", ""))
-            times[name] = float(timing.group(1)) if timing else None
+            times[name] = server_ms(response)
             if response.status_code != status or to not in response.headers.get("Location", ""):
                 where = response.headers.get("Location") or response.text[:160]
                 raise RuntimeError(f"{name}: status {response.status_code}, {where!r}")
@@ -240,11 +247,12 @@ def table(report: dict[str, Any]) -> str:
     lines = [f"Python {r['python']}, nproc {r['nproc']}, idp serve --workers {r['workers']}, "
              f"1-min load average before the run {r['load_before']:.2f}"]  # fmt: skip
     lines.append(f"\nthroughput, concurrency {r['concurrency']}, {r['seconds']:g} s each")
-    lines.append(f"  {'':37} req/s requests errors  p50 ms  p95 ms  client CPU")
+    lines.append(f"  {'':37} req/s requests errors  p50 ms  p95 ms  server p50  client CPU")
     for name, t in r["throughput"].items():
         row = f"  {name:37} {t['rps']:5.0f} {t['requests']:8} {t['errors']:6}"
         kinds = f"  {t['error_kinds']}" if t["errors"] else ""
-        row += f" {fmt(t['p50_ms']):>7} {fmt(t['p95_ms']):>7} {t['client_cpu']:10.0%}{kinds}"
+        row += f" {fmt(t['p50_ms']):>7} {fmt(t['p95_ms']):>7} {fmt(t['server_p50_ms']):>11}"
+        row += f" {t['client_cpu']:11.0%}{kinds}"
         lines.append(row)
     signin = r["signin"]
     lines.append(f"\nsign-in: {signin['flows']} flows one after another, {signin['failed']} failed")

@@ -136,7 +136,7 @@ class Stack:
                 client_id="nox",
                 name="NOX Energy",
                 secret_hash=digest(CLIENT_SECRET),
-                token_endpoint_auth_method="client_secret_basic",  # noqa: S106
+                token_endpoint_auth_method="client_secret_basic",
                 grant_types=["authorization_code", "refresh_token"],
                 scopes=["openid", "profile", "email"],
                 redirect_uris=[self.sandbox.url + "/callback"],

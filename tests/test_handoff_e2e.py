@@ -50,7 +50,7 @@ async def test_normal_case_hands_off_before_the_browser_returns(
     result = await customer.follow(back)
     assert result.status_code == 200
     assert SUPPLIER_USER_ID in result.text
-    assert "received at" in result.text
+    assert "received:" in result.text
 
     [handoff] = await stack.outbox()
     assert handoff.status == "delivered" and handoff.attempts == 1

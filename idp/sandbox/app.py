@@ -85,6 +85,9 @@ def create_sandbox_app(
         static_folder=str(PROJECT_ROOT / "static"),
     )
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    app.jinja_env.filters["utc"] = lambda ts: time.strftime(
+        "%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts)
+    )
     state = SandboxState()
     if misbehave:
         state.misbehaviour = parse_misbehaviour({"post_login_redirect": misbehave})

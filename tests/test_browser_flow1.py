@@ -1,0 +1,96 @@
+"""Flow 1 in a real browser (Debian's chromium, driven by Playwright): from the NOX sandbox's
+start page to its result page, through our sign-in and terms pages. Screenshots of every page
+land in test-artifacts/flow1/ (git-ignored)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, async_playwright
+
+from tests.e2e import EMAIL, PASSWORD, SUPPLIER_USER_ID, Stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "flow1"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is not installed (apt-get install chromium; .ci/run does)")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS
+        )
+        yield browser
+        await browser.close()
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    stack = Stack(tmp_path)
+    await stack.seed()
+    try:
+        stack.idp.start()
+        stack.sandbox.start()
+        yield stack
+    finally:
+        stack.stop()
+        print(stack.logs())
+
+
+async def test_flow1_from_nox_to_linked(browser: Browser, stack: Stack) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = await browser.new_page(locale="en-GB")
+    shots = iter(range(1, 100))
+
+    async def shot(name: str) -> None:
+        await page.screenshot(path=str(ARTIFACTS / f"{next(shots):02d}-{name}.png"), full_page=True)
+
+    await page.goto(stack.sandbox.url + "/")
+    await shot("nox-start")
+    await page.get_by_role("link", name="Enable NOX optimisation").click()
+    await page.select_option("#language", "en")
+    await shot("nox-supplier-selector")
+    await page.get_by_role("button", name="Continue to your supplier").click()
+
+    await page.wait_for_url(f"{stack.idp.url}/interaction/*/login")
+    await shot("idp-sign-in")
+    await page.fill("#email", EMAIL)
+    await page.fill("#password", "not the password")
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_selector(".alert")
+    await shot("idp-sign-in-error")
+    await page.fill("#password", PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+
+    await page.wait_for_url(f"{stack.idp.url}/interaction/*/terms")
+    await shot("idp-terms")
+    await page.get_by_role("button", name="Accept and continue").click()
+    await page.wait_for_selector(".alert")  # the box was not ticked
+    await page.check("input[name=accept_terms]")
+    await page.get_by_role("button", name="Accept and continue").click()
+
+    await page.wait_for_url(f"{stack.sandbox.url}/callback*")
+    await shot("nox-result")
+    assert await page.inner_text("#supplier-user-id") == SUPPLIER_USER_ID
+    assert "received:" in await page.inner_text("#handoff")
+
+    [post] = [e for e in await stack.events("post_login_redirect") if e["answered"] == "ok"]
+    assert post["body"]["supplier_user_id"] == SUPPLIER_USER_ID
+    [linked] = await stack.events("supplier_linked")
+    assert linked["handoff_received"] is True
+    assert len(list(ARTIFACTS.glob("*.png"))) >= 6
