@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LANGUAGES = ("nl", "en", "fr", "es")
 DEFAULT_LANGUAGE = "nl"
@@ -101,6 +104,14 @@ class Settings:
             raise ConfigError("IDP_ISSUER must not have a query or fragment (RFC 8414 §2)")
         if parts.scheme == "http" and not is_loopback_host(parts.hostname):
             raise ConfigError("IDP_ISSUER may use http:// only on a loopback host")
+        try:
+            backend = make_url(self.database_url).get_backend_name()
+        except ArgumentError:
+            raise ConfigError("IDP_DATABASE_URL is not a database URL") from None
+        if backend not in ("sqlite", "postgresql"):
+            raise ConfigError(
+                "IDP_DATABASE_URL must be an sqlite+aiosqlite or postgresql+asyncpg URL"
+            )
         for name in (
             "auth_session_seconds",
             "code_seconds",
