@@ -127,6 +127,14 @@ def dev(host: str, port: int, sandbox_port: int) -> None:
     type=click.Choice(["ok", "503", "400", "slow"]),
     help="How POST /post-login-redirect answers (also settable at /_sandbox/control).",
 )
+@click.option(
+    "--link-redirect-url",
+    "link_redirect_urls",
+    multiple=True,
+    envvar="IDP_LINK_CALLBACK_URL",
+    help="A redirect_url on the allow-list for link sessions (repeatable). "
+    "Default: {idp-url}/link/callback",
+)
 def sandbox(
     port: int,
     idp_url: str,
@@ -134,6 +142,7 @@ def sandbox(
     client_secret: str | None,
     api_key: str | None,
     misbehave: str | None,
+    link_redirect_urls: tuple[str, ...],
 ) -> None:
     """Run the NOX sandbox: NOX's side of the flows, on this machine."""
     from hypercorn.asyncio import serve
@@ -149,6 +158,7 @@ def sandbox(
             client_id,
             client_secret,
             api_key,
+            link_redirect_urls,
         )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
@@ -493,6 +503,53 @@ def outbox_retry(handoff_id: str) -> None:
     if not with_store(run):
         raise click.ClickException(f"no undelivered hand-off {handoff_id!r}")
     click.echo(f"hand-off {handoff_id} queued")
+
+
+# ---- links ----------------------------------------------------------------------------------
+@main.group()
+def links() -> None:
+    """Devices linked to NOX (flow 2) and their history."""
+
+
+@links.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def links_list(as_json: bool) -> None:
+    """Every linked device and its customer."""
+
+    async def run(store: Store) -> list[Any]:
+        return await store.links.all_devices()
+
+    found = with_store(run)
+    if as_json:
+        click.echo(json.dumps([d.__dict__ for d in found], indent=2))
+        return
+    for d in found:
+        click.echo(
+            f"{d.supplier_user_id}\t{d.device_id}\t{d.brand}\t{d.asset_type}\t{d.nox_user_id}"
+        )
+
+
+@links.command("show")
+@click.argument("supplier_user_id")
+def links_show(supplier_user_id: str) -> None:
+    """One customer's devices, and the history of every device they ever had."""
+
+    async def run(store: Store) -> tuple[Any, list[Any], list[dict[str, Any]]]:
+        user = await store.users.by_supplier_user_id(supplier_user_id)
+        if user is None:
+            raise click.ClickException(f"no customer {supplier_user_id!r}")
+        devices = await store.links.devices_of(user.id)
+        history = await store.links.history(supplier_user_id=supplier_user_id)
+        return user, devices, history
+
+    user, devices, history = with_store(run)
+    click.echo(f"{user.supplier_user_id} ({user.email})")
+    click.echo("devices:" if devices else "devices: none")
+    for d in devices:
+        click.echo(f"  {d.device_id}\t{d.brand}\t{d.asset_type}\tNOX user {d.nox_user_id}")
+    click.echo("history:" if history else "history: none")
+    for h in history:
+        click.echo(f"  {h['at']}\t{h['action']}\t{h['device_id']}\t{h['brand'] or ''}")
 
 
 # ---- terms ----------------------------------------------------------------------------------

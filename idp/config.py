@@ -56,6 +56,9 @@ class Settings:
     # NOX: the API key NOX gave the supplier, and the hand-off to POST /post-login-redirect.
     nox_api_key: str | None = None
     nox_auth_base: str = "https://auth.nox.energy"
+    nox_timeout_seconds: float = 10.0
+    # Where NOX sends the browser after a link session; must equal what is registered at NOX.
+    link_callback_url: str = ""
     handoff_timeout_seconds: float = 3.0
     handoff_max_age_seconds: int = 24 * 3600
     handoff_retry_base_seconds: float = 5.0
@@ -66,6 +69,10 @@ class Settings:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not self.link_callback_url:
+            object.__setattr__(
+                self, "link_callback_url", self.issuer.rstrip("/") + "/link/callback"
+            )
         if not self.database_url:
             path = Path(self.var_dir) / "idp.sqlite3"
             object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{path}")
@@ -124,6 +131,7 @@ class Settings:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"IDP_{name.upper()} must be a positive number")
         for name in (
+            "nox_timeout_seconds",
             "handoff_timeout_seconds",
             "handoff_retry_base_seconds",
             "handoff_poll_seconds",

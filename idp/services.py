@@ -10,6 +10,7 @@ from typing import Any
 
 from idp.config import Settings
 from idp.nox.handoff import HandoffDelivery, build_handoff
+from idp.nox.links import NoxLinkClient
 from idp.protocol.bridge import LoopBridge
 from idp.protocol.keys import KeyRing, generate_key
 from idp.protocol.server import Server
@@ -29,6 +30,7 @@ class Services:
     throttle: SignInThrottle
     server: Server = field(init=False)
     handoffs: HandoffDelivery = field(init=False)
+    nox: NoxLinkClient = field(init=False)
     _keyring: KeyRing | None = field(default=None, init=False)
     _keys_loaded_at: int = field(default=-(10**9), init=False)
 
@@ -40,6 +42,7 @@ class Services:
         )
         services = cls(settings, store, clock, throttle)
         services.handoffs = HandoffDelivery(settings, store.outbox, clock)
+        services.nox = NoxLinkClient(settings)
         services.server = Server(
             settings=settings,
             store=store,
@@ -86,4 +89,5 @@ class Services:
 
     async def close(self) -> None:
         await self.handoffs.close()
+        await self.nox.close()
         await self.store.close()

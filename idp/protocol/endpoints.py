@@ -99,14 +99,19 @@ class AccessTokenValidator(BearerTokenValidator):
         return token.with_client(client) if client else None
 
 
+def resource_protector(server: Server) -> ResourceProtector:
+    """Bearer access tokens (RFC 6750) for userinfo and the supplier API."""
+    protector = ResourceProtector()
+    protector.register_token_validator(AccessTokenValidator(server))
+    return protector
+
+
 class UserInfo(UserInfoEndpoint):
     """Userinfo with Authlib's claims logic; the token comes from the request we are given,
     not from a framework's global request."""
 
     def __init__(self, server: Server) -> None:
-        protector = ResourceProtector()
-        protector.register_token_validator(AccessTokenValidator(server))
-        super().__init__(server=server, resource_protector=protector)
+        super().__init__(server=server, resource_protector=server.resource_protector)
 
     def __call__(self, request: Any) -> tuple[int, Any, list[tuple[str, str]]]:
         token = self.resource_protector.validate_request(["openid"], request)

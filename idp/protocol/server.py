@@ -10,7 +10,12 @@ from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Request
 from authlib.oauth2.rfc9207 import IssuerParameter
 
 from idp.protocol.bridge import Runner
-from idp.protocol.endpoints import IntrospectionEndpoint, RevocationEndpoint, UserInfo
+from idp.protocol.endpoints import (
+    IntrospectionEndpoint,
+    RevocationEndpoint,
+    UserInfo,
+    resource_protector,
+)
 from idp.protocol.grants import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
@@ -82,6 +87,7 @@ class Server(AuthorizationServer):
         self.register_grant(ClientCredentialsGrant)
         self.register_endpoint(RevocationEndpoint(self))
         self.register_endpoint(IntrospectionEndpoint(self))
+        self.resource_protector = resource_protector(self)
         self.register_endpoint(UserInfo(self))
         self.register_extension(Issuer(settings.issuer))
 

@@ -4,7 +4,8 @@ It behaves like the NOX app ("Enable NOX optimisation" → supplier selector →
 login, as a confidential client with PKCE S256, state and nonce), receives the hand-off on
 POST /post-login-redirect, and finishes the OAuth callback the way NOX would (code exchange, ID
 token verified against the JWKS, NOX's own 15-minute window). Everything it receives or does is
-listed at GET /_sandbox/events.
+listed at GET /_sandbox/events. NOX's side of flow 2 (link sessions and the authenticator at
+/ui) lives in idp.sandbox.links.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import secrets
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from joserfc.jwk import KeySet
 from quart import Quart, Response, jsonify, render_template, request
 
 from idp.config import LANGUAGES, PROJECT_ROOT
+from idp.sandbox.links import LinkState, register_links
 from idp.security.clock import Clock, SystemClock
 
 with warnings.catch_warnings():
@@ -44,6 +47,14 @@ class SandboxSettings:
     api_key: str
     supplier_name: str = "Your energy supplier (local identity provider)"
     window_seconds: int = NOX_WINDOW_SECONDS
+    # Flow 2: the redirect_urls on this supplier's allow-list at NOX (empty: the identity
+    # provider's {idp_url}/link/callback), and the supplier NOX resolves the API key to.
+    link_redirect_urls: tuple[str, ...] = ()
+    supplier_slug: str = "local-supplier"
+
+    def __post_init__(self) -> None:
+        urls = tuple(self.link_redirect_urls) or (self.idp_url.rstrip("/") + "/link/callback",)
+        object.__setattr__(self, "link_redirect_urls", urls)
 
     @property
     def redirect_uri(self) -> str:
@@ -70,6 +81,7 @@ class SandboxState:
     transactions: dict[str, dict[str, Any]] = field(default_factory=dict)
     handoffs: dict[str, dict[str, Any]] = field(default_factory=dict)
     misbehaviour: Misbehaviour = field(default_factory=Misbehaviour)
+    links: LinkState = field(default_factory=LinkState)
 
     def record(self, kind: str, **data: Any) -> None:
         self.events.append({"seq": len(self.events) + 1, "at": time.time(), "type": kind, **data})
@@ -92,6 +104,7 @@ def create_sandbox_app(
     if misbehave:
         state.misbehaviour = parse_misbehaviour({"post_login_redirect": misbehave})
     app.extensions["sandbox"] = state
+    register_links(app, settings, state, clock)
 
     async def metadata() -> dict[str, Any]:
         if "metadata" not in app.extensions:
@@ -294,6 +307,7 @@ def sandbox_settings_from(
     client_id: str,
     secret: str | None,
     api_key: str | None,
+    link_redirect_urls: Sequence[str] = (),
 ) -> SandboxSettings:
     """Fill in the client secret and API key from ./var/demo.json when not given."""
     from idp.demo import load_credentials
@@ -306,4 +320,11 @@ def sandbox_settings_from(
         raise ValueError(
             f"no {missing}: pass it, or run `make run` once to create {Path(var_dir) / 'demo.json'}"
         )
-    return SandboxSettings(idp_url.rstrip("/"), public_url, client_id, secret, api_key)
+    return SandboxSettings(
+        idp_url.rstrip("/"),
+        public_url,
+        client_id,
+        secret,
+        api_key,
+        link_redirect_urls=tuple(link_redirect_urls),
+    )

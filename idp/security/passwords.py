@@ -6,6 +6,7 @@ Hashing is CPU-bound, so the async helpers run it in a worker thread, never on t
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass
 
 from passlib.context import CryptContext
@@ -56,13 +57,16 @@ def verify(password: str, stored_hash: str) -> Verification:
     return Verification(bool(ok), new_hash if ok else None)
 
 
-# Checked when the email is unknown, so that a wrong email costs what a wrong password costs.
-_DUMMY_HASH = hash_password(new_secret())
+@functools.cache
+def dummy_hash() -> str:
+    """Checked when the email is unknown, so that a wrong email costs what a wrong password
+    costs. Made on first use: every `idp` command imports this module."""
+    return hash_password(new_secret())
 
 
 async def verify_async(password: str, stored_hash: str | None) -> Verification:
     if stored_hash is None:
-        await asyncio.to_thread(verify, password, _DUMMY_HASH)
+        await asyncio.to_thread(verify, password, dummy_hash())
         return Verification(False)
     return await asyncio.to_thread(verify, password, stored_hash)
 

@@ -9,6 +9,7 @@ from idp.store.clients import Clients
 from idp.store.db import create_engine
 from idp.store.grants import Grants
 from idp.store.keys import SigningKeys
+from idp.store.links import Links
 from idp.store.misc import SecurityEvents, ServiceSettings, Throttles
 from idp.store.outbox import Outbox
 from idp.store.sessions import AuthSessions, LoginSessions
@@ -32,6 +33,7 @@ class Store:
         self.throttles = Throttles(engine)
         self.events = SecurityEvents(engine)
         self.outbox = Outbox(engine)
+        self.links = Links(engine)
 
     @classmethod
     def connect(cls, database_url: str) -> Store:

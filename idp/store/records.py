@@ -125,3 +125,33 @@ class SigningKey:
     private_jwk: dict[str, Any]
     created_at: int
     retired_at: int | None
+
+
+@dataclass(frozen=True)
+class LinkSession:
+    id: str
+    link_token: str | None
+    user_id: int
+    supplier_user_id: str
+    asset_type: str
+    language: str
+    brand: str | None
+    link_url: str
+    client_id: str | None
+    return_url: str | None
+    created_at: int
+    expires_at: int
+    completed_at: int | None
+
+
+@dataclass(frozen=True)
+class Device:
+    device_id: str
+    user_id: int
+    supplier_user_id: str
+    nox_user_id: str
+    brand: str
+    asset_type: str
+    connected_at: int
+    linked_at: int
+    link_session_id: str | None

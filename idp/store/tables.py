@@ -233,3 +233,52 @@ handoffs = Table(
     Column("last_error", Text, nullable=True),
 )
 Index("ix_handoffs_status_next", handoffs.c.status, handoffs.c.next_attempt_at)
+
+# Flow 2: link sessions we started at NOX, and the device registry with its history.
+link_sessions = Table(
+    "link_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("link_token", String(255), nullable=True, unique=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("supplier_user_id", String(255), nullable=False),
+    Column("asset_type", String(8), nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("brand", String(64), nullable=True),
+    Column("link_url", Text, nullable=False),
+    Column("client_id", String(128), nullable=True),
+    Column("return_url", Text, nullable=True),
+    Column("created_at", Time, nullable=False),
+    Column("expires_at", Time, nullable=False),
+    Column("completed_at", Time, nullable=True),
+)
+Index("ix_link_sessions_user_open", link_sessions.c.user_id, link_sessions.c.completed_at)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("device_id", String(255), primary_key=True),  # one owner per device (NOX's rule)
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("supplier_user_id", String(255), nullable=False),
+    Column("nox_user_id", String(255), nullable=False),
+    Column("brand", String(64), nullable=False),
+    Column("asset_type", String(8), nullable=False),
+    Column("connected_at", Time, nullable=False),
+    Column("linked_at", Time, nullable=False),
+    Column("link_session_id", String(64), nullable=True),
+)
+Index("ix_devices_user_id", devices.c.user_id)
+
+device_history = Table(
+    "device_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Time, nullable=False),
+    Column("device_id", String(255), nullable=False),
+    Column("action", String(16), nullable=False),  # linked, replaced, moved_away
+    Column("supplier_user_id", String(255), nullable=False),
+    Column("nox_user_id", String(255), nullable=True),
+    Column("brand", String(64), nullable=True),
+    Column("link_session_id", String(64), nullable=True),
+)
+Index("ix_device_history_device_id", device_history.c.device_id)

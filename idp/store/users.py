@@ -72,6 +72,15 @@ class Users(Repository):
             ).first()
         return to_record(User, row)
 
+    async def by_supplier_user_id(self, supplier_user_id: str) -> User | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(users).where(users.c.supplier_user_id == supplier_user_id)
+                )
+            ).first()
+        return to_record(User, row)
+
     async def by_id(self, user_id: int) -> User | None:
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(users).where(users.c.id == user_id))).first()

@@ -7,7 +7,7 @@ from typing import Any
 
 from quart import Response, current_app, render_template, request
 
-from idp.i18n import current_language
+from idp.i18n import current_language, gettext
 from idp.protocol.requests import ProtocolRequest
 from idp.protocol.server import ProtocolResponse
 from idp.services import Services
@@ -61,6 +61,15 @@ def to_response(result: ProtocolResponse) -> Response:
     for name, value in result.headers:
         response.headers[name] = value
     return response
+
+
+async def forbidden_form() -> Response:
+    """A form without a valid CSRF token: refused, nothing changed."""
+    return await page(
+        "error.html",
+        status=403,
+        message=gettext("This form has expired. Please go back and try again."),
+    )
 
 
 def go(url: str) -> Response:

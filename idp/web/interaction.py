@@ -9,17 +9,16 @@ from werkzeug.datastructures import MultiDict
 from idp.i18n import gettext as _
 from idp.i18n import set_language
 from idp.protocol.models import Subject
-from idp.security import passwords
 from idp.security.browser import browser_id, csrf_ok, csrf_token, set_signin_cookie
-from idp.security.secrets import digest, new_secret, same
+from idp.security.secrets import same
+from idp.security.signin import sign_in
 from idp.store.records import AuthSession
 from idp.store.sessions import PENDING
-from idp.web.common import client_ip, go, page, services, user_agent
+from idp.web.common import client_ip, forbidden_form, go, page, services, user_agent
 from idp.web.flow import advance, deny, expired_page, finish, login_url, needs_terms
 
 bp = Blueprint("interaction", __name__)
 markdown = MarkdownIt("commonmark", {"html": False, "linkify": False})
-MAX_FIELD = 1024
 
 
 async def load(session_id: str) -> AuthSession | Response:
@@ -37,14 +36,6 @@ async def load(session_id: str) -> AuthSession | Response:
     return auth
 
 
-async def forbidden_form() -> Response:
-    return await page(
-        "error.html",
-        status=403,
-        message=_("This form has expired. Please go back and try again."),
-    )
-
-
 async def login_page(
     auth: AuthSession, status: int = 200, error: str | None = None, email: str = ""
 ) -> Response:
@@ -52,7 +43,7 @@ async def login_page(
     return await page(
         "login.html",
         status=status,
-        auth=auth,
+        action=login_url(auth),
         client_name=client.name if client else auth.client_id,
         csrf_token=csrf_token(),
         error=error,
@@ -78,42 +69,18 @@ async def login_submit(session_id: str) -> Response:
     if not csrf_ok(form.get("csrf_token")):
         return await forbidden_form()
     svc = services()
-    email = form.get("email", "").strip()[:320]
-    password = form.get("password", "")[:MAX_FIELD]
-    if not email or not password:
-        return await login_page(auth, 400, _("Enter your email address and password."), email)
-
-    now = svc.clock.now()
-    ip = client_ip()
-    wait = await svc.throttle.wait_seconds(email, ip, now)
-    if wait:
-        await svc.security_event("signin_throttled", email.lower(), {"wait": wait}, ip)
-        message = _("Too many failed attempts. Please wait %(seconds)s seconds and try again.") % {
-            "seconds": wait
-        }
-        return await login_page(auth, 429, message, email)
-
-    user = await svc.store.users.by_email(email)
-    check = await passwords.verify_async(password, user.password_hash if user else None)
-    if user is None or not check.ok or user.disabled:
-        await svc.throttle.failed(email, ip, now)
-        await svc.security_event("signin_failed", email.lower(), {"client_id": auth.client_id}, ip)
-        return await login_page(
-            auth, 401, _("The email address or password is not correct."), email
-        )
-
-    await svc.throttle.succeeded(email)
-    if check.new_hash:  # a legacy or outdated hash: upgrade to argon2id now we know the password
-        await svc.store.users.set_password_hash(user.id, check.new_hash, now)
-    raw_sid = new_secret(32)
-    await svc.store.login_sessions.add(
-        id_hash=digest(raw_sid),
-        user_id=user.id,
-        auth_time=now,
-        expires_at=now + svc.settings.login_session_seconds,
-        ip=ip,
-        user_agent=user_agent(),
+    email = form.get("email", "")
+    result = await sign_in(
+        svc,
+        email,
+        form.get("password", ""),
+        client_ip(),
+        user_agent(),
+        {"client_id": auth.client_id},
     )
+    if result.user is None or result.raw_session_id is None:
+        return await login_page(auth, result.status, result.error, email.strip()[:320])
+    user, now, raw_sid = result.user, svc.clock.now(), result.raw_session_id
     await svc.store.auth_sessions.set_user(auth.id, user.id, now)
     fresh = await svc.store.auth_sessions.get(auth.id)
     assert fresh is not None

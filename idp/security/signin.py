@@ -1,0 +1,68 @@
+"""Checking a customer's email and password: the same rules wherever they sign in.
+
+A wrong email and a wrong password cost the same (a dummy hash is checked) and read the same;
+failures are throttled per account and per IP; a legacy hash is upgraded on success; a new
+sign-in session id is issued every time (no fixation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from idp.i18n import gettext as _
+from idp.security import passwords
+from idp.security.secrets import digest, new_secret
+from idp.store.records import User
+
+if TYPE_CHECKING:
+    from idp.services import Services
+
+MAX_PASSWORD = 1024
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """The outcome: a user and the raw id of their new sign-in session, or a status and message."""
+
+    user: User | None = None
+    raw_session_id: str | None = None
+    status: int = 200
+    error: str | None = None
+
+
+async def sign_in(
+    svc: Services, email: str, password: str, ip: str, user_agent: str, context: dict[str, str]
+) -> SignIn:
+    email = email.strip()[:320]
+    password = password[:MAX_PASSWORD]
+    if not email or not password:
+        return SignIn(status=400, error=_("Enter your email address and password."))
+
+    now = svc.clock.now()
+    wait = await svc.throttle.wait_seconds(email, ip, now)
+    if wait:
+        await svc.security_event("signin_throttled", email.lower(), {"wait": wait}, ip)
+        message = _("Too many failed attempts. Please wait %(seconds)s seconds and try again.")
+        return SignIn(status=429, error=message % {"seconds": wait})
+
+    user = await svc.store.users.by_email(email)
+    check = await passwords.verify_async(password, user.password_hash if user else None)
+    if user is None or not check.ok or user.disabled:
+        await svc.throttle.failed(email, ip, now)
+        await svc.security_event("signin_failed", email.lower(), context, ip)
+        return SignIn(status=401, error=_("The email address or password is not correct."))
+
+    await svc.throttle.succeeded(email)
+    if check.new_hash:  # a legacy or outdated hash: upgrade to argon2id now we know the password
+        await svc.store.users.set_password_hash(user.id, check.new_hash, now)
+    raw_session_id = new_secret(32)
+    await svc.store.login_sessions.add(
+        id_hash=digest(raw_session_id),
+        user_id=user.id,
+        auth_time=now,
+        expires_at=now + svc.settings.login_session_seconds,
+        ip=ip,
+        user_agent=user_agent,
+    )
+    return SignIn(user=user, raw_session_id=raw_session_id)

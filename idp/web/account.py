@@ -1,0 +1,283 @@
+"""The customer's account pages and flow 2: start a NOX link session, take NOX's `?data=` back.
+
+NOX's payload is not signed, so the callback accepts it only for the signed-in customer, and only
+for an open link session we started for that customer (NOX-CONTRACT, flow 2).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from babel.dates import format_date
+from quart import Blueprint, Response, request
+from werkzeug.datastructures import MultiDict
+
+from idp.config import LANGUAGES
+from idp.i18n import current_language, set_language
+from idp.i18n import gettext as _
+from idp.nox.links import BRANDS, BadPayload, NoxUnavailable, decode_payload, valid_link_request
+from idp.protocol.models import Subject
+from idp.security.browser import SIGNIN_COOKIE, csrf_ok, csrf_token, set_signin_cookie
+from idp.security.secrets import new_secret
+from idp.security.signin import sign_in
+from idp.store.records import Device, LinkSession
+from idp.web.common import client_ip, forbidden_form, go, page, services, user_agent
+from idp.web.flow import signed_in_subject
+
+bp = Blueprint("account", __name__)
+STEERING_AFTER = dt.timedelta(days=30)  # NOX needs about 30 days of data before steering well
+NEXT = re.compile(r"^/(account|link/start/[A-Za-z0-9_-]{1,64})$")  # no open redirects
+
+
+def steerable_from(device: Device) -> dt.date:
+    return dt.datetime.fromtimestamp(device.linked_at, dt.UTC).date() + STEERING_AFTER
+
+
+def device_view(device: Device, today: dt.date) -> dict[str, Any]:
+    ready = steerable_from(device)
+    return {
+        "device_id": device.device_id,
+        "brand": device.brand,
+        "asset_type": device.asset_type,
+        "linked_since": format_date(
+            dt.datetime.fromtimestamp(device.linked_at, dt.UTC).date(),
+            "long",
+            locale=current_language(),
+        ),
+        "steerable_from": format_date(ready, "long", locale=current_language())
+        if ready > today
+        else None,
+    }
+
+
+async def account_page(subject: Subject, status: int = 200, **extra: Any) -> Response:
+    svc = services()
+    today = dt.datetime.fromtimestamp(svc.clock.now(), dt.UTC).date()
+    devices = await svc.store.links.devices_of(subject.id)
+    return await page(
+        "account.html",
+        status=status,
+        user=subject.user,
+        devices=[device_view(d, today) for d in devices],
+        brands=BRANDS,
+        languages=LANGUAGES,
+        csrf_token=csrf_token(),
+        **extra,
+    )
+
+
+def _pick_language() -> None:
+    set_language(request.args.get("language") or request.cookies.get("idp_lang") or "nl")
+
+
+@bp.get("/account")
+async def account() -> Response:
+    _pick_language()
+    subject = await signed_in_subject()
+    if subject is None:
+        return go("/account/login")
+    return await account_page(subject)
+
+
+async def account_login_page(
+    status: int = 200, error: str | None = None, email: str = ""
+) -> Response:
+    next_path = request.args.get("next", "")
+    action = "/account/login" + (f"?next={next_path}" if NEXT.match(next_path) else "")
+    return await page(
+        "login.html",
+        status=status,
+        action=action,
+        client_name=None,
+        csrf_token=csrf_token(),
+        error=error,
+        email=email,
+        password_reset_url=services().settings.password_reset_url,
+    )
+
+
+@bp.get("/account/login")
+async def account_login() -> Response:
+    _pick_language()
+    return await account_login_page()
+
+
+@bp.post("/account/login")
+async def account_login_submit() -> Response:
+    _pick_language()
+    form: MultiDict[str, str] = await request.form
+    if not csrf_ok(form.get("csrf_token")):
+        return await forbidden_form()
+    svc = services()
+    email = form.get("email", "")
+    result = await sign_in(
+        svc, email, form.get("password", ""), client_ip(), user_agent(), {"page": "account"}
+    )
+    if result.user is None or result.raw_session_id is None:
+        return await account_login_page(result.status, result.error, email.strip()[:320])
+    next_path = request.args.get("next", "")
+    response = go(next_path if NEXT.match(next_path) else "/account")
+    set_signin_cookie(
+        response,
+        result.raw_session_id,
+        svc.settings.login_session_seconds,
+        svc.settings.cookie_secure,
+    )
+    return response
+
+
+@bp.post("/account/logout")
+async def account_logout() -> Response:
+    form: MultiDict[str, str] = await request.form
+    if not csrf_ok(form.get("csrf_token")):
+        return await forbidden_form()
+    from idp.security.browser import signin_cookie_digest
+
+    id_hash = signin_cookie_digest()
+    if id_hash:
+        await services().store.login_sessions.remove(id_hash)
+    response = go("/account/login")
+    response.delete_cookie(SIGNIN_COOKIE, path="/")
+    return response
+
+
+@bp.post("/account/link")
+async def start_link() -> Response:
+    """Create a link session at NOX for the signed-in customer and send the browser there."""
+    form: MultiDict[str, str] = await request.form
+    subject = await signed_in_subject()
+    if subject is None:
+        return go("/account/login")
+    language = form.get("language", "nl")
+    set_language(language)
+    if not csrf_ok(form.get("csrf_token")):
+        return await forbidden_form()
+    asset_type = form.get("asset_type", "")
+    brand = form.get("brand") or None
+    if valid_link_request(asset_type, language, brand):
+        return await account_page(subject, 400, error=_("Choose what to connect, and try again."))
+    svc = services()
+    try:
+        created = await svc.nox.create(
+            user_id=subject.user.supplier_user_id,
+            asset_type=asset_type,
+            language=language,
+            brand=brand,
+        )
+    except NoxUnavailable:
+        return await account_page(
+            subject,
+            502,
+            error=_("NOX Energy could not be reached. Nothing was linked; please try again later."),
+        )
+    await svc.store.links.add_session(
+        LinkSession(
+            id=new_secret(24),
+            link_token=created.link_token,
+            user_id=subject.id,
+            supplier_user_id=subject.user.supplier_user_id,
+            asset_type=asset_type,
+            language=language,
+            brand=brand,
+            link_url=created.link_url,
+            client_id=None,
+            return_url=None,
+            created_at=svc.clock.now(),
+            expires_at=created.expires_at,
+            completed_at=None,
+        )
+    )
+    return go(created.link_url)
+
+
+@bp.get("/link/start/<session_id>")
+async def link_start(session_id: str) -> Response:
+    """The link_url the API hands out: the customer signs in here first, then goes to NOX."""
+    subject = await signed_in_subject()
+    if subject is None:
+        return go(f"/account/login?next=/link/start/{session_id[:64]}")
+    svc = services()
+    session = await svc.store.links.get_session(session_id[:64])
+    if session is None or session.user_id != subject.id:
+        return await page("error.html", status=404, message=_("This link was not found."))
+    set_language(session.language)
+    if session.completed_at is not None or session.expires_at <= svc.clock.now():
+        return await page(
+            "error.html", status=400, message=_("This link has expired. Please start again.")
+        )
+    return go(session.link_url)
+
+
+@bp.get("/link/callback")
+async def link_callback() -> Response:
+    """NOX sends the browser back with ?data=; accept it only if it is ours and this customer's."""
+    svc = services()
+    subject = await signed_in_subject()
+    now = svc.clock.now()
+    reason: str | None = None
+    payload = None
+    session = None
+    try:
+        payload = decode_payload(request.args.get("data"))
+    except BadPayload as exc:
+        reason = str(exc)
+    if subject is None:
+        reason = reason or "not_signed_in"
+    else:
+        sessions = await svc.store.links.sessions_for(subject.id)
+        if sessions:
+            set_language(sessions[0].language)
+        if reason is None and payload is not None:
+            if payload.supplier_user_id != subject.user.supplier_user_id:
+                reason = "other_customer"
+            else:
+                session = await svc.store.links.open_session_for(subject.id, now)
+                if session is None:
+                    newest = sessions[0] if sessions else None
+                    reason = (
+                        "unknown_session"
+                        if newest is None
+                        else "replayed"
+                        if newest.completed_at is not None
+                        else "expired"
+                    )
+    if reason is None and session is not None and payload is not None:
+        outcome = await svc.store.links.complete(
+            session,
+            nox_user_id=payload.nox_user_id,
+            brand=payload.brand,
+            device_ids=payload.device_ids,
+            connected_at=payload.connected_at,
+            now=now,
+        )
+        if outcome is None:
+            reason = "replayed"
+        else:
+            if session.return_url:
+                from authlib.common.urls import add_params_to_uri
+
+                return go(
+                    add_params_to_uri(
+                        session.return_url,
+                        [("status", "linked"), ("supplier_user_id", session.supplier_user_id)],
+                    )
+                )
+            assert subject is not None
+            return await account_page(subject, linked=payload.device_ids)
+    await svc.security_event(
+        "link_callback_rejected",
+        subject.user.supplier_user_id if subject else None,
+        {
+            "reason": reason,
+            "payload_supplier_user_id": payload.supplier_user_id if payload else None,
+        },
+        client_ip(),
+    )
+    return await page(
+        "error.html",
+        status=400,
+        message=_("This link could not be completed. Nothing was changed; please start again."),
+        error_code=reason,
+    )

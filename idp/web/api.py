@@ -1,0 +1,149 @@
+"""The API for the supplier's own apps: start a link session for a customer, read devices.
+
+Bearer tokens from `client_credentials` (RFC 6750); scopes `links:write` and `links:read`.
+Errors are JSON with a machine-readable `error` code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from authlib.oauth2 import OAuth2Error
+from quart import Blueprint, Response, jsonify, request
+
+from idp.config import DEFAULT_LANGUAGE
+from idp.nox.links import NoxUnavailable, valid_link_request
+from idp.protocol.bridge import in_thread
+from idp.protocol.models import IssuedToken
+from idp.security.secrets import new_secret
+from idp.store.records import Device, LinkSession
+from idp.web.common import json_error, protocol_request, services
+from idp.web.openapi import OPENAPI
+
+bp = Blueprint("api", __name__)
+STEERING_AFTER_DAYS = 30
+
+
+async def authorize_token(scope: str) -> IssuedToken | Response:
+    """The bearer token of this request if it carries `scope`, else the RFC 6750 error."""
+    req = await protocol_request(request.path)
+    try:
+        token: IssuedToken = await in_thread(
+            services().server.resource_protector.validate_request, [scope], req
+        )
+    except OAuth2Error as error:
+        status = error.status_code or 401
+        response = json_error(
+            status, error.error or "invalid_token", error.get_error_description() or ""
+        )
+        challenge = f'Bearer error="{error.error}"' + (
+            f', scope="{scope}"' if status == 403 else ""
+        )
+        response.headers["WWW-Authenticate"] = challenge
+        return response
+    return token
+
+
+def device_json(device: Device) -> dict[str, Any]:
+    linked = dt.datetime.fromtimestamp(device.linked_at, dt.UTC)
+    return {
+        "device_id": device.device_id,
+        "brand": device.brand,
+        "asset_type": device.asset_type,
+        "nox_user_id": device.nox_user_id,
+        "connected_at": device.connected_at,
+        "linked_at": device.linked_at,
+        "steerable_from": (linked + dt.timedelta(days=STEERING_AFTER_DAYS)).date().isoformat(),
+    }
+
+
+@bp.post("/api/v1/link-sessions")
+async def create_link_session() -> Response:
+    token = await authorize_token("links:write")
+    if isinstance(token, Response):
+        return token
+    body = await request.get_json(force=True, silent=True)
+    if not isinstance(body, dict):
+        return json_error(400, "invalid_request", "The body must be a JSON object")
+    supplier_user_id = body.get("supplier_user_id")
+    asset_type: Any = body.get("asset_type")
+    language: Any = body.get("language", DEFAULT_LANGUAGE)
+    brand = body.get("brand")
+    return_url = body.get("return_url")
+    if not isinstance(supplier_user_id, str) or not supplier_user_id:
+        return json_error(400, "invalid_request", "supplier_user_id is required")
+    if not all(isinstance(v, str) for v in (asset_type, language)) or not (
+        brand is None or isinstance(brand, str)
+    ):
+        return json_error(400, "invalid_request", "asset_type, language and brand must be strings")
+    problem = valid_link_request(asset_type, language, brand)
+    if problem:
+        return json_error(400, "invalid_request", problem)
+    svc = services()
+    client = await svc.store.clients.get(token.client_id)
+    if return_url is not None and (
+        not isinstance(return_url, str) or client is None or return_url not in client.redirect_uris
+    ):
+        return json_error(
+            400,
+            "invalid_return_url",
+            "return_url must be one of the client's registered redirect URIs",
+        )
+    user = await svc.store.users.by_supplier_user_id(supplier_user_id)
+    if user is None or user.disabled:
+        return json_error(404, "unknown_customer", "No customer has this supplier_user_id")
+    try:
+        created = await svc.nox.create(
+            user_id=supplier_user_id, asset_type=asset_type, language=language, brand=brand
+        )
+    except NoxUnavailable:
+        return json_error(502, "nox_unavailable", "NOX did not create the link session")
+    session = LinkSession(
+        id=new_secret(24),
+        link_token=created.link_token,
+        user_id=user.id,
+        supplier_user_id=supplier_user_id,
+        asset_type=asset_type,
+        language=language,
+        brand=brand,
+        link_url=created.link_url,
+        client_id=token.client_id,
+        return_url=return_url,
+        created_at=svc.clock.now(),
+        expires_at=created.expires_at,
+        completed_at=None,
+    )
+    await svc.store.links.add_session(session)
+    # The customer's browser starts here, signs in with us, and only then goes to NOX: the
+    # callback only ever accepts a payload for the signed-in customer.
+    response = jsonify(
+        {
+            "link_url": svc.settings.url(f"/link/start/{session.id}"),
+            "expires_at": created.expires_at,
+        }
+    )
+    response.status_code = 201
+    return response
+
+
+@bp.get("/api/v1/users/<supplier_user_id>/devices")
+async def devices(supplier_user_id: str) -> Response:
+    token = await authorize_token("links:read")
+    if isinstance(token, Response):
+        return token
+    store = services().store
+    user = await store.users.by_supplier_user_id(supplier_user_id)
+    if user is None:
+        return json_error(404, "unknown_customer", "No customer has this supplier_user_id")
+    found = await store.links.devices_of(user.id)
+    return jsonify(
+        {"supplier_user_id": supplier_user_id, "devices": [device_json(d) for d in found]}
+    )
+
+
+@bp.get("/api/openapi.json")
+async def openapi() -> Response:
+    document = dict(OPENAPI)
+    document["servers"] = [{"url": services().settings.issuer}]
+    return jsonify(document)
