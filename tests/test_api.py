@@ -1,0 +1,177 @@
+"""The supplier API: bearer tokens and scopes (RFC 6750), return_url rules, the OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import httpx
+import pytest
+from openapi_spec_validator import validate
+
+from idp.nox.links import NoxLinkClient
+from tests.conftest import REDIRECT_URI, SUPPLIER_USER_ID, add_client, basic_auth
+from tests.test_links import NOX, good_answer
+
+
+@pytest.fixture
+async def api(app, client, store, seeded):  # type: ignore[no-untyped-def]
+    await add_client(
+        store,
+        client_id="backend",
+        grant_types=["client_credentials"],
+        scopes=["links:read", "links:write"],
+        redirect_uris=[REDIRECT_URI],
+    )
+    services = app.extensions["idp"]
+    settings = services.settings.with_overrides(nox_auth_base=NOX, nox_api_key="k")
+
+    async def nox(request: httpx.Request) -> httpx.Response:
+        return good_answer(request)
+
+    services.nox = NoxLinkClient(settings, transport=httpx.MockTransport(nox))
+    return client
+
+
+async def bearer(client, scope: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    response = await client.post(
+        "/token",
+        form={"grant_type": "client_credentials", "scope": scope},
+        headers=basic_auth("backend"),
+    )
+    return {"Authorization": f"Bearer {(await response.get_json())['access_token']}"}
+
+
+async def test_create_link_session(api, store) -> None:
+    response = await api.post(
+        "/api/v1/link-sessions",
+        json={"supplier_user_id": SUPPLIER_USER_ID, "asset_type": "pv", "return_url": REDIRECT_URI},
+        headers=await bearer(api, "links:write"),
+    )
+    assert response.status_code == 201
+    body = await response.get_json()
+    assert body["expires_at"] == 1_800_000_600
+    assert re.fullmatch(r"http://127\.0\.0\.1:8000/link/start/[\w-]+", body["link_url"])
+    [session] = await store.links.sessions_for(1)
+    assert session.client_id == "backend" and session.return_url == REDIRECT_URI
+
+
+async def test_link_start_makes_the_customer_sign_in_first(api) -> None:
+    response = await api.post(
+        "/api/v1/link-sessions",
+        json={"supplier_user_id": SUPPLIER_USER_ID, "asset_type": "hp"},
+        headers=await bearer(api, "links:write"),
+    )
+    path = (await response.get_json())["link_url"].removeprefix("http://127.0.0.1:8000")
+    start = await api.get(path)
+    assert start.headers["Location"] == f"/account/login?next={path}"
+
+
+async def test_token_without_links_write_gets_403(api, store) -> None:
+    response = await api.post(
+        "/api/v1/link-sessions",
+        json={"supplier_user_id": SUPPLIER_USER_ID, "asset_type": "hp"},
+        headers=await bearer(api, "links:read"),
+    )
+    assert response.status_code == 403
+    assert (await response.get_json())["error"] == "insufficient_scope"
+    assert 'error="insufficient_scope"' in response.headers["WWW-Authenticate"]
+    assert await store.links.sessions_for(1) == []
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer nope"}])
+async def test_missing_or_bad_token_gets_401(api, headers) -> None:
+    response = await api.get(f"/api/v1/users/{SUPPLIER_USER_ID}/devices", headers=headers)
+    assert response.status_code == 401
+    assert "error" in await response.get_json()
+
+
+@pytest.mark.parametrize(
+    "return_url",
+    ["https://evil.example/cb", REDIRECT_URI + "/", REDIRECT_URI.upper(), 42],
+)
+async def test_return_url_must_be_registered(api, store, return_url) -> None:
+    response = await api.post(
+        "/api/v1/link-sessions",
+        json={"supplier_user_id": SUPPLIER_USER_ID, "asset_type": "hp", "return_url": return_url},
+        headers=await bearer(api, "links:write"),
+    )
+    assert response.status_code == 400
+    assert (await response.get_json())["error"] == "invalid_return_url"
+    assert await store.links.sessions_for(1) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        ({"asset_type": "hp"}, 400, "invalid_request"),
+        ({"supplier_user_id": SUPPLIER_USER_ID, "asset_type": "boiler"}, 400, "invalid_request"),
+        (
+            {"supplier_user_id": SUPPLIER_USER_ID, "asset_type": "hp", "language": "de"},
+            400,
+            "invalid_request",
+        ),
+        ({"supplier_user_id": "nobody", "asset_type": "hp"}, 404, "unknown_customer"),
+        ([1, 2], 400, "invalid_request"),
+    ],
+)
+async def test_bad_link_requests(api, body, status: int, error: str) -> None:
+    response = await api.post(
+        "/api/v1/link-sessions", json=body, headers=await bearer(api, "links:write")
+    )
+    assert response.status_code == status
+    assert (await response.get_json())["error"] == error
+
+
+async def test_nox_down_is_502(api, app) -> None:
+    services = app.extensions["idp"]
+
+    async def down(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(500)
+
+    services.nox = NoxLinkClient(services.nox.settings, transport=httpx.MockTransport(down))
+    response = await api.post(
+        "/api/v1/link-sessions",
+        json={"supplier_user_id": SUPPLIER_USER_ID, "asset_type": "hp"},
+        headers=await bearer(api, "links:write"),
+    )
+    assert response.status_code == 502
+    assert (await response.get_json())["error"] == "nox_unavailable"
+
+
+async def test_devices(api, store, clock) -> None:
+    from tests.test_links import b64, open_session, payload, sign_in
+
+    await sign_in(api)
+    await open_session(store, clock)
+    await api.get("/link/callback", query_string={"data": b64(payload())})
+    response = await api.get(
+        f"/api/v1/users/{SUPPLIER_USER_ID}/devices", headers=await bearer(api, "links:read")
+    )
+    assert response.status_code == 200
+    body = await response.get_json()
+    [device] = body["devices"]
+    assert device["device_id"] == "daikin-abc"
+    assert device["asset_type"] == "hp"
+    assert device["nox_user_id"] == "nox-user-1"
+    assert device["steerable_from"] == "2027-02-14"  # the frozen clock says 2027-01-15, + 30 days
+    missing = await api.get("/api/v1/users/nobody/devices", headers=await bearer(api, "links:read"))
+    assert missing.status_code == 404
+
+
+async def test_openapi_document_is_valid_and_complete(app, client) -> None:
+    document = await (await client.get("/api/openapi.json")).get_json()
+    validate(json.loads(json.dumps(document)))
+    documented = {
+        (path.replace("{", "<").replace("}", ">"), method.upper())
+        for path, operations in document["paths"].items()
+        for method in operations
+    }
+    served = {
+        (rule.rule, method)
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/api/v1/")
+        for method in rule.methods
+        if method not in ("HEAD", "OPTIONS")
+    }
+    assert documented == served
