@@ -4,6 +4,7 @@ the NOX sandbox together, configured for each other, until Ctrl-C."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from typing import Any
 
@@ -38,6 +39,8 @@ async def run_dev(settings: Settings, host: str, port: int, sandbox_port: int) -
         await store.close()
     if credentials and not settings.nox_api_key:
         settings = settings.with_overrides(nox_api_key=credentials["nox_api_key"])
+    if credentials and "IDP_NOX_AUTH_BASE" not in os.environ:
+        settings = settings.with_overrides(nox_auth_base=sandbox_url)  # NOX is the sandbox here
     sandbox = None
     if credentials:
         sandbox = create_sandbox_app(
@@ -66,6 +69,7 @@ def announce(
     if sandbox_url and credentials:
         click.echo(f"  Open the NOX sandbox:  {sandbox_url}/")
         click.echo(f"  Sign in as:            {credentials['email']} / {credentials['password']}")
+        click.echo(f"  Link a device (flow 2): {settings.url('/account')}")
         click.echo("")
     click.echo(f"  Identity provider:     {settings.issuer}")
     click.echo(f"  Discovery:             {settings.url('/.well-known/openid-configuration')}")

@@ -31,6 +31,10 @@ PASSWORD = "correct horse battery staple"
 SUPPLIER_USER_ID = "cust-0001"
 CLIENT_SECRET = "sandbox-client-secret-0123456789-abcdef"
 API_KEY = "nox-api-key-for-tests-0123456789"
+CUSTOMERS = [
+    (EMAIL, SUPPLIER_USER_ID, "Ada Lovelace"),
+    ("bob@example.com", "cust-0002", "Bob Baker"),
+]
 
 
 def free_port() -> int:
@@ -105,6 +109,7 @@ class Stack:
             "IDP_HANDOFF_POLL_SECONDS": "0.2",
             "IDP_HANDOFF_RETRY_BASE_SECONDS": "0.5",
             "IDP_SANDBOX_CLIENT_SECRET": CLIENT_SECRET,
+            "IDP_NOX_AUTH_BASE": f"http://127.0.0.1:{sandbox_port}",
         }
         self.idp = Process(
             "idp",
@@ -125,13 +130,14 @@ class Stack:
         await asyncio.to_thread(upgrade, self.database_url)
         store = Store.connect(self.database_url)
         try:
-            await store.users.add(
-                email=EMAIL,
-                supplier_user_id=SUPPLIER_USER_ID,
-                name="Ada Lovelace",
-                password_hash=passwords.hash_password(PASSWORD),
-                now=0,
-            )
+            for email, supplier_user_id, name in CUSTOMERS:
+                await store.users.add(
+                    email=email,
+                    supplier_user_id=supplier_user_id,
+                    name=name,
+                    password_hash=passwords.hash_password(PASSWORD),
+                    now=0,
+                )
             await store.clients.add(
                 client_id="nox",
                 name="NOX Energy",
@@ -150,6 +156,14 @@ class Stack:
             await store.terms.publish(
                 version="2026-01", language="en", body_md="# Terms\n\nAgreed?", now=0
             )
+        finally:
+            await store.close()
+
+    async def devices(self) -> dict[str, str]:
+        """The registry: device_id -> supplier_user_id."""
+        store = Store.connect(self.database_url)
+        try:
+            return {d.device_id: d.supplier_user_id for d in await store.links.all_devices()}
         finally:
             await store.close()
 

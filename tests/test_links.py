@@ -383,7 +383,7 @@ async def test_link_start_needs_csrf_and_a_valid_choice(customer, store, use_nox
 
 
 async def test_account_needs_sign_in(client, seeded) -> None:
-    assert location(await client.get("/account")) == "/account/login"
+    assert location(await client.get("/account")) == "/account/login?language=nl"
 
 
 async def test_account_login_next_is_never_an_open_redirect(client, seeded) -> None:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 from babel.dates import format_date
 from quart import Blueprint, Response, request
 from werkzeug.datastructures import MultiDict
 
 from idp.config import LANGUAGES
-from idp.i18n import current_language, set_language
+from idp.i18n import current_language, pick_language, set_language
 from idp.i18n import gettext as _
 from idp.nox.links import BRANDS, BadPayload, NoxUnavailable, decode_payload, valid_link_request
 from idp.protocol.models import Subject
@@ -69,7 +70,9 @@ async def account_page(subject: Subject, status: int = 200, **extra: Any) -> Res
 
 
 def _pick_language() -> None:
-    set_language(request.args.get("language") or request.cookies.get("idp_lang") or "nl")
+    set_language(
+        pick_language(request.args.get("language"), request.headers.get("Accept-Language"))
+    )
 
 
 @bp.get("/account")
@@ -77,7 +80,7 @@ async def account() -> Response:
     _pick_language()
     subject = await signed_in_subject()
     if subject is None:
-        return go("/account/login")
+        return go(f"/account/login?language={current_language()}")
     return await account_page(subject)
 
 
@@ -85,7 +88,10 @@ async def account_login_page(
     status: int = 200, error: str | None = None, email: str = ""
 ) -> Response:
     next_path = request.args.get("next", "")
-    action = "/account/login" + (f"?next={next_path}" if NEXT.match(next_path) else "")
+    query = {"language": current_language()}
+    if NEXT.match(next_path):
+        query["next"] = next_path
+    action = "/account/login?" + urlencode(query)
     return await page(
         "login.html",
         status=status,
