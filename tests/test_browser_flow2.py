@@ -59,7 +59,7 @@ async def link_heat_pump(
     await shot("3-nox-maker-sign-in")
     await page.get_by_role("button", name="Sign in and connect").click()
 
-    await page.wait_for_url(stack.idp.url + "/link/callback*")
+    await page.wait_for_url(stack.idp.url + "/account?*")
     await shot("4-linked")
     return await page.inner_text("main")
 

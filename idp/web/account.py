@@ -13,9 +13,9 @@ from urllib.parse import urlencode
 
 from babel.dates import format_date
 from quart import Blueprint, Response, request
+from quart import session as session_cookie
 from werkzeug.datastructures import MultiDict
 
-from idp.config import LANGUAGES
 from idp.i18n import current_language, pick_language, set_language
 from idp.i18n import gettext as _
 from idp.nox.links import BRANDS, BadPayload, NoxUnavailable, decode_payload, valid_link_request
@@ -28,6 +28,7 @@ from idp.web.common import client_ip, forbidden_form, go, page, services, user_a
 from idp.web.flow import signed_in_subject
 
 bp = Blueprint("account", __name__)
+LANGUAGE_NAMES = {"nl": "Nederlands", "en": "English", "fr": "Français", "es": "Español"}
 STEERING_AFTER = dt.timedelta(days=30)  # NOX needs about 30 days of data before steering well
 NEXT = re.compile(r"^/(account|link/start/[A-Za-z0-9_-]{1,64})$")  # no open redirects
 
@@ -63,7 +64,7 @@ async def account_page(subject: Subject, status: int = 200, **extra: Any) -> Res
         user=subject.user,
         devices=[device_view(d, today) for d in devices],
         brands=BRANDS,
-        languages=LANGUAGES,
+        languages=LANGUAGE_NAMES,
         csrf_token=csrf_token(),
         **extra,
     )
@@ -81,7 +82,7 @@ async def account() -> Response:
     subject = await signed_in_subject()
     if subject is None:
         return go(f"/account/login?language={current_language()}")
-    return await account_page(subject)
+    return await account_page(subject, linked=session_cookie.pop("linked", None))
 
 
 async def account_login_page(
@@ -270,8 +271,9 @@ async def link_callback() -> Response:
                         [("status", "linked"), ("supplier_user_id", session.supplier_user_id)],
                     )
                 )
-            assert subject is not None
-            return await account_page(subject, linked=payload.device_ids)
+            # Post/redirect/get: a reload of the account page must not replay the callback.
+            session_cookie["linked"] = payload.device_ids
+            return go(f"/account?language={current_language()}")
     await svc.security_event(
         "link_callback_rejected",
         subject.user.supplier_user_id if subject else None,
