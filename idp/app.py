@@ -13,7 +13,7 @@ from idp import i18n
 from idp.config import Settings, load_settings
 from idp.security.clock import Clock, SystemClock
 from idp.services import Services
-from idp.web import account, api, authorize, discovery, hardening, interaction, ops, token
+from idp.web import account, admin, api, authorize, discovery, hardening, interaction, ops, token
 
 log = logging.getLogger("idp")
 # Authlib logs issued tokens at DEBUG; those lines must never reach a log, whatever the level.
@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
             return await send_file(settings.logo_path)  # type: ignore[arg-type]
 
-    for module in (discovery, authorize, interaction, token, account, api, ops):
+    for module in (discovery, authorize, interaction, token, account, api, admin, ops):
         app.register_blueprint(module.bp)
     hardening.install(app, settings.log_format == "json", not settings.issuer_is_insecure)
     return app

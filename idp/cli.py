@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import getpass
 import io
 import json
 import sys
@@ -14,6 +15,7 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy.exc import OperationalError
 
+from idp.admin.actions import ROLES, ActionError, Actor, AdminActions
 from idp.config import LANGUAGES, ConfigError, Settings, load_settings
 from idp.protocol.keys import ALGORITHMS, generate_key
 from idp.protocol.registration import (
@@ -24,10 +26,8 @@ from idp.protocol.registration import (
 )
 from idp.security import passwords
 from idp.security.clock import SystemClock
-from idp.security.secrets import digest, new_secret
+from idp.security.secrets import new_secret
 from idp.store import Store
-from idp.store.clients import DuplicateClient
-from idp.store.terms import DuplicateTerms
 from idp.store.users import DuplicateUser
 
 T = TypeVar("T")
@@ -54,6 +54,20 @@ def with_store(fn: Callable[[Store], Awaitable[T]]) -> T:
             await store.close()
 
     return asyncio.run(run())
+
+
+def with_actions(fn: Callable[[AdminActions, Actor], Awaitable[T]]) -> T:
+    """Run an admin action as the operator at this terminal; it writes the same audit row as
+    the console does."""
+    actor = Actor(f"cli:{getpass.getuser()}")
+
+    async def run(store: Store) -> T:
+        try:
+            return await fn(AdminActions(store, clock), actor)
+        except ActionError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return with_store(run)
 
 
 def read_stdin_secret(what: str) -> str:
@@ -383,24 +397,21 @@ def clients_add(
     allowed = list(scopes) or ["openid", "profile", "email", "offline_access"]
     mode = check_handoff(handoff_mode or "redirect", post_login_redirect_url)
 
-    async def add(store: Store) -> None:
-        try:
-            await store.clients.add(
-                client_id=client_id,
-                name=name,
-                secret_hash=digest(secret) if secret else None,
-                token_endpoint_auth_method=auth_method,
-                grant_types=kinds,
-                scopes=allowed,
-                redirect_uris=uris,
-                now=clock.now(),
-                handoff_mode=mode,
-                post_login_redirect_url=post_login_redirect_url,
-            )
-        except DuplicateClient:
-            raise click.ClickException(f"client {client_id!r} exists already") from None
+    async def add(actions: AdminActions, actor: Actor) -> None:
+        await actions.create_client(
+            actor,
+            client_id=client_id,
+            name=name,
+            redirect_uris=uris,
+            auth_method=auth_method,
+            grant_types=kinds,
+            scopes=allowed,
+            secret=secret,
+            handoff_mode=mode,
+            post_login_redirect_url=post_login_redirect_url,
+        )
 
-    with_store(add)
+    with_actions(add)
     click.echo(f"added client {client_id}")
     if secret and not secret_stdin:
         click.echo(f"client secret (shown once): {secret}")
@@ -419,19 +430,67 @@ def clients_update(
 ) -> None:
     """Change a client's name, hand-off mode or post-login-redirect URL."""
 
-    async def run(store: Store) -> None:
-        client = await store.clients.get(client_id)
-        if client is None:
-            raise click.ClickException(f"no client {client_id!r}")
-        url = post_login_redirect_url or client.post_login_redirect_url
-        mode = check_handoff(handoff_mode or client.handoff_mode, url)
-        changes: dict[str, Any] = {"handoff_mode": mode, "post_login_redirect_url": url}
-        if name:
-            changes["name"] = name
-        await store.clients.update(client_id, clock.now(), **changes)
+    if post_login_redirect_url:
+        check_handoff("redirect", post_login_redirect_url)
 
-    with_store(run)
+    async def run(actions: AdminActions, actor: Actor) -> None:
+        await actions.update_client(
+            actor,
+            client_id,
+            name=name,
+            handoff_mode=handoff_mode,
+            post_login_redirect_url=post_login_redirect_url,
+        )
+
+    with_actions(run)
     click.echo(f"updated client {client_id}")
+
+
+@clients.group("redirect-uris")
+def redirect_uris() -> None:
+    """A client's registered redirect URIs (matched by exact string comparison)."""
+
+
+@redirect_uris.command("add")
+@click.argument("client_id")
+@click.argument("uri")
+def redirect_uris_add(client_id: str, uri: str) -> None:
+    """Register one more redirect URI; it is accepted at /authorize at once."""
+    with_actions(lambda actions, actor: actions.add_redirect_uri(actor, client_id, uri))
+    click.echo(f"added {uri} to {client_id}")
+
+
+@redirect_uris.command("remove")
+@click.argument("client_id")
+@click.argument("uri")
+def redirect_uris_remove(client_id: str, uri: str) -> None:
+    """Remove a redirect URI; requests using it get the error page at once."""
+    with_actions(lambda actions, actor: actions.remove_redirect_uri(actor, client_id, uri))
+    click.echo(f"removed {uri} from {client_id}")
+
+
+@clients.command("rotate-secret")
+@click.argument("client_id")
+def clients_rotate_secret(client_id: str) -> None:
+    """A new client secret (printed once); the old one stops working."""
+    secret = with_actions(lambda actions, actor: actions.rotate_secret(actor, client_id))
+    click.echo(f"client secret (shown once): {secret}")
+
+
+@clients.command("disable")
+@click.argument("client_id")
+def clients_disable(client_id: str) -> None:
+    """Refuse the client everywhere until enabled again."""
+    with_actions(lambda actions, actor: actions.set_client_disabled(actor, client_id, True))
+    click.echo(f"disabled client {client_id}")
+
+
+@clients.command("enable")
+@click.argument("client_id")
+def clients_enable(client_id: str) -> None:
+    """Accept a disabled client again."""
+    with_actions(lambda actions, actor: actions.set_client_disabled(actor, client_id, False))
+    click.echo(f"enabled client {client_id}")
 
 
 @clients.command("list")
@@ -468,6 +527,77 @@ def clients_list(as_json: bool) -> None:
         )
 
 
+# ---- customers --------------------------------------------------------------------------------
+@main.group()
+def customers() -> None:
+    """Disable or enable customers, clear a sign-in throttle."""
+
+
+async def customer_id(store: Store, supplier_user_id: str) -> int:
+    user = await store.users.by_supplier_user_id(supplier_user_id)
+    if user is None:
+        raise click.ClickException(f"no customer {supplier_user_id!r}")
+    return user.id
+
+
+@customers.command("disable")
+@click.argument("supplier_user_id")
+def customers_disable(supplier_user_id: str) -> None:
+    """The customer can no longer sign in; their sessions and tokens stop working."""
+
+    async def run(actions: AdminActions, actor: Actor) -> None:
+        user_id = await customer_id(actions.store, supplier_user_id)
+        await actions.set_customer_disabled(actor, user_id, True)
+
+    with_actions(run)
+    click.echo(f"disabled customer {supplier_user_id}")
+
+
+@customers.command("enable")
+@click.argument("supplier_user_id")
+def customers_enable(supplier_user_id: str) -> None:
+    """Let a disabled customer sign in again."""
+
+    async def run(actions: AdminActions, actor: Actor) -> None:
+        user_id = await customer_id(actions.store, supplier_user_id)
+        await actions.set_customer_disabled(actor, user_id, False)
+
+    with_actions(run)
+    click.echo(f"enabled customer {supplier_user_id}")
+
+
+@customers.command("clear-throttle")
+@click.argument("supplier_user_id")
+def customers_clear_throttle(supplier_user_id: str) -> None:
+    """Forget the customer's failed sign-ins."""
+
+    async def run(actions: AdminActions, actor: Actor) -> None:
+        user_id = await customer_id(actions.store, supplier_user_id)
+        await actions.clear_throttle(actor, user_id)
+
+    with_actions(run)
+    click.echo(f"cleared the sign-in throttle of {supplier_user_id}")
+
+
+# ---- admins -----------------------------------------------------------------------------------
+@main.group()
+def admins() -> None:
+    """Supplier admins of the web console at /admin."""
+
+
+@admins.command("add")
+@click.option("--email", required=True)
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--password-stdin", is_flag=True, required=True, help="Read the password from stdin.")
+def admins_add(email: str, role: str, password_stdin: bool) -> None:
+    """Add an admin and print their TOTP enrolment URI (RFC 6238), once."""
+    password = read_stdin_secret("password")
+    name = settings().supplier_name
+    uri = with_actions(lambda actions, actor: actions.add_admin(actor, email, role, password, name))
+    click.echo(f"added admin {email} ({role})")
+    click.echo(f"TOTP enrolment URI (shown once): {uri}")
+
+
 # ---- outbox ----------------------------------------------------------------------------------
 @main.group()
 def outbox() -> None:
@@ -497,11 +627,10 @@ def outbox_list(status: str | None, as_json: bool) -> None:
 def outbox_retry(handoff_id: str) -> None:
     """Queue a failed or waiting hand-off for delivery now (a running server sends it)."""
 
-    async def run(store: Store) -> bool:
-        return await store.outbox.retry_now(handoff_id, clock.now())
+    async def run(actions: AdminActions, actor: Actor) -> None:
+        await actions.retry_handoff(actor, handoff_id)
 
-    if not with_store(run):
-        raise click.ClickException(f"no undelivered hand-off {handoff_id!r}")
+    with_actions(run)
     click.echo(f"hand-off {handoff_id} queued")
 
 
@@ -558,28 +687,46 @@ def terms() -> None:
     """Terms and conditions."""
 
 
-@terms.command("publish")
+@terms.command("upload")
 @click.option("--version", "version", required=True)
 @click.option("--language", required=True, type=click.Choice(LANGUAGES))
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def terms_publish(version: str, language: str, file: Path) -> None:
-    """Publish the Markdown text of a terms version in one language; it becomes current."""
+def terms_upload(version: str, language: str, file: Path) -> None:
+    """Store the Markdown text of a version in one language, not yet current."""
+    body = terms_body(file, version)
+    with_actions(lambda actions, actor: actions.upload_terms(actor, version, language, body))
+    click.echo(f"uploaded terms {version} ({language}); publish it to make it current")
+
+
+@terms.command("publish")
+@click.option("--version", "version", required=True)
+@click.option("--language", type=click.Choice(LANGUAGES), help="With FILE: its language.")
+@click.argument(
+    "file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+def terms_publish(version: str, language: str | None, file: Path | None) -> None:
+    """Publish a version (all its uploaded texts); it becomes current and customers are asked
+    again. With FILE and --language, upload that text first."""
+    if file is not None and language is None:
+        raise click.UsageError("--language is required with FILE")
+    body = terms_body(file, version) if file is not None else None
+
+    async def run(actions: AdminActions, actor: Actor) -> None:
+        if body is not None and language is not None:
+            await actions.upload_terms(actor, version, language, body)
+        await actions.publish_terms(actor, version)
+
+    with_actions(run)
+    click.echo(f"published terms {version}" + (f" ({language})" if language else ""))
+
+
+def terms_body(file: Path, version: str) -> str:
     body = read_text(file).strip()
     if not body:
         raise click.ClickException(f"{file} is empty")
     if len(version) > 64 or not version.strip():
         raise click.ClickException("--version must be 1 to 64 characters")
-
-    async def run(store: Store) -> None:
-        try:
-            await store.terms.publish(
-                version=version, language=language, body_md=body, now=clock.now()
-            )
-        except DuplicateTerms:
-            raise click.ClickException(f"version {version} already has a {language} text") from None
-
-    with_store(run)
-    click.echo(f"published terms {version} ({language})")
+    return body
 
 
 # ---- keys -----------------------------------------------------------------------------------

@@ -52,6 +52,7 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     signin_free_failures: int = 5
     signin_ip_free_failures: int = 20
+    admin_idle_seconds: int = 15 * 60
     var_dir: str = str(PROJECT_ROOT / "var")
     # NOX: the API key NOX gave the supplier, and the hand-off to POST /post-login-redirect.
     nox_api_key: str | None = None
@@ -127,6 +128,7 @@ class Settings:
             "refresh_token_seconds",
             "login_session_seconds",
             "max_body_bytes",
+            "admin_idle_seconds",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"IDP_{name.upper()} must be a positive number")

@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from idp.admin.actions import AdminActions
 from idp.config import Settings
 from idp.nox.handoff import HandoffDelivery, build_handoff
 from idp.nox.links import NoxLinkClient
@@ -31,6 +32,8 @@ class Services:
     server: Server = field(init=False)
     handoffs: HandoffDelivery = field(init=False)
     nox: NoxLinkClient = field(init=False)
+    admin_throttle: SignInThrottle = field(init=False)
+    actions: AdminActions = field(init=False)
     _keyring: KeyRing | None = field(default=None, init=False)
     _keys_loaded_at: int = field(default=-(10**9), init=False)
 
@@ -43,6 +46,13 @@ class Services:
         services = cls(settings, store, clock, throttle)
         services.handoffs = HandoffDelivery(settings, store.outbox, clock)
         services.nox = NoxLinkClient(settings)
+        services.admin_throttle = SignInThrottle(
+            store.throttles,
+            settings.signin_free_failures,
+            settings.signin_ip_free_failures,
+            "admin-",
+        )
+        services.actions = AdminActions(store, clock)
         services.server = Server(
             settings=settings,
             store=store,

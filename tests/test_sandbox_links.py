@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from click.testing import CliRunner
-from quart.testing import QuartClient
+from quart.typing import TestClientProtocol as Client
 from quart.wrappers import Response
 
 from idp.cli import main
@@ -53,7 +53,7 @@ ANSWER_FIELDS = {
 
 
 @pytest.fixture
-async def nox(clock: FrozenClock) -> AsyncIterator[QuartClient]:
+async def nox(clock: FrozenClock) -> AsyncIterator[Client]:
     settings = SandboxSettings(
         IDP_URL,
         PUBLIC_URL,
@@ -74,13 +74,13 @@ def link_body(**overrides: Any) -> dict[str, Any]:
     return {k: v for k, v in body.items() if v is not ...}
 
 
-async def create(client: QuartClient, api_key: str = API_KEY, **overrides: Any) -> Response:
+async def create(client: Client, api_key: str = API_KEY, **overrides: Any) -> Response:
     return await client.post(
         "/v2/supplier/link-sessions", json=link_body(**overrides), headers={"x-api-key": api_key}
     )
 
 
-async def created(client: QuartClient, **overrides: Any) -> dict[str, Any]:
+async def created(client: Client, **overrides: Any) -> dict[str, Any]:
     response = await create(client, **overrides)
     assert response.status_code == 200, await response.get_data(as_text=True)
     answer: dict[str, Any] = await response.get_json()
@@ -105,21 +105,21 @@ def hidden_fields(page: str) -> dict[str, str]:
     }
 
 
-async def all_events(client: QuartClient) -> list[dict[str, Any]]:
+async def all_events(client: Client) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = await (await client.get("/_sandbox/events")).get_json()
     return found
 
 
-async def events(client: QuartClient, kind: str) -> list[dict[str, Any]]:
+async def events(client: Client, kind: str) -> list[dict[str, Any]]:
     return [e for e in await all_events(client) if e["type"] == kind]
 
 
-async def registry(client: QuartClient) -> dict[str, Any]:
+async def registry(client: Client) -> dict[str, Any]:
     found: dict[str, Any] = await (await client.get("/_sandbox/links")).get_json()
     return found
 
 
-async def choose(client: QuartClient, link_url: str, brand: str) -> dict[str, str]:
+async def choose(client: Client, link_url: str, brand: str) -> dict[str, str]:
     """Open the link, pick a maker; returns the maker sign-in form's hidden fields."""
     page = await client.get(local(link_url))
     assert page.status_code == 200
@@ -133,7 +133,7 @@ async def choose(client: QuartClient, link_url: str, brand: str) -> dict[str, st
 
 
 async def sign_in(
-    client: QuartClient, fields: dict[str, str], username: str, accept: bool = True
+    client: Client, fields: dict[str, str], username: str, accept: bool = True
 ) -> Response:
     form = {**fields, "username": username, "password": "any-password"}
     if accept:
@@ -141,7 +141,7 @@ async def sign_in(
     return await client.post("/ui/maker-login", form=form)
 
 
-async def walk(client: QuartClient, link_url: str, brand: str, username: str) -> Response:
+async def walk(client: Client, link_url: str, brand: str, username: str) -> Response:
     return await sign_in(client, await choose(client, link_url, brand), username)
 
 
@@ -158,7 +158,7 @@ def decode(location: str, redirect_url: str = CALLBACK) -> dict[str, Any]:
     return payload
 
 
-async def link(client: QuartClient, user_id: str, brand: str, username: str) -> dict[str, Any]:
+async def link(client: Client, user_id: str, brand: str, username: str) -> dict[str, Any]:
     asset_type = "hp" if brand in HP_BRANDS else "pv"
     answer = await created(client, user_id=user_id, asset_type=asset_type)
     done = await walk(client, answer["link_url"], brand, username)
@@ -172,7 +172,7 @@ def device(brand: str, username: str) -> str:
 
 # ---- POST /v2/supplier/link-sessions -----------------------------------------------------------
 @pytest.mark.parametrize("api_key", ["", "wrong-key", API_KEY + "x"])
-async def test_link_session_needs_the_api_key(nox: QuartClient, api_key: str) -> None:
+async def test_link_session_needs_the_api_key(nox: Client, api_key: str) -> None:
     response = await create(nox, api_key=api_key)
     assert response.status_code == 401
     assert await response.get_json() == {"message": "Unauthorized"}
@@ -181,7 +181,7 @@ async def test_link_session_needs_the_api_key(nox: QuartClient, api_key: str) ->
     assert rejected["status"] == 401
 
 
-async def test_link_session_without_an_api_key_header(nox: QuartClient) -> None:
+async def test_link_session_without_an_api_key_header(nox: Client) -> None:
     response = await nox.post("/v2/supplier/link-sessions", json=link_body())
     assert response.status_code == 401
 
@@ -216,7 +216,7 @@ async def test_link_session_without_an_api_key_header(nox: QuartClient) -> None:
     ],
 )
 async def test_link_session_validation(
-    nox: QuartClient, overrides: dict[str, Any], message: str
+    nox: Client, overrides: dict[str, Any], message: str
 ) -> None:
     response = await create(nox, **overrides)
     assert response.status_code == 400
@@ -229,7 +229,7 @@ async def test_link_session_validation(
 
 
 @pytest.mark.parametrize("body", [b"[]", b"not json", b'"text"', b"null"])
-async def test_link_session_body_must_be_a_json_object(nox: QuartClient, body: bytes) -> None:
+async def test_link_session_body_must_be_a_json_object(nox: Client, body: bytes) -> None:
     response = await nox.post(
         "/v2/supplier/link-sessions",
         data=body,
@@ -239,7 +239,7 @@ async def test_link_session_body_must_be_a_json_object(nox: QuartClient, body: b
     assert await response.get_json() == {"message": "the body must be a JSON object"}
 
 
-async def test_link_session_needs_a_json_content_type(nox: QuartClient) -> None:
+async def test_link_session_needs_a_json_content_type(nox: Client) -> None:
     response = await nox.post(
         "/v2/supplier/link-sessions",
         data=json.dumps(link_body()),
@@ -249,7 +249,7 @@ async def test_link_session_needs_a_json_content_type(nox: QuartClient) -> None:
     assert await response.get_json() == {"message": "Content-Type must be application/json"}
 
 
-async def test_link_session_answer_has_nox_v2_shape(nox: QuartClient, clock: FrozenClock) -> None:
+async def test_link_session_answer_has_nox_v2_shape(nox: Client, clock: FrozenClock) -> None:
     response = await create(nox, user_id="cust-0001")
     assert response.status_code == 200
     answer = await response.get_json()
@@ -273,7 +273,7 @@ async def test_link_session_answer_has_nox_v2_shape(nox: QuartClient, clock: Fro
     assert event["link_token"] == token and event["asset_type"] == "hp"
 
 
-async def test_link_session_with_language_and_brand(nox: QuartClient) -> None:
+async def test_link_session_with_language_and_brand(nox: Client) -> None:
     answer = await created(nox, asset_type="pv", language="fr", brand="solaredge")
     assert answer["language"] == "fr" and answer["brand"] == "solaredge"
     assert answer["link_url"].endswith(f"?token={answer['link_token']}&language=fr")
@@ -284,7 +284,7 @@ async def test_link_session_with_language_and_brand(nox: QuartClient) -> None:
 
 
 # ---- the authenticator -------------------------------------------------------------------------
-async def test_full_walk_redirects_with_the_payload(nox: QuartClient, clock: FrozenClock) -> None:
+async def test_full_walk_redirects_with_the_payload(nox: Client, clock: FrozenClock) -> None:
     answer = await created(nox, user_id="cust-0001", language="en")
     page = await nox.get(local(answer["link_url"]))
     assert page.status_code == 200
@@ -340,7 +340,7 @@ async def test_full_walk_redirects_with_the_payload(nox: QuartClient, clock: Fro
     ]
 
 
-async def test_redirect_url_with_a_query_keeps_it(nox: QuartClient) -> None:
+async def test_redirect_url_with_a_query_keeps_it(nox: Client) -> None:
     answer = await created(nox, redirect_url=ALT_CALLBACK)
     done = await walk(nox, answer["link_url"], "daikin", "bob")
     assert done.status_code == 302
@@ -350,7 +350,7 @@ async def test_redirect_url_with_a_query_keeps_it(nox: QuartClient) -> None:
     assert decode(location, ALT_CALLBACK)["brand"] == "daikin"
 
 
-async def test_brand_page_offers_the_asset_types_makers(nox: QuartClient) -> None:
+async def test_brand_page_offers_the_asset_types_makers(nox: Client) -> None:
     pv = await created(nox, asset_type="pv")
     page = await text(await nox.get(local(pv["link_url"])))
     offered = set(re.findall(r'name="brand" value="([^"]+)"', page))
@@ -363,7 +363,7 @@ async def test_brand_page_offers_the_asset_types_makers(nox: QuartClient) -> Non
     assert re.findall(r'value="([^"]+)" checked', page) == ["vaillant"]
 
 
-async def test_a_brand_of_another_asset_type_is_refused(nox: QuartClient) -> None:
+async def test_a_brand_of_another_asset_type_is_refused(nox: Client) -> None:
     pv = await created(nox, asset_type="pv")
     for brand in ("daikin", "", "SMA"):
         refused = await nox.post(
@@ -378,7 +378,7 @@ async def test_a_brand_of_another_asset_type_is_refused(nox: QuartClient) -> Non
     assert [e["status"] for e in rejected] == [400, 400, 400]
 
 
-async def test_maker_sign_in_needs_credentials_and_the_terms(nox: QuartClient) -> None:
+async def test_maker_sign_in_needs_credentials_and_the_terms(nox: Client) -> None:
     answer = await created(nox)
     fields = await choose(nox, answer["link_url"], "daikin")
     no_name = await sign_in(nox, fields, "  ")
@@ -398,7 +398,7 @@ async def test_maker_sign_in_needs_credentials_and_the_terms(nox: QuartClient) -
     assert done.status_code == 302
 
 
-async def test_unknown_token_is_404(nox: QuartClient) -> None:
+async def test_unknown_token_is_404(nox: Client) -> None:
     for response in (
         await nox.get("/ui?token=nope&language=nl"),
         await nox.get("/ui"),
@@ -414,9 +414,7 @@ async def test_unknown_token_is_404(nox: QuartClient) -> None:
     assert [e["reason"] for e in await events(nox, "link_ui_rejected")] == ["unknown token"] * 5
 
 
-async def test_expired_token_is_410_and_completes_nothing(
-    nox: QuartClient, clock: FrozenClock
-) -> None:
+async def test_expired_token_is_410_and_completes_nothing(nox: Client, clock: FrozenClock) -> None:
     answer = await created(nox)
     clock.advance(599)
     fields = await choose(nox, answer["link_url"], "daikin")  # still inside the 10 minutes
@@ -437,7 +435,7 @@ async def test_expired_token_is_410_and_completes_nothing(
     assert reasons == ["token expired"] * 4
 
 
-async def test_a_used_token_is_410(nox: QuartClient) -> None:
+async def test_a_used_token_is_410(nox: Client) -> None:
     answer = await created(nox)
     fields = await choose(nox, answer["link_url"], "daikin")
     first = await sign_in(nox, fields, "ada")
@@ -452,7 +450,7 @@ async def test_a_used_token_is_410(nox: QuartClient) -> None:
 
 
 # ---- NOX's registry ----------------------------------------------------------------------------
-async def test_relink_keeps_nox_user_id_and_replaces_the_device(nox: QuartClient) -> None:
+async def test_relink_keeps_nox_user_id_and_replaces_the_device(nox: Client) -> None:
     first = await link(nox, "cust-0001", "daikin", "ada-old")
     second = await link(nox, "cust-0001", "vaillant", "ada-new")
     assert second["nox_user_id"] == first["nox_user_id"]
@@ -474,14 +472,14 @@ async def test_relink_keeps_nox_user_id_and_replaces_the_device(nox: QuartClient
     }
 
 
-async def test_relink_of_the_same_device_keeps_it(nox: QuartClient) -> None:
+async def test_relink_of_the_same_device_keeps_it(nox: Client) -> None:
     first = await link(nox, "cust-0001", "daikin", "ada")
     again = await link(nox, "cust-0001", "daikin", " ADA ")  # trimmed, case ignored
     assert again == {**first, "connected_at": again["connected_at"]}
     assert (await events(nox, "link_completed"))[1]["replaced"] == []
 
 
-async def test_one_owner_per_device_the_newest_wins(nox: QuartClient) -> None:
+async def test_one_owner_per_device_the_newest_wins(nox: Client) -> None:
     a = await link(nox, "cust-A", "nibe", "shared-household")
     b = await link(nox, "cust-B", "nibe", "shared-household")
     assert a["device_ids"] == b["device_ids"] == [device("nibe", "shared-household")]
@@ -502,11 +500,11 @@ async def test_one_owner_per_device_the_newest_wins(nox: QuartClient) -> None:
 
 
 # ---- control -----------------------------------------------------------------------------------
-async def control(client: QuartClient, **behaviour: Any) -> Response:
+async def control(client: Client, **behaviour: Any) -> Response:
     return await client.post("/_sandbox/control/link-sessions", json=behaviour)
 
 
-async def test_control_503(nox: QuartClient, clock: FrozenClock) -> None:
+async def test_control_503(nox: Client, clock: FrozenClock) -> None:
     assert (await control(nox, mode="503", for_seconds=60)).status_code == 200
     response = await create(nox)
     assert response.status_code == 503
@@ -519,7 +517,7 @@ async def test_control_503(nox: QuartClient, clock: FrozenClock) -> None:
     assert current == {"mode": "ok", "delay": 0.0, "until": None}
 
 
-async def test_control_malformed(nox: QuartClient) -> None:
+async def test_control_malformed(nox: Client) -> None:
     assert (await control(nox, mode="malformed")).status_code == 200
     response = await create(nox)
     assert response.status_code == 200
@@ -534,7 +532,7 @@ async def test_control_malformed(nox: QuartClient) -> None:
     assert (await create(nox, api_key="wrong")).status_code == 401
 
 
-async def test_control_slow(nox: QuartClient) -> None:
+async def test_control_slow(nox: Client) -> None:
     answer = await control(nox, mode="slow", delay=0.3)
     assert await answer.get_json() == {"mode": "slow", "delay": 0.3, "until": None}
     started = time.monotonic()
@@ -550,7 +548,7 @@ async def test_control_slow(nox: QuartClient) -> None:
     assert time.monotonic() - started < 0.3
 
 
-async def test_control_slow_defaults_to_ten_seconds(nox: QuartClient) -> None:
+async def test_control_slow_defaults_to_ten_seconds(nox: Client) -> None:
     answer = await control(nox, mode="slow", for_seconds=5)
     assert await answer.get_json() == {"mode": "slow", "delay": 10.0, "until": 1_800_000_005}
     [event] = await events(nox, "link_sessions_control")
@@ -569,14 +567,14 @@ async def test_control_slow_defaults_to_ten_seconds(nox: QuartClient) -> None:
         {"mode": "503", "for_seconds": -5},
     ],
 )
-async def test_control_refuses_nonsense(nox: QuartClient, behaviour: dict[str, Any]) -> None:
+async def test_control_refuses_nonsense(nox: Client, behaviour: dict[str, Any]) -> None:
     response = await control(nox, **behaviour)
     assert response.status_code == 400
     assert "error" in await response.get_json()
     assert (await create(nox)).status_code == 200
 
 
-async def test_control_of_flow_1_is_untouched(nox: QuartClient) -> None:
+async def test_control_of_flow_1_is_untouched(nox: Client) -> None:
     response = await nox.post("/_sandbox/control", json={"post_login_redirect": "503"})
     assert response.status_code == 200
     assert (await create(nox)).status_code == 200

@@ -24,9 +24,13 @@ def delay_for(failures: int, free_failures: int) -> int:
 
 
 class SignInThrottle:
-    def __init__(self, repo: Throttles, account_free: int, ip_free: int) -> None:
+    def __init__(self, repo: Throttles, account_free: int, ip_free: int, realm: str = "") -> None:
+        """`realm` keeps separate counters for separate doors (customers, admins)."""
         self.repo = repo
-        self.rules = (ThrottleRule("account:", account_free), ThrottleRule("ip:", ip_free))
+        self.rules = (
+            ThrottleRule(f"{realm}account:", account_free),
+            ThrottleRule(f"{realm}ip:", ip_free),
+        )
 
     def _keys(self, email: str, ip: str) -> list[tuple[str, ThrottleRule]]:
         return [

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from idp.store.admins import Admins
 from idp.store.clients import Clients
 from idp.store.db import create_engine
 from idp.store.grants import Grants
@@ -34,6 +35,7 @@ class Store:
         self.events = SecurityEvents(engine)
         self.outbox = Outbox(engine)
         self.links = Links(engine)
+        self.admins = Admins(engine)
 
     @classmethod
     def connect(cls, database_url: str) -> Store:

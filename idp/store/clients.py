@@ -106,6 +106,26 @@ class Clients(Repository):
                 .values(secret_hash=secret_hash, updated_at=now)
             )
 
+    async def add_redirect_uri(self, client_id: str, uri: str) -> bool:
+        """False when the client already has this exact URI."""
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    insert(client_redirect_uris).values(client_id=client_id, uri=uri)
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    async def remove_redirect_uri(self, client_id: str, uri: str) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                delete(client_redirect_uris).where(
+                    client_redirect_uris.c.client_id == client_id, client_redirect_uris.c.uri == uri
+                )
+            )
+        return result.rowcount == 1
+
     async def replace_redirect_uris(self, client_id: str, uris: list[str]) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(

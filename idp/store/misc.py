@@ -69,10 +69,24 @@ class SecurityEvents(Repository):
                 insert(security_events).values(at=now, kind=kind, actor=actor, ip=ip, detail=detail)
             )
 
-    async def recent(self, kind: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    async def recent(
+        self,
+        kind: str | None = None,
+        limit: int = 100,
+        actor: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """The audit log, newest first: admin changes and security events."""
         query = select(security_events).order_by(security_events.c.id.desc()).limit(limit)
         if kind:
-            query = query.where(security_events.c.kind == kind)
+            query = query.where(security_events.c.kind.startswith(kind, autoescape=True))
+        if actor:
+            query = query.where(security_events.c.actor == actor)
+        if since is not None:
+            query = query.where(security_events.c.at >= since)
+        if until is not None:
+            query = query.where(security_events.c.at < until)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [dict(r._mapping) for r in rows]

@@ -155,3 +155,14 @@ class Device:
     connected_at: int
     linked_at: int
     link_session_id: str | None
+
+
+@dataclass(frozen=True)
+class Admin:
+    id: int
+    email: str
+    password_hash: str
+    role: str
+    totp_secret: str
+    last_totp_step: int | None
+    disabled: bool

@@ -85,6 +85,22 @@ class LoginSessions(Repository):
             ).first()
         return to_record(LoginSession, row)
 
+    async def for_user(self, user_id: int, limit: int = 20) -> list[dict[str, object]]:
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(login_sessions)
+                    .where(login_sessions.c.user_id == user_id)
+                    .order_by(login_sessions.c.auth_time.desc())
+                    .limit(limit)
+                )
+            ).all()
+        return [{k: v for k, v in r._mapping.items() if k != "id_hash"} for r in rows]
+
+    async def remove_for_user(self, user_id: int) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(login_sessions).where(login_sessions.c.user_id == user_id))
+
     async def remove(self, id_hash: str) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(delete(login_sessions).where(login_sessions.c.id_hash == id_hash))

@@ -282,3 +282,27 @@ device_history = Table(
     Column("link_session_id", String(64), nullable=True),
 )
 Index("ix_device_history_device_id", device_history.c.device_id)
+
+# Supplier admins (separate from customers): password + TOTP, roles viewer < operator < owner.
+admins = Table(
+    "admins",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("totp_secret", String(64), nullable=False),
+    Column("last_totp_step", BigInteger, nullable=True),  # a code is accepted once
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", Time, nullable=False),
+)
+
+admin_sessions = Table(
+    "admin_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("admin_id", Integer, ForeignKey("admins.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("last_seen_at", Time, nullable=False),
+    Column("ip", String(64), nullable=True),
+)

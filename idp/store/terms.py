@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from idp.store.base import Repository, to_record
@@ -30,6 +30,62 @@ class Terms(Repository):
                 )
         except IntegrityError:
             raise DuplicateTerms(f"{version}/{language}") from None
+
+    async def add_draft(self, *, version: str, language: str, body_md: str, now: int) -> None:
+        """Store a text that is not current until its version is published."""
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    insert(terms_versions).values(
+                        version=version, language=language, body_md=body_md, created_at=now
+                    )
+                )
+        except IntegrityError:
+            raise DuplicateTerms(f"{version}/{language}") from None
+
+    async def publish_version(self, version: str, now: int) -> int:
+        """Publish every language of `version`; it becomes current. Returns the texts published."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(terms_versions)
+                .where(terms_versions.c.version == version, terms_versions.c.published_at.is_(None))
+                .values(published_at=now)
+            )
+        return result.rowcount
+
+    async def versions(self) -> list[dict[str, object]]:
+        """Every text, newest first, with how often its version was accepted in its language."""
+        counts = (
+            select(
+                terms_acceptances.c.version,
+                terms_acceptances.c.language,
+                func.count().label("acceptances"),
+            )
+            .group_by(terms_acceptances.c.version, terms_acceptances.c.language)
+            .subquery()
+        )
+        query = (
+            select(terms_versions, func.coalesce(counts.c.acceptances, 0).label("acceptances"))
+            .outerjoin(
+                counts,
+                (counts.c.version == terms_versions.c.version)
+                & (counts.c.language == terms_versions.c.language),
+            )
+            .order_by(terms_versions.c.created_at.desc(), terms_versions.c.id.desc())
+        )
+        async with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in (await conn.execute(query)).all()]
+
+    async def acceptances_of(self, user_id: int) -> list[dict[str, object]]:
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(terms_acceptances)
+                    .where(terms_acceptances.c.user_id == user_id)
+                    .order_by(terms_acceptances.c.accepted_at.desc())
+                )
+            ).all()
+        return [dict(r._mapping) for r in rows]
 
     async def current_version(self) -> str | None:
         async with self.engine.connect() as conn:

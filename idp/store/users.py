@@ -94,6 +94,32 @@ class Users(Repository):
                 .values(password_hash=password_hash, updated_at=now)
             )
 
+    async def set_disabled(self, user_id: int, disabled: bool, now: int) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(users).where(users.c.id == user_id).values(disabled=disabled, updated_at=now)
+            )
+        return result.rowcount == 1
+
+    async def search(self, query: str, limit: int = 50) -> list[User]:
+        """Customers whose email or supplier_user_id contains `query` (case-insensitive)."""
+        pattern = "%" + query.strip().lower().replace("%", r"\%").replace("_", r"\_") + "%"
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(users)
+                    .where(
+                        or_(
+                            users.c.email.like(pattern, escape="\\"),
+                            func.lower(users.c.supplier_user_id).like(pattern, escape="\\"),
+                        )
+                    )
+                    .order_by(users.c.email)
+                    .limit(limit)
+                )
+            ).all()
+        return [u for u in (to_record(User, r) for r in rows) if u is not None]
+
     async def count(self) -> int:
         async with self.engine.connect() as conn:
             return int(await conn.scalar(select(func.count()).select_from(users)) or 0)

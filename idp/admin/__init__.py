@@ -1,0 +1,1 @@
+"""Supplier administration: the actions behind the console and the `idp` command."""

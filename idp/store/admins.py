@@ -1,0 +1,102 @@
+"""Supplier admins and their console sessions (idle timeout enforced by the caller's clock)."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from idp.store.base import Repository, to_record
+from idp.store.records import Admin
+from idp.store.tables import admin_sessions, admins
+from idp.store.users import normalize_email
+
+
+class DuplicateAdmin(Exception):
+    pass
+
+
+class Admins(Repository):
+    async def add(
+        self, *, email: str, password_hash: str, role: str, totp_secret: str, now: int
+    ) -> int:
+        try:
+            async with self.engine.begin() as conn:
+                result = await conn.execute(
+                    insert(admins).values(
+                        email=normalize_email(email),
+                        password_hash=password_hash,
+                        role=role,
+                        totp_secret=totp_secret,
+                        disabled=False,
+                        created_at=now,
+                    )
+                )
+        except IntegrityError:
+            raise DuplicateAdmin(email) from None
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    async def by_email(self, email: str) -> Admin | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(admins).where(admins.c.email == normalize_email(email)))
+            ).first()
+        return to_record(Admin, row)
+
+    async def by_id(self, admin_id: int) -> Admin | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(admins).where(admins.c.id == admin_id))).first()
+        return to_record(Admin, row)
+
+    async def all(self) -> list[Admin]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(admins).order_by(admins.c.email))).all()
+        return [a for a in (to_record(Admin, r) for r in rows) if a is not None]
+
+    async def use_totp_step(self, admin_id: int, step: int) -> bool:
+        """Record that the code of `step` was used; False when it (or a later one) already was."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(admins)
+                .where(
+                    admins.c.id == admin_id,
+                    (admins.c.last_totp_step.is_(None)) | (admins.c.last_totp_step < step),
+                )
+                .values(last_totp_step=step)
+            )
+        return result.rowcount == 1
+
+    async def start_session(self, id_hash: str, admin_id: int, now: int, ip: str | None) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(admin_sessions).values(
+                    id_hash=id_hash, admin_id=admin_id, created_at=now, last_seen_at=now, ip=ip
+                )
+            )
+
+    async def touch_session(self, id_hash: str, now: int, idle_seconds: int) -> Admin | None:
+        """The admin of a live session, which is kept alive; an idle one is ended."""
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    select(admin_sessions).where(admin_sessions.c.id_hash == id_hash)
+                )
+            ).first()
+            if row is None:
+                return None
+            if now - row.last_seen_at >= idle_seconds:
+                await conn.execute(
+                    delete(admin_sessions).where(admin_sessions.c.id_hash == id_hash)
+                )
+                return None
+            await conn.execute(
+                update(admin_sessions)
+                .where(admin_sessions.c.id_hash == id_hash)
+                .values(last_seen_at=now)
+            )
+            admin = (await conn.execute(select(admins).where(admins.c.id == row.admin_id))).first()
+        found = to_record(Admin, admin)
+        return None if found is None or found.disabled else found
+
+    async def end_session(self, id_hash: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(admin_sessions).where(admin_sessions.c.id_hash == id_hash))
