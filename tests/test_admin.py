@@ -1,0 +1,400 @@
+"""The admin console: TOTP sign-in, idle timeout, CSRF, roles (forbidden changes nothing) and
+an audit row for every change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyotp
+import pytest
+from quart.testing import QuartClient
+
+from idp.admin.actions import Actor
+from tests.conftest import REDIRECT_URI, Flow, add_client, csrf_of, location, query_of
+
+ADMIN_PASSWORD = "admin password 0123"
+NEW_URI = "https://nox.example/oauth/callback-2"
+
+
+@dataclass
+class Admin:
+    email: str
+    secret: str
+
+
+async def make_admin(app, role: str) -> Admin:  # type: ignore[no-untyped-def]
+    services = app.extensions["idp"]
+    email = f"{role}@supplier.example"
+    await services.actions.add_admin(Actor("test"), email, role, ADMIN_PASSWORD, "Test")
+    found = await services.store.admins.by_email(email)
+    return Admin(email, found.totp_secret)
+
+
+async def admin_form(client: QuartClient, path: str) -> str:
+    return csrf_of(await (await client.get(path)).get_data(as_text=True))
+
+
+async def sign_in(client: QuartClient, admin: Admin, clock, code: str | None = None):  # type: ignore[no-untyped-def]
+    csrf = await admin_form(client, "/admin/login")
+    code = code or pyotp.TOTP(admin.secret).at(clock.now())
+    return await client.post(
+        "/admin/login",
+        form={"csrf_token": csrf, "email": admin.email, "password": ADMIN_PASSWORD, "code": code},
+    )
+
+
+@pytest.fixture
+async def owner(app, seeded, clock):  # type: ignore[no-untyped-def]
+    admin = await make_admin(app, "owner")
+    client = app.test_client()
+    assert location(await sign_in(client, admin, clock)) == "/admin"
+    return client
+
+
+# ---- signing in ------------------------------------------------------------------------------
+async def test_sign_in_needs_password_and_current_code(app, seeded, clock, store) -> None:
+    admin = await make_admin(app, "viewer")
+    client = app.test_client()
+    wrong_code = await sign_in(client, admin, clock, code="000000")
+    assert wrong_code.status_code == 401
+    old_code = pyotp.TOTP(admin.secret).at(clock.now() - 120)
+    assert (await sign_in(client, admin, clock, code=old_code)).status_code == 401
+    ok = await sign_in(client, admin, clock)
+    assert location(ok) == "/admin"
+    cookie = ok.headers["Set-Cookie"]
+    assert "idp_admin=" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert "Path=/admin" in cookie
+    kinds = [e["kind"] for e in await store.events.recent()]
+    assert kinds.count("admin_signin_failed") == 2 and "admin.signed_in" in kinds
+
+
+async def test_a_code_is_accepted_only_once(app, seeded, clock, store) -> None:
+    admin = await make_admin(app, "viewer")
+    code = pyotp.TOTP(admin.secret).at(clock.now())
+    assert location(await sign_in(app.test_client(), admin, clock, code=code)) == "/admin"
+    reused = await sign_in(app.test_client(), admin, clock, code=code)
+    assert reused.status_code == 401
+    assert (await store.events.recent("admin_totp_reused"))[0]["actor"] == admin.email
+
+
+async def test_wrong_password_with_right_code(app, seeded, clock) -> None:
+    admin = await make_admin(app, "viewer")
+    client = app.test_client()
+    csrf = await admin_form(client, "/admin/login")
+    response = await client.post(
+        "/admin/login",
+        form={
+            "csrf_token": csrf,
+            "email": admin.email,
+            "password": "wrong password!",
+            "code": pyotp.TOTP(admin.secret).at(clock.now()),
+        },
+    )
+    assert response.status_code == 401
+
+
+async def test_admin_sign_in_is_throttled(app, seeded, clock) -> None:
+    admin = await make_admin(app, "viewer")
+    client = app.test_client()
+    for _ in range(5):
+        await sign_in(client, admin, clock, code="000000")
+    assert (await sign_in(client, admin, clock)).status_code == 429
+
+
+async def test_pages_need_a_session(client, seeded) -> None:
+    for path in ("/admin", "/admin/clients", "/admin/audit", "/admin/customers"):
+        assert location(await client.get(path)) == "/admin/login"
+
+
+async def test_idle_timeout(app, owner, clock) -> None:
+    clock.advance(14 * 60)
+    assert (await owner.get("/admin")).status_code == 200  # activity keeps it alive
+    clock.advance(14 * 60)
+    assert (await owner.get("/admin")).status_code == 200
+    clock.advance(15 * 60)
+    assert location(await owner.get("/admin")) == "/admin/login"
+
+
+# ---- CSRF --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("token", [None, "forged"])
+async def test_forms_without_the_csrf_token_change_nothing(owner, store, token) -> None:
+    form = {"uri": NEW_URI}
+    if token:
+        form["csrf_token"] = token
+    response = await owner.post("/admin/clients/nox/redirect-uris", form=form)
+    assert response.status_code == 403
+    assert (await store.clients.get("nox")).redirect_uris == [REDIRECT_URI]
+
+
+# ---- roles: allowed actions change things and are audited; forbidden ones change nothing ----------
+async def customer_id(store) -> int:  # type: ignore[no-untyped-def]
+    return (await store.users.by_email("ada@example.com")).id
+
+
+async def prepare_handoff(store, clock) -> str:  # type: ignore[no-untyped-def]
+    await store.grants.add_code(
+        code_hash="x",
+        client_id="nox",
+        user_id=1,
+        redirect_uri=REDIRECT_URI,
+        scope="openid",
+        nonce=None,
+        code_challenge=None,
+        code_challenge_method=None,
+        auth_time=0,
+        auth_session_id=None,
+        now=clock.now(),
+        expires_at=clock.now() + 60,
+        handoff={"id": "h1", "client_id": "nox", "url": "https://nox.example/p", "body": {}},
+    )
+    await store.outbox.failed("h1", clock.now(), 400, "refused")
+    return "h1"
+
+
+ACTIONS = {
+    # name: (needed role, path, form, audit kind, check that the change happened)
+    "add_redirect_uri": (
+        "owner",
+        "/admin/clients/nox/redirect-uris",
+        {"uri": NEW_URI},
+        "admin.redirect_uri.added",
+    ),
+    "remove_redirect_uri": (
+        "owner",
+        "/admin/clients/nox/redirect-uris/remove",
+        {"uri": REDIRECT_URI},
+        "admin.redirect_uri.removed",
+    ),
+    "rename_client": (
+        "owner",
+        "/admin/clients/nox",
+        {"name": "NOX Renamed"},
+        "admin.client.updated",
+    ),
+    "rotate_secret": (
+        "owner",
+        "/admin/clients/nox/rotate-secret",
+        {},
+        "admin.client.secret_rotated",
+    ),
+    "disable_client": (
+        "owner",
+        "/admin/clients/nox/disable",
+        {"disabled": "yes"},
+        "admin.client.disabled",
+    ),
+    "create_client": (
+        "owner",
+        "/admin/clients",
+        {"client_id": "app2", "name": "App", "redirect_uris": "https://app.example/cb"},
+        "admin.client.created",
+    ),
+    "upload_terms": (
+        "owner",
+        "/admin/terms",
+        {"version": "2026-02", "language": "nl", "body": "# Nieuw"},
+        "admin.terms.uploaded",
+    ),
+    "add_admin": (
+        "owner",
+        "/admin/admins",
+        {"email": "new@supplier.example", "role": "viewer", "password": "long enough password"},
+        "admin.admin.created",
+    ),
+    "disable_customer": (
+        "operator",
+        "/admin/customers/{user}/disable",
+        {"disabled": "yes"},
+        "admin.customer.disabled",
+    ),
+    "clear_throttle": (
+        "operator",
+        "/admin/customers/{user}/clear-throttle",
+        {},
+        "admin.customer.throttle_cleared",
+    ),
+    "retry_handoff": ("operator", "/admin/outbox/h1/retry", {}, "admin.outbox.retried"),
+}
+
+
+async def snapshot(store) -> tuple:  # type: ignore[no-untyped-def]
+    client = await store.clients.get("nox")
+    user = await store.users.by_email("ada@example.com")
+    return (
+        client,
+        await store.clients.get("app2"),
+        await store.terms.versions(),
+        [a.email for a in await store.admins.all()],
+        user.disabled,
+        await store.throttles.get(["account:ada@example.com"]),
+        await store.outbox.get("h1"),
+    )
+
+
+@pytest.mark.parametrize("role", ["viewer", "operator", "owner"])
+@pytest.mark.parametrize("name", sorted(ACTIONS))
+async def test_role_matrix(app, seeded, store, clock, role: str, name: str) -> None:
+    needed, path, form, kind = ACTIONS[name]
+    path = path.format(user=await customer_id(store))
+    await prepare_handoff(store, clock)
+    await store.throttles.record_failure("account:ada@example.com", clock.now(), 0)
+    admin = await make_admin(app, role)
+    client = app.test_client()
+    await sign_in(client, admin, clock)
+    before = await snapshot(store)
+    csrf = await admin_form(client, "/admin")
+    response = await client.post(path, form={"csrf_token": csrf, **form})
+    allowed = ["viewer", "operator", "owner"].index(role) >= ["viewer", "operator", "owner"].index(
+        needed
+    )
+    audited = [e for e in await store.events.recent(kind) if e["actor"] == f"admin:{admin.email}"]
+    if allowed:
+        assert response.status_code in (200, 302), await response.get_data(as_text=True)
+        assert await snapshot(store) != before
+        [event] = audited
+        assert event["actor"] == f"admin:{admin.email}"
+        assert event["ip"]
+    else:
+        assert response.status_code == 403
+        assert await snapshot(store) == before
+        assert audited == []
+        assert (await store.events.recent("admin.forbidden"))[0]["detail"]["needed"] == needed
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin",
+        "/admin/clients",
+        "/admin/clients/nox",
+        "/admin/terms",
+        "/admin/terms/2026-01/nl",
+        "/admin/customers?q=ada",
+        "/admin/customers/1",
+        "/admin/outbox",
+        "/admin/audit?kind=admin.",
+        "/admin/settings",
+        "/admin/admins",
+    ],
+)
+async def test_a_viewer_reads_everything(app, seeded, clock, path: str) -> None:
+    admin = await make_admin(app, "viewer")
+    client = app.test_client()
+    await sign_in(client, admin, clock)
+    response = await client.get(path)
+    assert response.status_code == 200
+
+
+# ---- what the changes do -------------------------------------------------------------------------
+async def test_a_new_redirect_uri_works_at_once_and_a_removed_one_stops(
+    owner, client, store
+) -> None:
+    flow = Flow(client)
+    assert (await flow.authorize(redirect_uri=NEW_URI)).status_code == 400
+    csrf = await admin_form(owner, "/admin/clients/nox")
+    await owner.post("/admin/clients/nox/redirect-uris", form={"csrf_token": csrf, "uri": NEW_URI})
+    assert location(await flow.authorize(redirect_uri=NEW_URI)).endswith("/login")
+    await owner.post(
+        "/admin/clients/nox/redirect-uris/remove", form={"csrf_token": csrf, "uri": NEW_URI}
+    )
+    assert (await flow.authorize(redirect_uri=NEW_URI)).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("uri", "reason"),
+    [
+        ("http://nox.example/cb", "https"),
+        ("https://nox.example/cb#x", "fragment"),
+        ("https://*.nox.example/cb", "wildcard"),
+        ("/relative", "absolute"),
+    ],
+)
+async def test_redirect_uri_validation(owner, store, uri: str, reason: str) -> None:
+    csrf = await admin_form(owner, "/admin/clients/nox")
+    response = await owner.post(
+        "/admin/clients/nox/redirect-uris", form={"csrf_token": csrf, "uri": uri}
+    )
+    assert response.status_code == 400
+    assert reason in await response.get_data(as_text=True)
+    assert (await store.clients.get("nox")).redirect_uris == [REDIRECT_URI]
+
+
+async def test_rotated_secret_is_shown_once_and_replaces_the_old(owner, store, client) -> None:
+    from tests.conftest import basic_auth
+
+    csrf = await admin_form(owner, "/admin/clients/nox")
+    page = await (
+        await owner.post("/admin/clients/nox/rotate-secret", form={"csrf_token": csrf})
+    ).get_data(as_text=True)
+    secret = page.split('id="secret">')[1].split("<")[0]
+    await add_client(
+        store,
+        client_id="cc",
+        grant_types=["client_credentials"],
+        scopes=["links:read"],
+        redirect_uris=[],
+    )
+    old = await client.post(
+        "/token", form={"grant_type": "client_credentials"}, headers=basic_auth("nox")
+    )
+    assert old.status_code in (400, 401)
+    assert secret not in str(await store.events.recent())
+
+
+async def test_publishing_terms_asks_customers_again(owner, client, store) -> None:
+    flow = Flow(client)
+    await flow.code()
+    csrf = await admin_form(owner, "/admin/terms")
+    await owner.post(
+        "/admin/terms",
+        form={"csrf_token": csrf, "version": "2026-02", "language": "nl", "body": "# Nieuw"},
+    )
+    assert location(await flow.authorize(prompt="none")).startswith(
+        REDIRECT_URI + "?code="
+    )  # a draft changes nothing
+    preview = await owner.get("/admin/terms/2026-02/nl")
+    assert "<h1>Nieuw</h1>" in await preview.get_data(as_text=True)
+    await owner.post("/admin/terms/2026-02/publish", form={"csrf_token": csrf})
+    assert query_of(location(await flow.authorize(prompt="none")))["error"] == "consent_required"
+    versions = {
+        (v["version"], v["language"]): v["acceptances"] for v in await store.terms.versions()
+    }
+    assert versions[("2026-01", "nl")] == 1 and versions[("2026-02", "nl")] == 0
+
+
+async def test_disabled_customer_cannot_sign_in_and_loses_refresh_tokens(
+    owner, client, store
+) -> None:
+    from tests.conftest import basic_auth
+
+    flow = Flow(client)
+    tokens = await (await flow.token(await flow.code())).get_json()
+    csrf = await admin_form(owner, "/admin/customers/1")
+    await owner.post("/admin/customers/1/disable", form={"csrf_token": csrf, "disabled": "yes"})
+    refresh = await client.post(
+        "/token",
+        form={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        headers=basic_auth(),
+    )
+    assert (await refresh.get_json())["error"] == "invalid_grant"
+    url = location(await flow.authorize())
+    assert url.endswith("/login")  # the sign-in session ended too
+    assert (await flow.sign_in(url)).status_code == 401
+
+
+async def test_audit_log_filters(owner, store) -> None:
+    csrf = await admin_form(owner, "/admin/clients/nox")
+    await owner.post("/admin/clients/nox/redirect-uris", form={"csrf_token": csrf, "uri": NEW_URI})
+    body = await (await owner.get("/admin/audit?kind=admin.redirect_uri")).get_data(as_text=True)
+    assert "admin.redirect_uri.added" in body and "admin.signed_in" not in body
+    body = await (await owner.get("/admin/audit?actor=admin:nobody@x")).get_data(as_text=True)
+    assert "admin.redirect_uri.added" not in body
+    body = await (await owner.get("/admin/audit?since=2000-01-01&until=2000-01-02")).get_data(
+        as_text=True
+    )
+    assert "admin.redirect_uri.added" not in body
+
+
+async def test_settings_mask_secrets(app, owner) -> None:
+    body = await (await owner.get("/admin/settings")).get_data(as_text=True)
+    assert "IDP_NOX_API_KEY" in body
