@@ -126,7 +126,7 @@ async def test_forms_without_the_csrf_token_change_nothing(owner, store, token) 
     assert (await store.clients.get("nox")).redirect_uris == [REDIRECT_URI]
 
 
-# ---- roles: allowed actions change things and are audited; forbidden ones change nothing ----------
+# ---- roles: allowed actions change things and are audited; forbidden ones change nothing -------
 async def customer_id(store) -> int:  # type: ignore[no-untyped-def]
     return (await store.users.by_email("ada@example.com")).id
 

@@ -1,0 +1,98 @@
+"""The admin console in a real browser: an owner signs in with TOTP, adds a redirect URI to the
+`nox` client, and a new authorization request with that URI is accepted at once, while an
+unregistered one still gets the error page. Screenshots in test-artifacts/admin/."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pyotp
+import pytest
+from playwright.async_api import Browser
+
+from idp.admin.actions import Actor, AdminActions
+from idp.security.clock import SystemClock
+from idp.store import Store
+from tests.e2e import Stack
+from tests.test_browser_flow1 import browser  # noqa: F401 - the shared Chromium fixture
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "admin"
+OWNER = "owner@supplier.example"
+OWNER_PASSWORD = "owner password 0123"
+NEW_URI = "http://127.0.0.1:9/added-callback"
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[tuple[Stack, str]]:
+    stack = Stack(tmp_path)
+    await stack.seed()
+    store = Store.connect(stack.database_url)
+    try:
+        await AdminActions(store, SystemClock()).add_admin(
+            Actor("test"), OWNER, "owner", OWNER_PASSWORD, "Test"
+        )
+        secret = (await store.admins.by_email(OWNER)).totp_secret
+    finally:
+        await store.close()
+    try:
+        stack.idp.start()
+        yield stack, secret
+    finally:
+        stack.stop()
+        print(stack.logs())
+
+
+def authorize_url(stack: Stack, redirect_uri: str) -> str:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
+    query = {
+        "response_type": "code",
+        "client_id": "nox",
+        "redirect_uri": redirect_uri,
+        "scope": "openid",
+        "state": "s",
+        "code_challenge": challenge.decode(),
+        "code_challenge_method": "S256",
+        "language": "en",
+    }
+    return f"{stack.idp.url}/authorize?{urlencode(query)}"
+
+
+async def test_owner_adds_a_redirect_uri(browser: Browser, stack: tuple[Stack, str]) -> None:  # noqa: F811
+    stack_, secret = stack
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = await browser.new_page()
+
+    await page.goto(authorize_url(stack_, NEW_URI))
+    assert "not valid" in await page.inner_text("main")  # not registered yet
+
+    await page.goto(stack_.idp.url + "/admin")
+    await page.wait_for_url("**/admin/login")
+    await page.fill("#email", OWNER)
+    await page.fill("#password", OWNER_PASSWORD)
+    await page.fill("#code", pyotp.TOTP(secret).now())
+    await page.screenshot(path=str(ARTIFACTS / "1-sign-in.png"), full_page=True)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(stack_.idp.url + "/admin")
+
+    await page.get_by_role("link", name="Clients", exact=True).click()
+    await page.get_by_role("link", name="nox", exact=True).click()
+    await page.fill("#new-uri", NEW_URI)
+    await page.get_by_role("button", name="Add", exact=True).click()
+    await page.wait_for_url(stack_.idp.url + "/admin/clients/nox")
+    assert NEW_URI in await page.inner_text("main")
+    await page.screenshot(path=str(ARTIFACTS / "2-client.png"), full_page=True)
+
+    await page.goto(authorize_url(stack_, NEW_URI))
+    await page.wait_for_url(f"{stack_.idp.url}/interaction/*/login")
+    await page.screenshot(path=str(ARTIFACTS / "3-accepted.png"), full_page=True)
+
+    response = await page.goto(authorize_url(stack_, NEW_URI + "/other"))
+    assert response is not None and response.status == 400
+    assert "not valid" in await page.inner_text("main")
