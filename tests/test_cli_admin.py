@@ -1,0 +1,169 @@
+"""Command-line parity with the admin console: the same actions, the same audit rows."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from idp.cli import main
+from idp.store import Store
+
+REDIRECT_URI = "https://nox.example/cb"
+
+
+@pytest.fixture
+def cli(tmp_path: Path):  # type: ignore[no-untyped-def]
+    url = f"sqlite+aiosqlite:///{tmp_path / 'idp.sqlite3'}"
+    runner = CliRunner(env={"IDP_DATABASE_URL": url, "IDP_VAR_DIR": str(tmp_path)})
+
+    def run(*args: str, input: str | None = None, ok: bool = True):  # type: ignore[no-untyped-def]
+        result = runner.invoke(main, list(args), input=input)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    def query(fn):  # type: ignore[no-untyped-def]
+        async def go():  # type: ignore[no-untyped-def]
+            store = Store.connect(url)
+            try:
+                return await fn(store)
+            finally:
+                await store.close()
+
+        return asyncio.run(go())
+
+    run("migrate")
+    run("clients", "add", "--client-id", "nox", "--name", "NOX", "--redirect-uri", REDIRECT_URI)
+    run.query = query  # type: ignore[attr-defined]
+    return run
+
+
+def audit(cli, kind: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    return cli.query(lambda store: store.events.recent(kind))  # type: ignore[no-any-return]
+
+
+def test_admins_add_prints_a_totp_uri_once(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli(
+        "admins",
+        "add",
+        "--email",
+        "o@s.example",
+        "--role",
+        "owner",
+        "--password-stdin",
+        input="a long password\n",
+    )
+    assert "TOTP enrolment URI (shown once): otpauth://totp/" in result.output
+    admin = cli.query(lambda store: store.admins.by_email("o@s.example"))
+    assert admin.role == "owner" and admin.password_hash.startswith("$argon2id$")
+    assert admin.totp_secret in result.output
+    [event] = audit(cli, "admin.admin.created")
+    assert event["actor"] == f"cli:{getpass.getuser()}"
+
+
+def test_admins_add_refuses_a_short_password_and_a_bad_role(cli) -> None:  # type: ignore[no-untyped-def]
+    short = cli(
+        "admins",
+        "add",
+        "--email",
+        "o@s.example",
+        "--role",
+        "owner",
+        "--password-stdin",
+        input="short\n",
+        ok=False,
+    )
+    assert short.exit_code == 1 and "at least 12 characters" in short.output
+    role = cli(
+        "admins",
+        "add",
+        "--email",
+        "o@s.example",
+        "--role",
+        "king",
+        "--password-stdin",
+        input="x" * 20,
+        ok=False,
+    )
+    assert role.exit_code == 2
+    assert cli.query(lambda store: store.admins.all()) == []
+
+
+def test_redirect_uris_add_and_remove_write_the_console_audit_rows(cli) -> None:  # type: ignore[no-untyped-def]
+    cli("clients", "redirect-uris", "add", "nox", "https://nox.example/cb2")
+    client = cli.query(lambda store: store.clients.get("nox"))
+    assert client.redirect_uris == [REDIRECT_URI, "https://nox.example/cb2"]
+    [added] = audit(cli, "admin.redirect_uri.added")
+    assert added["detail"] == {"client_id": "nox", "uri": "https://nox.example/cb2"}
+    bad = cli("clients", "redirect-uris", "add", "nox", "http://nox.example/cb", ok=False)
+    assert bad.exit_code == 1 and "https" in bad.output
+    cli("clients", "redirect-uris", "remove", "nox", REDIRECT_URI)
+    assert cli.query(lambda store: store.clients.get("nox")).redirect_uris == [
+        "https://nox.example/cb2"
+    ]
+    assert audit(cli, "admin.redirect_uri.removed")
+    missing = cli("clients", "redirect-uris", "remove", "nox", REDIRECT_URI, ok=False)
+    assert missing.exit_code == 1
+
+
+def test_rotate_disable_enable_client(cli) -> None:  # type: ignore[no-untyped-def]
+    from idp.security.secrets import digest
+
+    result = cli("clients", "rotate-secret", "nox")
+    secret = result.output.split("(shown once): ")[1].strip()
+    assert cli.query(lambda store: store.clients.get("nox")).secret_hash == digest(secret)
+    cli("clients", "disable", "nox")
+    assert cli.query(lambda store: store.clients.get("nox")).disabled is True
+    cli("clients", "enable", "nox")
+    assert cli.query(lambda store: store.clients.get("nox")).disabled is False
+    kinds = [e["kind"] for e in audit(cli, "admin.client")]
+    assert kinds == [
+        "admin.client.enabled",
+        "admin.client.disabled",
+        "admin.client.secret_rotated",
+        "admin.client.created",
+    ]
+
+
+def test_customers_disable_enable_clear_throttle(cli) -> None:  # type: ignore[no-untyped-def]
+    cli(
+        "users",
+        "add",
+        "--email",
+        "a@x.example",
+        "--supplier-user-id",
+        "C-1",
+        "--password-stdin",
+        input="a long password\n",
+    )
+    cli("customers", "disable", "C-1")
+    assert cli.query(lambda store: store.users.by_supplier_user_id("C-1")).disabled is True
+    cli("customers", "enable", "C-1")
+    cli("customers", "clear-throttle", "C-1")
+    kinds = [e["kind"] for e in audit(cli, "admin.customer")]
+    assert kinds == [
+        "admin.customer.throttle_cleared",
+        "admin.customer.enabled",
+        "admin.customer.disabled",
+    ]
+    unknown = cli("customers", "disable", "nobody", ok=False)
+    assert unknown.exit_code == 1 and "no customer" in unknown.output
+
+
+def test_terms_upload_then_publish(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    text = tmp_path / "t.md"
+    text.write_text("# Voorwaarden\n")
+    cli("terms", "upload", "--version", "v2", "--language", "nl", str(text))
+    assert cli.query(lambda store: store.terms.current_version()) is None
+    cli("terms", "publish", "--version", "v2")
+    assert cli.query(lambda store: store.terms.current_version()) == "v2"
+    assert [e["kind"] for e in audit(cli, "admin.terms")] == [
+        "admin.terms.published",
+        "admin.terms.uploaded",
+    ]
+    again = cli("terms", "publish", "--version", "v2", ok=False)
+    assert again.exit_code == 1 and "no unpublished text" in again.output
