@@ -129,10 +129,6 @@ class Settings:
             "login_session_seconds",
             "max_body_bytes",
             "admin_idle_seconds",
-        ):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"IDP_{name.upper()} must be a positive number")
-        for name in (
             "nox_timeout_seconds",
             "handoff_timeout_seconds",
             "handoff_retry_base_seconds",

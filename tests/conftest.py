@@ -236,3 +236,19 @@ def translated(message: str, language: str = "nl") -> str:
     from idp.i18n import CATALOGUES
 
     return str(CATALOGUES[language].gettext(message))
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Any]:
+    """The identity provider and the NOX sandbox as real processes (see tests/e2e.py)."""
+    from tests.e2e import Stack
+
+    stack = Stack(tmp_path)
+    await stack.seed()
+    try:
+        stack.idp.start()
+        stack.sandbox.start()
+        yield stack
+    finally:
+        stack.stop()
+        print(stack.logs())  # pytest shows it only when the test failed

@@ -39,19 +39,6 @@ async def browser() -> AsyncIterator[Browser]:
         await browser.close()
 
 
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    stack = Stack(tmp_path)
-    await stack.seed()
-    try:
-        stack.idp.start()
-        stack.sandbox.start()
-        yield stack
-    finally:
-        stack.stop()
-        print(stack.logs())
-
-
 async def test_flow1_from_nox_to_linked(browser: Browser, stack: Stack) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page = await browser.new_page(locale="en-GB")

@@ -3,7 +3,6 @@ sandbox) and back, until the registry shows the devices. Screenshots in test-art
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,19 +13,6 @@ from tests.test_browser_flow1 import browser  # noqa: F401 - the shared Chromium
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "flow2"
-
-
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    stack = Stack(tmp_path)
-    await stack.seed()
-    try:
-        stack.idp.start()
-        stack.sandbox.start()
-        yield stack
-    finally:
-        stack.stop()
-        print(stack.logs())
 
 
 async def link_heat_pump(

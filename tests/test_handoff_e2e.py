@@ -5,26 +5,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from tests.e2e import API_KEY, SUPPLIER_USER_ID, Customer, Stack, eventually
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    stack = Stack(tmp_path)
-    await stack.seed()
-    try:
-        stack.idp.start()
-        stack.sandbox.start()
-        yield stack
-    finally:
-        stack.stop()
-        print(stack.logs())  # pytest shows it only when the test failed
 
 
 @pytest.fixture

@@ -36,6 +36,17 @@ async def load(session_id: str) -> AuthSession | Response:
     return auth
 
 
+async def load_posted(session_id: str) -> tuple[AuthSession, MultiDict[str, str]] | Response:
+    """A form posted inside an authentication session: the session, and a valid CSRF token."""
+    form: MultiDict[str, str] = await request.form
+    auth = await load(session_id)
+    if isinstance(auth, Response):
+        return auth
+    if not csrf_ok(form.get("csrf_token")):
+        return await forbidden_form()
+    return auth, form
+
+
 async def login_page(
     auth: AuthSession, status: int = 200, error: str | None = None, email: str = ""
 ) -> Response:
@@ -62,12 +73,10 @@ async def login_form(session_id: str) -> Response:
 
 @bp.post("/interaction/<session_id>/login")
 async def login_submit(session_id: str) -> Response:
-    form: MultiDict[str, str] = await request.form
-    auth = await load(session_id)
-    if isinstance(auth, Response):
-        return auth
-    if not csrf_ok(form.get("csrf_token")):
-        return await forbidden_form()
+    loaded = await load_posted(session_id)
+    if isinstance(loaded, Response):
+        return loaded
+    auth, form = loaded
     svc = services()
     email = form.get("email", "")
     result = await sign_in(
@@ -134,12 +143,10 @@ async def terms_form(session_id: str) -> Response:
 
 @bp.post("/interaction/<session_id>/terms")
 async def terms_submit(session_id: str) -> Response:
-    form: MultiDict[str, str] = await request.form
-    auth = await load(session_id)
-    if isinstance(auth, Response):
-        return auth
-    if not csrf_ok(form.get("csrf_token")):
-        return await forbidden_form()
+    loaded = await load_posted(session_id)
+    if isinstance(loaded, Response):
+        return loaded
+    auth, form = loaded
     subject = await signed_in_for(auth)
     if subject is None:
         return go(login_url(auth))
