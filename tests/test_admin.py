@@ -398,3 +398,16 @@ async def test_audit_log_filters(owner, store) -> None:
 async def test_settings_mask_secrets(app, owner) -> None:
     body = await (await owner.get("/admin/settings")).get_data(as_text=True)
     assert "IDP_NOX_API_KEY" in body
+
+
+async def test_settings_never_show_the_api_key(settings, clock, seeded) -> None:
+    from idp.app import create_app
+
+    app = create_app(settings.with_overrides(nox_api_key="super-secret-nox-key-123456"), clock)
+    async with app.test_app() as test_app:
+        admin = await make_admin(app, "viewer")
+        client = test_app.test_client()
+        await sign_in(client, admin, clock)
+        body = await (await client.get("/admin/settings")).get_data(as_text=True)
+        assert "super-secret-nox-key-123456" not in body
+        assert "supe…" in body

@@ -167,3 +167,71 @@ def test_terms_upload_then_publish(cli, tmp_path: Path) -> None:  # type: ignore
     ]
     again = cli("terms", "publish", "--version", "v2", ok=False)
     assert again.exit_code == 1 and "no unpublished text" in again.output
+
+
+def test_outbox_list_and_retry(cli) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    async def failed_handoff(store):  # type: ignore[no-untyped-def]
+        await store.users.add(
+            email="a@x.example", supplier_user_id="C-1", name=None, password_hash="x", now=0
+        )
+        await store.grants.add_code(
+            code_hash="c",
+            client_id="nox",
+            user_id=1,
+            redirect_uri=REDIRECT_URI,
+            scope="openid",
+            nonce=None,
+            code_challenge=None,
+            code_challenge_method=None,
+            auth_time=0,
+            auth_session_id=None,
+            now=0,
+            expires_at=60,
+            handoff={"id": "h1", "client_id": "nox", "url": "https://nox.example/p", "body": {}},
+        )
+        await store.outbox.failed("h1", 1, 400, "refused")
+
+    cli.query(failed_handoff)
+    listed = json.loads(cli("outbox", "list", "--json").output)
+    assert [(h["id"], h["status"], h["last_status"]) for h in listed] == [("h1", "failed", 400)]
+    assert "h1\tfailed" in cli("outbox", "list", "--status", "failed").output
+    cli("outbox", "retry", "h1")
+    assert cli.query(lambda store: store.outbox.get("h1")).status == "pending"
+    assert audit(cli, "admin.outbox.retried")[0]["detail"] == {"handoff_id": "h1"}
+    assert cli("outbox", "retry", "nope", ok=False).exit_code == 1
+
+
+def test_links_list_and_show(cli) -> None:  # type: ignore[no-untyped-def]
+    from idp.store.records import LinkSession
+
+    async def linked(store):  # type: ignore[no-untyped-def]
+        user = await store.users.add(
+            email="a@x.example", supplier_user_id="C-1", name=None, password_hash="x", now=0
+        )
+        session = LinkSession(
+            id="ls1",
+            link_token="t",
+            user_id=user.id,
+            supplier_user_id="C-1",
+            asset_type="hp",
+            language="nl",
+            brand=None,
+            link_url="https://nox/ui",
+            client_id=None,
+            return_url=None,
+            created_at=0,
+            expires_at=600,
+            completed_at=None,
+        )
+        await store.links.add_session(session)
+        await store.links.complete(
+            session, nox_user_id="n1", brand="nibe", device_ids=["nibe-1"], connected_at=5, now=10
+        )
+
+    cli.query(linked)
+    assert "C-1\tnibe-1\tnibe\thp\tn1" in cli("links", "list").output
+    shown = cli("links", "show", "C-1").output
+    assert "nibe-1" in shown and "linked" in shown
+    assert cli("links", "show", "nobody", ok=False).exit_code == 1

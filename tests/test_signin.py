@@ -142,3 +142,26 @@ async def test_session_of_another_browser_is_not_found(flow: Flow, app) -> None:
     response = await stranger.get(url)
     assert response.status_code == 404
     assert REDIRECT_URI not in await response.get_data(as_text=True)
+
+
+async def test_password_reset_link_and_logo_from_configuration(settings, clock, tmp_path) -> None:
+    from idp.app import create_app
+    from tests.conftest import add_client
+
+    logo = tmp_path / "logo.svg"
+    logo.write_text('<svg xmlns="http://www.w3.org/2000/svg"/>')
+    configured = settings.with_overrides(
+        password_reset_url="https://supplier.example/reset?from=idp&x=<b>",
+        logo_path=str(logo),
+    )
+    app = create_app(configured, clock)
+    async with app.test_app() as test_app:
+        await add_client(app.extensions["idp"].store)
+        flow = Flow(test_app.test_client())
+        _, body = await flow.page(location(await flow.authorize()))
+        assert 'href="https://supplier.example/reset?from=idp&amp;x=&lt;b&gt;"' in body
+        assert translated("Forgot your password?") in body
+        assert '<img src="/logo"' in body
+        served = await test_app.test_client().get("/logo")
+        assert served.status_code == 200
+        assert b"<svg" in await served.get_data()
