@@ -65,3 +65,9 @@ async def test_secret_key_is_generated_once_and_kept(settings, clock) -> None:
         async with app.test_app():
             keys.append(app.secret_key)
     assert keys[0] == keys[1] and len(keys[0]) >= 48
+
+
+async def test_sqlite_runs_in_wal_mode_with_foreign_keys(store) -> None:
+    async with store.engine.connect() as conn:
+        assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+        assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
