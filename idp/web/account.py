@@ -11,6 +11,7 @@ import re
 from typing import Any
 from urllib.parse import urlencode
 
+from authlib.common.urls import add_params_to_uri
 from babel.dates import format_date
 from quart import Blueprint, Response, request
 from quart import session as session_cookie
@@ -18,7 +19,14 @@ from werkzeug.datastructures import MultiDict
 
 from idp.i18n import current_language, pick_language, set_language
 from idp.i18n import gettext as _
-from idp.nox.links import BRANDS, BadPayload, NoxUnavailable, decode_payload, valid_link_request
+from idp.nox.links import (
+    BRANDS,
+    BadPayload,
+    LinkPayload,
+    NoxUnavailable,
+    decode_payload,
+    valid_link_request,
+)
 from idp.protocol.models import Subject
 from idp.security.browser import SIGNIN_COOKIE, csrf_ok, csrf_token, set_signin_cookie
 from idp.security.secrets import new_secret
@@ -217,75 +225,74 @@ async def link_start(session_id: str) -> Response:
     return go(session.link_url)
 
 
+class Rejected(Exception):
+    """The callback is refused; the message is the reason recorded with the security event."""
+
+
+async def acceptable_session(subject: Subject | None, payload: LinkPayload) -> LinkSession:
+    """The open link session this payload may complete, or Rejected with the reason."""
+    if subject is None:
+        raise Rejected("not_signed_in")
+    if payload.supplier_user_id != subject.user.supplier_user_id:
+        raise Rejected("other_customer")
+    links = services().store.links
+    session = await links.open_session_for(subject.id, services().clock.now())
+    if session is None:
+        sessions = await links.sessions_for(subject.id)
+        if not sessions:
+            raise Rejected("unknown_session")
+        raise Rejected("replayed" if sessions[0].completed_at is not None else "expired")
+    return session
+
+
 @bp.get("/link/callback")
 async def link_callback() -> Response:
     """NOX sends the browser back with ?data=; accept it only if it is ours and this customer's."""
     svc = services()
     subject = await signed_in_subject()
-    now = svc.clock.now()
-    reason: str | None = None
-    payload = None
-    session = None
+    payload: LinkPayload | None = None
+    if subject is not None:
+        newest = await svc.store.links.sessions_for(subject.id)
+        set_language(newest[0].language if newest else current_language())
     try:
-        payload = decode_payload(request.args.get("data"))
-    except BadPayload as exc:
-        reason = str(exc)
-    if subject is None:
-        reason = reason or "not_signed_in"
-    else:
-        sessions = await svc.store.links.sessions_for(subject.id)
-        if sessions:
-            set_language(sessions[0].language)
-        if reason is None and payload is not None:
-            if payload.supplier_user_id != subject.user.supplier_user_id:
-                reason = "other_customer"
-            else:
-                session = await svc.store.links.open_session_for(subject.id, now)
-                if session is None:
-                    newest = sessions[0] if sessions else None
-                    reason = (
-                        "unknown_session"
-                        if newest is None
-                        else "replayed"
-                        if newest.completed_at is not None
-                        else "expired"
-                    )
-    if reason is None and session is not None and payload is not None:
+        try:
+            payload = decode_payload(request.args.get("data"))
+        except BadPayload as exc:
+            raise Rejected(str(exc)) from None
+        session = await acceptable_session(subject, payload)
         outcome = await svc.store.links.complete(
             session,
             nox_user_id=payload.nox_user_id,
             brand=payload.brand,
             device_ids=payload.device_ids,
             connected_at=payload.connected_at,
-            now=now,
+            now=svc.clock.now(),
         )
-        if outcome is None:
-            reason = "replayed"
-        else:
-            if session.return_url:
-                from authlib.common.urls import add_params_to_uri
-
-                return go(
-                    add_params_to_uri(
-                        session.return_url,
-                        [("status", "linked"), ("supplier_user_id", session.supplier_user_id)],
-                    )
-                )
-            # Post/redirect/get: a reload of the account page must not replay the callback.
-            session_cookie["linked"] = payload.device_ids
-            return go(f"/account?language={current_language()}")
-    await svc.security_event(
-        "link_callback_rejected",
-        subject.user.supplier_user_id if subject else None,
-        {
-            "reason": reason,
-            "payload_supplier_user_id": payload.supplier_user_id if payload else None,
-        },
-        client_ip(),
-    )
-    return await page(
-        "error.html",
-        status=400,
-        message=_("This link could not be completed. Nothing was changed; please start again."),
-        error_code=reason,
-    )
+        if outcome is None:  # completed by a concurrent request a moment ago
+            raise Rejected("replayed")
+    except Rejected as rejected:
+        await svc.security_event(
+            "link_callback_rejected",
+            subject.user.supplier_user_id if subject else None,
+            {
+                "reason": str(rejected),
+                "payload_supplier_user_id": payload.supplier_user_id if payload else None,
+            },
+            client_ip(),
+        )
+        return await page(
+            "error.html",
+            status=400,
+            message=_("This link could not be completed. Nothing was changed; please start again."),
+            error_code=str(rejected),
+        )
+    if session.return_url:  # started through the API: back to the supplier's app
+        return go(
+            add_params_to_uri(
+                session.return_url,
+                [("status", "linked"), ("supplier_user_id", session.supplier_user_id)],
+            )
+        )
+    # Post/redirect/get: a reload of the account page must not replay the callback.
+    session_cookie["linked"] = payload.device_ids
+    return go(f"/account?language={current_language()}")
