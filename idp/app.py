@@ -7,11 +7,12 @@ import logging
 import os
 from typing import Any
 
-from quart import Quart, Response
+from quart import Quart, Response, send_file
 
 from idp import i18n
 from idp.config import Settings, load_settings
 from idp.security.clock import Clock, SystemClock
+from idp.security.secrets import new_secret
 from idp.services import Services
 from idp.web import account, admin, api, authorize, discovery, hardening, interaction, ops, token
 
@@ -61,7 +62,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         services = await Services.start(settings, clock)
         app.extensions["idp"] = services
         app.secret_key = settings.secret_key or await services.store.settings.get_or_create(
-            "secret_key", _new_key()
+            "secret_key", new_secret(48)
         )
         stop = asyncio.Event()
         worker = asyncio.create_task(services.handoffs.run(stop), name="handoff-worker")
@@ -78,20 +79,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
         @app.get("/logo")
         async def logo() -> Response:
-            from quart import send_file
-
             return await send_file(settings.logo_path)  # type: ignore[arg-type]
 
     for module in (discovery, authorize, interaction, token, account, api, admin, ops):
         app.register_blueprint(module.bp)
     hardening.install(app, settings.log_format == "json", not settings.issuer_is_insecure)
     return app
-
-
-def _new_key() -> str:
-    from idp.security.secrets import new_secret
-
-    return new_secret(48)
 
 
 def asgi_app() -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from authlib.oauth2.rfc6749 import ResourceProtector
-from authlib.oauth2.rfc6750 import BearerTokenValidator
+from authlib.oauth2.rfc6750 import BearerTokenValidator, InvalidTokenError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 from authlib.oidc.core import UserInfoEndpoint
@@ -117,8 +117,6 @@ class UserInfo(UserInfoEndpoint):
         token = self.resource_protector.validate_request(["openid"], request)
         user = token.get_user()
         if user is None or user.disabled:
-            from authlib.oauth2.rfc6750 import InvalidTokenError
-
             raise InvalidTokenError()
         return 200, dict(user_info(user, token.scope)), [("Content-Type", "application/json")]
 

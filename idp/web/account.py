@@ -28,7 +28,13 @@ from idp.nox.links import (
     valid_link_request,
 )
 from idp.protocol.models import Subject
-from idp.security.browser import SIGNIN_COOKIE, csrf_ok, csrf_token, set_signin_cookie
+from idp.security.browser import (
+    SIGNIN_COOKIE,
+    csrf_ok,
+    csrf_token,
+    set_signin_cookie,
+    signin_cookie_digest,
+)
 from idp.security.secrets import new_secret
 from idp.security.signin import sign_in
 from idp.store.records import Device, LinkSession
@@ -148,8 +154,6 @@ async def account_logout() -> Response:
     form: MultiDict[str, str] = await request.form
     if not csrf_ok(form.get("csrf_token")):
         return await forbidden_form()
-    from idp.security.browser import signin_cookie_digest
-
     id_hash = signin_cookie_digest()
     if id_hash:
         await services().store.login_sessions.remove(id_hash)
