@@ -1,0 +1,165 @@
+"""Records the service keeps: the hand-off outbox, linked devices, terms, signing keys."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from idp.admin.actions import Actor, AdminActions
+from idp.cli.base import clock, main, read_text, with_actions, with_store
+from idp.config import LANGUAGES
+from idp.protocol.keys import ALGORITHMS, generate_key
+from idp.store import Store
+
+
+# ---- outbox ----------------------------------------------------------------------------------
+@main.group()
+def outbox() -> None:
+    """Hand-offs to NOX's POST /post-login-redirect."""
+
+
+@outbox.command("list")
+@click.option("--status", type=click.Choice(["pending", "delivered", "failed"]))
+@click.option("--json", "as_json", is_flag=True)
+def outbox_list(status: str | None, as_json: bool) -> None:
+    """List hand-offs, newest first, with NOX's last answer."""
+
+    async def run(store: Store) -> list[Any]:
+        return await store.outbox.list(status)
+
+    found = with_store(run)
+    if as_json:
+        click.echo(json.dumps([h.__dict__ for h in found], indent=2))
+        return
+    for h in found:
+        answer = f"HTTP {h.last_status}" if h.last_status else (h.last_error or "-")
+        click.echo(f"{h.id}\t{h.status}\t{h.attempts} attempts\t{h.client_id}\t{answer}")
+
+
+@outbox.command("retry")
+@click.argument("handoff_id")
+def outbox_retry(handoff_id: str) -> None:
+    """Queue a failed or waiting hand-off for delivery now (a running server sends it)."""
+
+    async def run(actions: AdminActions, actor: Actor) -> None:
+        await actions.retry_handoff(actor, handoff_id)
+
+    with_actions(run)
+    click.echo(f"hand-off {handoff_id} queued")
+
+
+# ---- links ----------------------------------------------------------------------------------
+@main.group()
+def links() -> None:
+    """Devices linked to NOX (flow 2) and their history."""
+
+
+@links.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def links_list(as_json: bool) -> None:
+    """Every linked device and its customer."""
+
+    async def run(store: Store) -> list[Any]:
+        return await store.links.all_devices()
+
+    found = with_store(run)
+    if as_json:
+        click.echo(json.dumps([d.__dict__ for d in found], indent=2))
+        return
+    for d in found:
+        click.echo(
+            f"{d.supplier_user_id}\t{d.device_id}\t{d.brand}\t{d.asset_type}\t{d.nox_user_id}"
+        )
+
+
+@links.command("show")
+@click.argument("supplier_user_id")
+def links_show(supplier_user_id: str) -> None:
+    """One customer's devices, and the history of every device they ever had."""
+
+    async def run(store: Store) -> tuple[Any, list[Any], list[dict[str, Any]]]:
+        user = await store.users.by_supplier_user_id(supplier_user_id)
+        if user is None:
+            raise click.ClickException(f"no customer {supplier_user_id!r}")
+        devices = await store.links.devices_of(user.id)
+        history = await store.links.history(supplier_user_id=supplier_user_id)
+        return user, devices, history
+
+    user, devices, history = with_store(run)
+    click.echo(f"{user.supplier_user_id} ({user.email})")
+    click.echo("devices:" if devices else "devices: none")
+    for d in devices:
+        click.echo(f"  {d.device_id}\t{d.brand}\t{d.asset_type}\tNOX user {d.nox_user_id}")
+    click.echo("history:" if history else "history: none")
+    for h in history:
+        click.echo(f"  {h['at']}\t{h['action']}\t{h['device_id']}\t{h['brand'] or ''}")
+
+
+# ---- terms ----------------------------------------------------------------------------------
+@main.group()
+def terms() -> None:
+    """Terms and conditions."""
+
+
+@terms.command("upload")
+@click.option("--version", "version", required=True)
+@click.option("--language", required=True, type=click.Choice(LANGUAGES))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def terms_upload(version: str, language: str, file: Path) -> None:
+    """Store the Markdown text of a version in one language, not yet current."""
+    body = terms_body(file, version)
+    with_actions(lambda actions, actor: actions.upload_terms(actor, version, language, body))
+    click.echo(f"uploaded terms {version} ({language}); publish it to make it current")
+
+
+@terms.command("publish")
+@click.option("--version", "version", required=True)
+@click.option("--language", type=click.Choice(LANGUAGES), help="With FILE: its language.")
+@click.argument(
+    "file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+def terms_publish(version: str, language: str | None, file: Path | None) -> None:
+    """Publish a version (all its uploaded texts); it becomes current and customers are asked
+    again. With FILE and --language, upload that text first."""
+    if file is not None and language is None:
+        raise click.UsageError("--language is required with FILE")
+    body = terms_body(file, version) if file is not None else None
+
+    async def run(actions: AdminActions, actor: Actor) -> None:
+        if body is not None and language is not None:
+            await actions.upload_terms(actor, version, language, body)
+        await actions.publish_terms(actor, version)
+
+    with_actions(run)
+    click.echo(f"published terms {version}" + (f" ({language})" if language else ""))
+
+
+def terms_body(file: Path, version: str) -> str:
+    body = read_text(file).strip()
+    if not body:
+        raise click.ClickException(f"{file} is empty")
+    if len(version) > 64 or not version.strip():
+        raise click.ClickException("--version must be 1 to 64 characters")
+    return body
+
+
+# ---- keys -----------------------------------------------------------------------------------
+@main.group()
+def keys() -> None:
+    """ID token signing keys."""
+
+
+@keys.command("rotate")
+@click.option("--alg", type=click.Choice(ALGORITHMS), default="RS256", show_default=True)
+def keys_rotate(alg: str) -> None:
+    """Make a new signing key current; the old one stays in the JWKS until its tokens expired."""
+    kid, jwk = generate_key(alg)
+
+    async def run(store: Store) -> None:
+        await store.keys.add_current(kid=kid, alg=alg, private_jwk=jwk, now=clock.now())
+
+    with_store(run)
+    click.echo(f"new current signing key {kid} ({alg})")

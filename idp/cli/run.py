@@ -1,0 +1,108 @@
+"""Running the service: migrate, serve, dev (behind `make run`) and the NOX sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+
+import click
+
+from idp.cli.base import main, settings
+
+
+@main.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (safe to run again)."""
+    from idp.store.migrate import upgrade
+
+    upgrade(settings().database_url)
+    click.echo("database is at the newest schema")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the identity provider with Hypercorn (uvloop workers)."""
+    from hypercorn.config import Config
+    from hypercorn.run import run
+
+    settings()  # fail early, with a one-line error, on bad configuration
+    config = Config()
+    config.application_path = "idp.app:asgi_app()"
+    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    config.workers = workers
+    config.worker_class = "uvloop"
+    config.accesslog = None
+    config.graceful_timeout = 5
+    run(config)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--sandbox-port", default=8100, show_default=True, type=click.IntRange(1, 65535))
+def dev(host: str, port: int, sandbox_port: int) -> None:
+    """Try it on one machine: migrate an SQLite database, seed demo data, serve the identity
+    provider and the NOX sandbox, print what to open."""
+    import logging
+    import os
+
+    from idp.devserver import run_dev
+
+    os.environ.setdefault("IDP_ISSUER", f"http://127.0.0.1:{port}")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(run_dev(settings(), host, port, sandbox_port))
+
+
+@main.command()
+@click.option("--port", default=8100, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--idp-url", envvar="IDP_ISSUER", default="http://127.0.0.1:8000", show_default=True)
+@click.option("--client-id", default="nox", show_default=True)
+@click.option(
+    "--client-secret", envvar="IDP_SANDBOX_CLIENT_SECRET", help="Default: ./var/demo.json"
+)
+@click.option("--api-key", envvar="IDP_NOX_API_KEY", help="Default: ./var/demo.json")
+@click.option(
+    "--misbehave",
+    type=click.Choice(["ok", "503", "400", "slow"]),
+    help="How POST /post-login-redirect answers (also settable at /_sandbox/control).",
+)
+@click.option(
+    "--link-redirect-url",
+    "link_redirect_urls",
+    multiple=True,
+    envvar="IDP_LINK_CALLBACK_URL",
+    help="A redirect_url on the allow-list for link sessions (repeatable). "
+    "Default: {idp-url}/link/callback",
+)
+def sandbox(
+    port: int,
+    idp_url: str,
+    client_id: str,
+    client_secret: str | None,
+    api_key: str | None,
+    misbehave: str | None,
+    link_redirect_urls: tuple[str, ...],
+) -> None:
+    """Run the NOX sandbox: NOX's side of the flows, on this machine."""
+    from hypercorn.asyncio import serve
+
+    from idp.devserver import hypercorn_config
+    from idp.sandbox.app import create_sandbox_app, sandbox_settings_from
+
+    try:
+        config = sandbox_settings_from(
+            idp_url,
+            f"http://127.0.0.1:{port}",
+            settings().var_dir,
+            client_id,
+            client_secret,
+            api_key,
+            link_redirect_urls,
+        )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    app = create_sandbox_app(config, misbehave=misbehave)
+    click.echo(f"NOX sandbox on http://127.0.0.1:{port}/ (identity provider {idp_url})")
+    asyncio.run(serve(app, hypercorn_config("127.0.0.1", port)))
