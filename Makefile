@@ -27,8 +27,14 @@ typecheck: $(STAMP)
 tests/rp/node_modules/.package-lock.json: tests/rp/package-lock.json
 	cd tests/rp && npm ci --no-audit --no-fund --loglevel=error
 
+# The whole suite on the embedded SQLite; then, where IDP_TEST_POSTGRES_URL names a PostgreSQL
+# database (.ci/run starts one), every in-process test again on PostgreSQL through asyncpg.
 pytest: $(STAMP) tests/rp/node_modules/.package-lock.json
-	$(BIN)/python -m pytest
+	env -u IDP_TEST_POSTGRES_URL $(BIN)/python -m pytest
+	@if [ -n "$$IDP_TEST_POSTGRES_URL" ]; then \
+		echo "== again on PostgreSQL (in-process tests) =="; \
+		$(BIN)/python -m pytest -q -m "not e2e"; \
+	fi
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

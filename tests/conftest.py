@@ -3,13 +3,16 @@ that walks the customer's pages the way a browser does."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import html
+import os
 import re
 import secrets
 import shutil
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,21 +41,51 @@ TERMS_NL = "# Voorwaarden\n\nU gaat akkoord met **alles**."
 TERMS_EN = "# Terms\n\nYou agree to **everything**."
 
 
+# With IDP_TEST_POSTGRES_URL set (as .ci/run does), the in-process tests run on PostgreSQL.
+POSTGRES_URL = os.environ.get("IDP_TEST_POSTGRES_URL")
+
+
 @pytest.fixture(scope="session")
 def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One migrated database per test session; each test gets a copy of it."""
+    """One migrated database per test session; each test gets a copy of it (or, on
+    PostgreSQL, the same database emptied)."""
+    if POSTGRES_URL:
+        upgrade(POSTGRES_URL)
     path = tmp_path_factory.mktemp("template") / "idp.sqlite3"
     upgrade(f"sqlite+aiosqlite:///{path}")
     return path
+
+
+def empty_postgres(url: str) -> None:
+    """Empty every table (in a thread of its own: a test's event loop may be running)."""
+    import asyncpg
+
+    from idp.store.tables import metadata
+
+    names = ", ".join(table.name for table in metadata.sorted_tables)
+
+    async def truncate() -> None:
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        finally:
+            await conn.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, truncate()).result()
 
 
 @pytest.fixture
 def settings(tmp_path: Path, migrated_db: Path) -> Settings:
     db = tmp_path / "idp.sqlite3"
     shutil.copy(migrated_db, db)
+    url = f"sqlite+aiosqlite:///{db}"
+    if POSTGRES_URL:
+        empty_postgres(POSTGRES_URL)
+        url = POSTGRES_URL
     return Settings(
         issuer=ISSUER,
-        database_url=f"sqlite+aiosqlite:///{db}",
+        database_url=url,
         secret_key="test-secret-key-0123456789",
         var_dir=str(tmp_path),
         supplier_name="Groene Stroom",

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from idp.config import ConfigError, Settings, load_settings
+from tests.conftest import POSTGRES_URL
 
 
 async def test_healthz(client) -> None:
@@ -18,10 +19,15 @@ async def test_readyz_checks_migrations(client, store) -> None:
     response = await client.get("/readyz")
     assert response.status_code == 200
     async with store.engine.begin() as conn:
+        head = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
         await conn.execute(text("UPDATE alembic_version SET version_num = 'old'"))
-    response = await client.get("/readyz")
-    assert response.status_code == 503
-    assert (await response.get_json())["migrations"]["current"] == "old"
+    try:
+        response = await client.get("/readyz")
+        assert response.status_code == 503
+        assert (await response.get_json())["migrations"]["current"] == "old"
+    finally:  # the database may be shared (PostgreSQL runs)
+        async with store.engine.begin() as conn:
+            await conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": head})
 
 
 @pytest.mark.parametrize(
@@ -67,6 +73,7 @@ async def test_secret_key_is_generated_once_and_kept(settings, clock) -> None:
     assert keys[0] == keys[1] and len(keys[0]) >= 48
 
 
+@pytest.mark.skipif(bool(POSTGRES_URL), reason="SQLite only: this run is on PostgreSQL")
 async def test_sqlite_runs_in_wal_mode_with_foreign_keys(store) -> None:
     async with store.engine.connect() as conn:
         assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
