@@ -285,3 +285,23 @@ async def stack(tmp_path: Path) -> AsyncIterator[Any]:
     finally:
         stack.stop()
         print(stack.logs())  # pytest shows it only when the test failed
+
+
+async def failed_handoff(store: Store, handoff_id: str = "h1", now: int = 0) -> None:
+    """A code for customer 1 of client nox, with a hand-off that NOX refused (HTTP 400)."""
+    await store.grants.add_code(
+        code_hash=f"code-{handoff_id}",
+        client_id="nox",
+        user_id=1,
+        redirect_uri=REDIRECT_URI,
+        scope="openid",
+        nonce=None,
+        code_challenge=None,
+        code_challenge_method=None,
+        auth_time=now,
+        auth_session_id=None,
+        now=now,
+        expires_at=now + 60,
+        handoff={"id": handoff_id, "client_id": "nox", "url": "https://nox.example/p", "body": {}},
+    )
+    await store.outbox.failed(handoff_id, now, 400, "refused")

@@ -10,7 +10,15 @@ import pytest
 from quart.testing import QuartClient
 
 from idp.admin.actions import Actor
-from tests.conftest import REDIRECT_URI, Flow, add_client, csrf_of, location, query_of
+from tests.conftest import (
+    REDIRECT_URI,
+    Flow,
+    add_client,
+    csrf_of,
+    failed_handoff,
+    location,
+    query_of,
+)
 
 ADMIN_PASSWORD = "admin password 0123"
 NEW_URI = "https://nox.example/oauth/callback-2"
@@ -131,26 +139,6 @@ async def customer_id(store) -> int:  # type: ignore[no-untyped-def]
     return (await store.users.by_email("ada@example.com")).id
 
 
-async def prepare_handoff(store, clock) -> str:  # type: ignore[no-untyped-def]
-    await store.grants.add_code(
-        code_hash="x",
-        client_id="nox",
-        user_id=1,
-        redirect_uri=REDIRECT_URI,
-        scope="openid",
-        nonce=None,
-        code_challenge=None,
-        code_challenge_method=None,
-        auth_time=0,
-        auth_session_id=None,
-        now=clock.now(),
-        expires_at=clock.now() + 60,
-        handoff={"id": "h1", "client_id": "nox", "url": "https://nox.example/p", "body": {}},
-    )
-    await store.outbox.failed("h1", clock.now(), 400, "refused")
-    return "h1"
-
-
 ACTIONS = {
     # name: (needed role, path, form, audit kind, check that the change happened)
     "add_redirect_uri": (
@@ -236,7 +224,7 @@ async def snapshot(store) -> tuple:  # type: ignore[no-untyped-def]
 async def test_role_matrix(app, seeded, store, clock, role: str, name: str) -> None:
     needed, path, form, kind = ACTIONS[name]
     path = path.format(user=await customer_id(store))
-    await prepare_handoff(store, clock)
+    await failed_handoff(store, "h1", clock.now())
     await store.throttles.record_failure("account:ada@example.com", clock.now(), 0)
     admin = await make_admin(app, role)
     client = app.test_client()

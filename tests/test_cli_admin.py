@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from idp.cli import main
 from idp.store import Store
+from tests.conftest import failed_handoff
 
 REDIRECT_URI = "https://nox.example/cb"
 
@@ -172,28 +173,13 @@ def test_terms_upload_then_publish(cli, tmp_path: Path) -> None:  # type: ignore
 def test_outbox_list_and_retry(cli) -> None:  # type: ignore[no-untyped-def]
     import json
 
-    async def failed_handoff(store):  # type: ignore[no-untyped-def]
+    async def setup(store):  # type: ignore[no-untyped-def]
         await store.users.add(
             email="a@x.example", supplier_user_id="C-1", name=None, password_hash="x", now=0
         )
-        await store.grants.add_code(
-            code_hash="c",
-            client_id="nox",
-            user_id=1,
-            redirect_uri=REDIRECT_URI,
-            scope="openid",
-            nonce=None,
-            code_challenge=None,
-            code_challenge_method=None,
-            auth_time=0,
-            auth_session_id=None,
-            now=0,
-            expires_at=60,
-            handoff={"id": "h1", "client_id": "nox", "url": "https://nox.example/p", "body": {}},
-        )
-        await store.outbox.failed("h1", 1, 400, "refused")
+        await failed_handoff(store, "h1", 1)
 
-    cli.query(failed_handoff)
+    cli.query(setup)
     listed = json.loads(cli("outbox", "list", "--json").output)
     assert [(h["id"], h["status"], h["last_status"]) for h in listed] == [("h1", "failed", 400)]
     assert "h1\tfailed" in cli("outbox", "list", "--status", "failed").output

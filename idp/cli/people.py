@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -152,23 +153,25 @@ def customers() -> None:
     """Disable or enable customers, clear a sign-in throttle."""
 
 
-async def customer_id(store: Store, supplier_user_id: str) -> int:
-    user = await store.users.by_supplier_user_id(supplier_user_id)
-    if user is None:
-        raise click.ClickException(f"no customer {supplier_user_id!r}")
-    return user.id
+def on_customer(
+    supplier_user_id: str, change: Callable[[AdminActions, Actor, int], Awaitable[None]]
+) -> None:
+    """Run an admin action on the customer with this supplier_user_id."""
+
+    async def run(actions: AdminActions, actor: Actor) -> None:
+        user = await actions.store.users.by_supplier_user_id(supplier_user_id)
+        if user is None:
+            raise click.ClickException(f"no customer {supplier_user_id!r}")
+        await change(actions, actor, user.id)
+
+    with_actions(run)
 
 
 @customers.command("disable")
 @click.argument("supplier_user_id")
 def customers_disable(supplier_user_id: str) -> None:
     """The customer can no longer sign in; their sessions and tokens stop working."""
-
-    async def run(actions: AdminActions, actor: Actor) -> None:
-        user_id = await customer_id(actions.store, supplier_user_id)
-        await actions.set_customer_disabled(actor, user_id, True)
-
-    with_actions(run)
+    on_customer(supplier_user_id, lambda a, actor, uid: a.set_customer_disabled(actor, uid, True))
     click.echo(f"disabled customer {supplier_user_id}")
 
 
@@ -176,12 +179,7 @@ def customers_disable(supplier_user_id: str) -> None:
 @click.argument("supplier_user_id")
 def customers_enable(supplier_user_id: str) -> None:
     """Let a disabled customer sign in again."""
-
-    async def run(actions: AdminActions, actor: Actor) -> None:
-        user_id = await customer_id(actions.store, supplier_user_id)
-        await actions.set_customer_disabled(actor, user_id, False)
-
-    with_actions(run)
+    on_customer(supplier_user_id, lambda a, actor, uid: a.set_customer_disabled(actor, uid, False))
     click.echo(f"enabled customer {supplier_user_id}")
 
 
@@ -189,12 +187,7 @@ def customers_enable(supplier_user_id: str) -> None:
 @click.argument("supplier_user_id")
 def customers_clear_throttle(supplier_user_id: str) -> None:
     """Forget the customer's failed sign-ins."""
-
-    async def run(actions: AdminActions, actor: Actor) -> None:
-        user_id = await customer_id(actions.store, supplier_user_id)
-        await actions.clear_throttle(actor, user_id)
-
-    with_actions(run)
+    on_customer(supplier_user_id, lambda a, actor, uid: a.clear_throttle(actor, uid))
     click.echo(f"cleared the sign-in throttle of {supplier_user_id}")
 
 
