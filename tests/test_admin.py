@@ -399,3 +399,17 @@ async def test_settings_never_show_the_api_key(settings, clock, seeded) -> None:
         body = await (await client.get("/admin/settings")).get_data(as_text=True)
         assert "super-secret-nox-key-123456" not in body
         assert "supe…" in body
+
+
+async def test_a_change_and_its_audit_row_commit_together(app, seeded, store, monkeypatch) -> None:
+    """If the audit row cannot be written, the change is rolled back with it."""
+    from idp.store.misc import SecurityEvents
+
+    async def disk_full(self, **_: object) -> None:  # type: ignore[no-untyped-def]
+        raise OSError("disk full")
+
+    monkeypatch.setattr(SecurityEvents, "record", disk_full)
+    with pytest.raises(OSError, match="disk full"):
+        await app.extensions["idp"].actions.add_redirect_uri(Actor("t"), "nox", NEW_URI)
+    monkeypatch.undo()
+    assert (await store.clients.get("nox")).redirect_uris == [REDIRECT_URI]

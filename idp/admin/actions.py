@@ -6,8 +6,10 @@ console and the command line leave the same trail.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pyotp
 
@@ -40,6 +42,21 @@ class Actor:
     ip: str | None = None
 
 
+A = TypeVar("A", bound=Callable[..., Awaitable[Any]])
+
+
+def transactional(action: A) -> A:
+    """Run an action on one transaction: its change and its audit row commit together, and a
+    refused action (ActionError) leaves nothing behind."""
+
+    @functools.wraps(action)
+    async def run(self: AdminActions, *args: Any, **kwargs: Any) -> Any:
+        async with self.store.transaction() as store:
+            return await action(AdminActions(store, self.clock), *args, **kwargs)
+
+    return run  # type: ignore[return-value]
+
+
 def role_allows(role: str, needed: str) -> bool:
     return ROLES.index(role) >= ROLES.index(needed)
 
@@ -61,6 +78,7 @@ class AdminActions:
             raise ActionError(f"There is no client {client_id!r}.")
         return client
 
+    @transactional
     async def create_client(
         self,
         actor: Actor,
@@ -119,6 +137,7 @@ class AdminActions:
         )
         return secret
 
+    @transactional
     async def update_client(self, actor: Actor, client_id: str, **changes: Any) -> None:
         client = await self._client(client_id)
         changes = {k: v for k, v in changes.items() if v is not None}
@@ -134,6 +153,7 @@ class AdminActions:
             "admin.client.updated", actor, client_id=client_id, before=before, after=changes
         )
 
+    @transactional
     async def rotate_secret(self, actor: Actor, client_id: str) -> str:
         client = await self._client(client_id)
         if client.is_public:
@@ -143,12 +163,14 @@ class AdminActions:
         await self.audit("admin.client.secret_rotated", actor, client_id=client_id)
         return secret
 
+    @transactional
     async def set_client_disabled(self, actor: Actor, client_id: str, disabled: bool) -> None:
         await self._client(client_id)
         await self.store.clients.update(client_id, self.clock.now(), disabled=disabled)
         kind = "admin.client.disabled" if disabled else "admin.client.enabled"
         await self.audit(kind, actor, client_id=client_id)
 
+    @transactional
     async def add_redirect_uri(self, actor: Actor, client_id: str, uri: str) -> None:
         await self._client(client_id)
         uri = self._valid_uri(uri)
@@ -156,6 +178,7 @@ class AdminActions:
             raise ActionError("This redirect URI is registered already.")
         await self.audit("admin.redirect_uri.added", actor, client_id=client_id, uri=uri)
 
+    @transactional
     async def remove_redirect_uri(self, actor: Actor, client_id: str, uri: str) -> None:
         await self._client(client_id)
         if not await self.store.clients.remove_redirect_uri(client_id, uri):
@@ -178,6 +201,7 @@ class AdminActions:
             self._valid_uri(url)
 
     # ---- terms -----------------------------------------------------------------------------
+    @transactional
     async def upload_terms(self, actor: Actor, version: str, language: str, body_md: str) -> None:
         if not version.strip() or len(version) > 64:
             raise ActionError("The version must be 1 to 64 characters.")
@@ -193,6 +217,7 @@ class AdminActions:
             raise ActionError(f"Version {version} already has a {language} text.") from None
         await self.audit("admin.terms.uploaded", actor, version=version, language=language)
 
+    @transactional
     async def publish_terms(self, actor: Actor, version: str) -> None:
         published = await self.store.terms.publish_version(version, self.clock.now())
         if not published:
@@ -200,6 +225,7 @@ class AdminActions:
         await self.audit("admin.terms.published", actor, version=version, texts=published)
 
     # ---- customers -------------------------------------------------------------------------
+    @transactional
     async def set_customer_disabled(self, actor: Actor, user_id: int, disabled: bool) -> None:
         user = await self.store.users.by_id(user_id)
         if user is None:
@@ -212,6 +238,7 @@ class AdminActions:
         kind = "admin.customer.disabled" if disabled else "admin.customer.enabled"
         await self.audit(kind, actor, supplier_user_id=user.supplier_user_id)
 
+    @transactional
     async def clear_throttle(self, actor: Actor, user_id: int) -> None:
         user = await self.store.users.by_id(user_id)
         if user is None:
@@ -222,12 +249,14 @@ class AdminActions:
         )
 
     # ---- outbox ----------------------------------------------------------------------------
+    @transactional
     async def retry_handoff(self, actor: Actor, handoff_id: str) -> None:
         if not await self.store.outbox.retry_now(handoff_id, self.clock.now()):
             raise ActionError("There is no undelivered hand-off with this id.")
         await self.audit("admin.outbox.retried", actor, handoff_id=handoff_id)
 
     # ---- admins ----------------------------------------------------------------------------
+    @transactional
     async def add_admin(
         self, actor: Actor, email: str, role: str, password: str, issuer_name: str
     ) -> str:

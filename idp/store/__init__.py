@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from idp.store.admins import Admins
 from idp.store.clients import Clients
@@ -21,25 +24,31 @@ from idp.store.users import Users
 class Store:
     """Every repository over one engine."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, conn: AsyncConnection | None = None) -> None:
         self.engine = engine
-        self.users = Users(engine)
-        self.clients = Clients(engine)
-        self.auth_sessions = AuthSessions(engine)
-        self.login_sessions = LoginSessions(engine)
-        self.grants = Grants(engine)
-        self.terms = Terms(engine)
-        self.keys = SigningKeys(engine)
-        self.settings = ServiceSettings(engine)
-        self.throttles = Throttles(engine)
-        self.events = SecurityEvents(engine)
-        self.outbox = Outbox(engine)
-        self.links = Links(engine)
-        self.admins = Admins(engine)
+        self.users = Users(engine, conn)
+        self.clients = Clients(engine, conn)
+        self.auth_sessions = AuthSessions(engine, conn)
+        self.login_sessions = LoginSessions(engine, conn)
+        self.grants = Grants(engine, conn)
+        self.terms = Terms(engine, conn)
+        self.keys = SigningKeys(engine, conn)
+        self.settings = ServiceSettings(engine, conn)
+        self.throttles = Throttles(engine, conn)
+        self.events = SecurityEvents(engine, conn)
+        self.outbox = Outbox(engine, conn)
+        self.links = Links(engine, conn)
+        self.admins = Admins(engine, conn)
 
     @classmethod
     def connect(cls, database_url: str) -> Store:
         return cls(create_engine(database_url))
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Store]:
+        """Every repository on one transaction: all its changes commit together, or none."""
+        async with self.engine.begin() as conn:
+            yield Store(self.engine, conn)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

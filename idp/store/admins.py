@@ -20,7 +20,7 @@ class Admins(Repository):
         self, *, email: str, password_hash: str, role: str, totp_secret: str, now: int
     ) -> int:
         try:
-            async with self.engine.begin() as conn:
+            async with self.begin() as conn:
                 result = await conn.execute(
                     insert(admins).values(
                         email=normalize_email(email),
@@ -36,25 +36,25 @@ class Admins(Repository):
         return int(result.inserted_primary_key[0])  # type: ignore[index]
 
     async def by_email(self, email: str) -> Admin | None:
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             row = (
                 await conn.execute(select(admins).where(admins.c.email == normalize_email(email)))
             ).first()
         return to_record(Admin, row)
 
     async def by_id(self, admin_id: int) -> Admin | None:
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             row = (await conn.execute(select(admins).where(admins.c.id == admin_id))).first()
         return to_record(Admin, row)
 
     async def all(self) -> list[Admin]:
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             rows = (await conn.execute(select(admins).order_by(admins.c.email))).all()
         return [a for a in (to_record(Admin, r) for r in rows) if a is not None]
 
     async def use_totp_step(self, admin_id: int, step: int) -> bool:
         """Record that the code of `step` was used; False when it (or a later one) already was."""
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             result = await conn.execute(
                 update(admins)
                 .where(
@@ -66,7 +66,7 @@ class Admins(Repository):
         return result.rowcount == 1
 
     async def start_session(self, id_hash: str, admin_id: int, now: int, ip: str | None) -> None:
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             await conn.execute(
                 insert(admin_sessions).values(
                     id_hash=id_hash, admin_id=admin_id, created_at=now, last_seen_at=now, ip=ip
@@ -75,7 +75,7 @@ class Admins(Repository):
 
     async def touch_session(self, id_hash: str, now: int, idle_seconds: int) -> Admin | None:
         """The admin of a live session, which is kept alive; an idle one is ended."""
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             row = (
                 await conn.execute(
                     select(admin_sessions).where(admin_sessions.c.id_hash == id_hash)
@@ -98,5 +98,5 @@ class Admins(Repository):
         return None if found is None or found.disabled else found
 
     async def end_session(self, id_hash: str) -> None:
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             await conn.execute(delete(admin_sessions).where(admin_sessions.c.id_hash == id_hash))

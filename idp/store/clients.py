@@ -32,7 +32,7 @@ class Clients(Repository):
         post_login_redirect_url: str | None = None,
     ) -> None:
         try:
-            async with self.engine.begin() as conn:
+            async with self.begin() as conn:
                 await conn.execute(
                     insert(clients).values(
                         client_id=client_id,
@@ -57,7 +57,7 @@ class Clients(Repository):
             raise DuplicateClient(client_id) from None
 
     async def get(self, client_id: str) -> Client | None:
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             row = (
                 await conn.execute(select(clients).where(clients.c.client_id == client_id))
             ).first()
@@ -73,7 +73,7 @@ class Clients(Repository):
         return to_record(Client, row, redirect_uris=list(uris))
 
     async def all(self) -> list[Client]:
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             rows = (await conn.execute(select(clients).order_by(clients.c.client_id))).all()
             uri_rows = (
                 await conn.execute(select(client_redirect_uris).order_by(client_redirect_uris.c.id))
@@ -90,7 +90,7 @@ class Clients(Repository):
         unknown = set(values) - allowed
         if unknown:
             raise ValueError(f"cannot update {sorted(unknown)}")
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             result = await conn.execute(
                 update(clients)
                 .where(clients.c.client_id == client_id)
@@ -99,7 +99,7 @@ class Clients(Repository):
         return result.rowcount == 1
 
     async def set_secret_hash(self, client_id: str, secret_hash: str | None, now: int) -> None:
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             await conn.execute(
                 update(clients)
                 .where(clients.c.client_id == client_id)
@@ -109,7 +109,7 @@ class Clients(Repository):
     async def add_redirect_uri(self, client_id: str, uri: str) -> bool:
         """False when the client already has this exact URI."""
         try:
-            async with self.engine.begin() as conn:
+            async with self.begin() as conn:
                 await conn.execute(
                     insert(client_redirect_uris).values(client_id=client_id, uri=uri)
                 )
@@ -118,7 +118,7 @@ class Clients(Repository):
         return True
 
     async def remove_redirect_uri(self, client_id: str, uri: str) -> bool:
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             result = await conn.execute(
                 delete(client_redirect_uris).where(
                     client_redirect_uris.c.client_id == client_id, client_redirect_uris.c.uri == uri
@@ -127,7 +127,7 @@ class Clients(Repository):
         return result.rowcount == 1
 
     async def replace_redirect_uris(self, client_id: str, uris: list[str]) -> None:
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             await conn.execute(
                 delete(client_redirect_uris).where(client_redirect_uris.c.client_id == client_id)
             )

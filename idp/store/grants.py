@@ -47,7 +47,7 @@ class Grants(Repository):
         handoff: dict[str, Any] | None = None,
     ) -> int:
         """Store a code, and in the same transaction the hand-off to deliver for it, if any."""
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             if handoff is not None:
                 await conn.execute(
                     insert(handoffs).values(
@@ -75,7 +75,7 @@ class Grants(Repository):
     async def consume_code(self, code_hash: str, client_id: str, now: int) -> CodeConsumption:
         """Mark the code used, atomically. RFC 6749 §4.1.2: a code is used at most once; a second
         presentation is reported as a replay so its tokens can be revoked."""
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             row = (
                 await conn.execute(
                     select(authorization_codes).where(authorization_codes.c.code_hash == code_hash)
@@ -100,7 +100,7 @@ class Grants(Repository):
         return CodeConsumption(to_record(AuthorizationCode, row))
 
     async def nonce_used(self, client_id: str, nonce: str) -> bool:
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             found = await conn.scalar(
                 select(func.count())
                 .select_from(authorization_codes)
@@ -127,7 +127,7 @@ class Grants(Repository):
         code_id: int | None,
         auth_time: int | None,
     ) -> None:
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             if code_id is not None:
                 # A code replayed while its tokens were being issued leaves them born revoked.
                 replay_seen = await conn.scalar(
@@ -156,7 +156,7 @@ class Grants(Repository):
             )
 
     async def by_access_token(self, access_token_hash: str) -> Token | None:
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             row = (
                 await conn.execute(
                     select(tokens).where(tokens.c.access_token_hash == access_token_hash)
@@ -165,7 +165,7 @@ class Grants(Repository):
         return to_record(Token, row)
 
     async def by_refresh_token(self, refresh_token_hash: str) -> Token | None:
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             row = (
                 await conn.execute(
                     select(tokens).where(tokens.c.refresh_token_hash == refresh_token_hash)
@@ -176,7 +176,7 @@ class Grants(Repository):
     async def use_refresh_token(self, refresh_token_hash: str, now: int) -> RefreshUse:
         """Rotate a refresh token, atomically. RFC 9700 §4.14.2: a rotated token presented again
         means it leaked, so its whole family is revoked."""
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             row = (
                 await conn.execute(
                     select(tokens).where(tokens.c.refresh_token_hash == refresh_token_hash)
@@ -201,7 +201,7 @@ class Grants(Repository):
         return RefreshUse(to_record(Token, row))
 
     async def revoke(self, token_id: int, now: int, *, family: bool) -> None:
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             if family:
                 family_id = await conn.scalar(
                     select(tokens.c.family_id).where(tokens.c.id == token_id)
@@ -216,7 +216,7 @@ class Grants(Repository):
                 )
 
     async def revoke_for_user(self, user_id: int, now: int) -> None:
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             await conn.execute(
                 update(tokens)
                 .where(tokens.c.user_id == user_id, tokens.c.revoked_at.is_(None))

@@ -16,7 +16,7 @@ class SigningKeys(Repository):
         self, *, kid: str, alg: str, private_jwk: dict[str, Any], now: int
     ) -> None:
         """Insert a key and retire every other one, in one transaction."""
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             await conn.execute(
                 update(signing_keys)
                 .where(signing_keys.c.retired_at.is_(None))
@@ -30,7 +30,7 @@ class SigningKeys(Repository):
 
     async def published(self, retired_after: int) -> list[SigningKey]:
         """The current key first, then retired keys still needed to verify live tokens."""
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             rows = (
                 await conn.execute(
                     select(signing_keys)

@@ -23,11 +23,11 @@ class LinkOutcome:
 
 class Links(Repository):
     async def add_session(self, session: LinkSession) -> None:
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             await conn.execute(insert(link_sessions).values(**session.__dict__))
 
     async def get_session(self, session_id: str) -> LinkSession | None:
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             row = (
                 await conn.execute(select(link_sessions).where(link_sessions.c.id == session_id))
             ).first()
@@ -35,7 +35,7 @@ class Links(Repository):
 
     async def open_session_for(self, user_id: int, now: int) -> LinkSession | None:
         """The newest link session of this customer that is neither completed nor expired."""
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             row = (
                 await conn.execute(
                     select(link_sessions)
@@ -51,7 +51,7 @@ class Links(Repository):
         return to_record(LinkSession, row)
 
     async def sessions_for(self, user_id: int) -> list[LinkSession]:
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             rows = (
                 await conn.execute(
                     select(link_sessions)
@@ -76,7 +76,7 @@ class Links(Repository):
         Re-linking under the same supplier_user_id replaces that customer's devices of the same
         asset type; a device linked to another customer moves to this one. None when the session
         was completed meanwhile (a replay)."""
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             claimed = await conn.execute(
                 update(link_sessions)
                 .where(link_sessions.c.id == session.id, link_sessions.c.completed_at.is_(None))
@@ -149,7 +149,7 @@ class Links(Repository):
         return LinkOutcome(linked=list(device_ids), replaced=replaced, moved_from=moved_from)
 
     async def devices_of(self, user_id: int) -> list[Device]:
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             rows = (
                 await conn.execute(
                     select(devices)
@@ -160,7 +160,7 @@ class Links(Repository):
         return [d for d in (to_record(Device, r) for r in rows) if d is not None]
 
     async def all_devices(self) -> list[Device]:
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             rows = (await conn.execute(select(devices).order_by(devices.c.supplier_user_id))).all()
         return [d for d in (to_record(Device, r) for r in rows) if d is not None]
 
@@ -172,5 +172,5 @@ class Links(Repository):
             query = query.where(device_history.c.device_id == device_id)
         if supplier_user_id:
             query = query.where(device_history.c.supplier_user_id == supplier_user_id)
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             return [dict(r._mapping) for r in (await conn.execute(query)).all()]

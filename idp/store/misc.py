@@ -14,27 +14,27 @@ from idp.store.tables import security_events, settings, throttles
 class ServiceSettings(Repository):
     async def get_or_create(self, key: str, value: str) -> str:
         """Return the stored value, storing `value` first when there is none (race-safe)."""
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             found = await conn.scalar(select(settings.c.value).where(settings.c.key == key))
         if found is not None:
             return str(found)
         try:
-            async with self.engine.begin() as conn:
+            async with self.begin() as conn:
                 await conn.execute(insert(settings).values(key=key, value=value))
             return value
         except IntegrityError:
-            async with self.engine.connect() as conn:
+            async with self.connect() as conn:
                 return str(await conn.scalar(select(settings.c.value).where(settings.c.key == key)))
 
 
 class Throttles(Repository):
     async def get(self, keys: list[str]) -> dict[str, tuple[int, int]]:
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             rows = (await conn.execute(select(throttles).where(throttles.c.key.in_(keys)))).all()
         return {r.key: (r.failures, r.last_failure_at) for r in rows}
 
     async def record_failure(self, key: str, now: int, reset_before: int) -> None:
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             row = (await conn.execute(select(throttles).where(throttles.c.key == key))).first()
             if row is None:
                 try:
@@ -56,7 +56,7 @@ class Throttles(Repository):
             )
 
     async def clear(self, key: str) -> None:
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             await conn.execute(delete(throttles).where(throttles.c.key == key))
 
 
@@ -64,7 +64,7 @@ class SecurityEvents(Repository):
     async def record(
         self, *, kind: str, now: int, actor: str | None, ip: str | None, detail: dict[str, Any]
     ) -> None:
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             await conn.execute(
                 insert(security_events).values(at=now, kind=kind, actor=actor, ip=ip, detail=detail)
             )
@@ -87,6 +87,6 @@ class SecurityEvents(Repository):
             query = query.where(security_events.c.at >= since)
         if until is not None:
             query = query.where(security_events.c.at < until)
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [dict(r._mapping) for r in rows]

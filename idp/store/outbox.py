@@ -23,12 +23,12 @@ def _claimable(now: int):
 
 class Outbox(Repository):
     async def get(self, handoff_id: str) -> Handoff | None:
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             row = (await conn.execute(select(handoffs).where(handoffs.c.id == handoff_id))).first()
         return to_record(Handoff, row)
 
     async def claim(self, handoff_id: str, now: int, lease_seconds: int) -> Handoff | None:
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             result = await conn.execute(
                 update(handoffs)
                 .where(handoffs.c.id == handoff_id, _claimable(now))
@@ -40,7 +40,7 @@ class Outbox(Repository):
         return to_record(Handoff, row)
 
     async def due(self, now: int, limit: int = 20) -> list[str]:
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             ids = await conn.scalars(
                 select(handoffs.c.id)
                 .where(_claimable(now), handoffs.c.next_attempt_at <= now)
@@ -50,7 +50,7 @@ class Outbox(Repository):
             return list(ids)
 
     async def _finish(self, handoff_id: str, **values: object) -> None:
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             await conn.execute(
                 update(handoffs)
                 .where(handoffs.c.id == handoff_id, handoffs.c.status == PENDING)
@@ -76,7 +76,7 @@ class Outbox(Repository):
 
     async def retry_now(self, handoff_id: str, now: int) -> bool:
         """Put a failed (or waiting) hand-off back in line; a delivered one stays delivered."""
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             result = await conn.execute(
                 update(handoffs)
                 .where(handoffs.c.id == handoff_id, handoffs.c.status != DELIVERED)
@@ -88,6 +88,6 @@ class Outbox(Repository):
         query = select(handoffs).order_by(handoffs.c.created_at.desc()).limit(limit)
         if status:
             query = query.where(handoffs.c.status == status)
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [h for h in (to_record(Handoff, r) for r in rows) if h is not None]

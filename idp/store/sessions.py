@@ -15,18 +15,18 @@ DENIED = "denied"
 
 class AuthSessions(Repository):
     async def add(self, session: AuthSession) -> None:
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             await conn.execute(insert(auth_sessions).values(**session.__dict__))
 
     async def get(self, session_id: str) -> AuthSession | None:
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             row = (
                 await conn.execute(select(auth_sessions).where(auth_sessions.c.id == session_id))
             ).first()
         return to_record(AuthSession, row)
 
     async def set_user(self, session_id: str, user_id: int, auth_time: int) -> None:
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             await conn.execute(
                 update(auth_sessions)
                 .where(auth_sessions.c.id == session_id, auth_sessions.c.status == PENDING)
@@ -35,7 +35,7 @@ class AuthSessions(Repository):
 
     async def finish(self, session_id: str, status: str) -> bool:
         """Move a pending session to its final status; False when it was not pending (a replay)."""
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             result = await conn.execute(
                 update(auth_sessions)
                 .where(auth_sessions.c.id == session_id, auth_sessions.c.status == PENDING)
@@ -44,7 +44,7 @@ class AuthSessions(Repository):
         return result.rowcount == 1
 
     async def purge(self, before: int) -> int:
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             result = await conn.execute(
                 delete(auth_sessions).where(auth_sessions.c.expires_at < before)
             )
@@ -62,7 +62,7 @@ class LoginSessions(Repository):
         ip: str | None,
         user_agent: str | None,
     ) -> None:
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             await conn.execute(
                 insert(login_sessions).values(
                     id_hash=id_hash,
@@ -75,7 +75,7 @@ class LoginSessions(Repository):
             )
 
     async def get(self, id_hash: str, now: int) -> LoginSession | None:
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             row = (
                 await conn.execute(
                     select(login_sessions).where(
@@ -86,7 +86,7 @@ class LoginSessions(Repository):
         return to_record(LoginSession, row)
 
     async def for_user(self, user_id: int, limit: int = 20) -> list[dict[str, object]]:
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             rows = (
                 await conn.execute(
                     select(login_sessions)
@@ -98,9 +98,9 @@ class LoginSessions(Repository):
         return [{k: v for k, v in r._mapping.items() if k != "id_hash"} for r in rows]
 
     async def remove_for_user(self, user_id: int) -> None:
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             await conn.execute(delete(login_sessions).where(login_sessions.c.user_id == user_id))
 
     async def remove(self, id_hash: str) -> None:
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             await conn.execute(delete(login_sessions).where(login_sessions.c.id_hash == id_hash))

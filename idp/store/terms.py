@@ -18,7 +18,7 @@ class Terms(Repository):
     async def publish(self, *, version: str, language: str, body_md: str, now: int) -> None:
         """Store and publish one language of a version; the newest published version is current."""
         try:
-            async with self.engine.begin() as conn:
+            async with self.begin() as conn:
                 await conn.execute(
                     insert(terms_versions).values(
                         version=version,
@@ -34,7 +34,7 @@ class Terms(Repository):
     async def add_draft(self, *, version: str, language: str, body_md: str, now: int) -> None:
         """Store a text that is not current until its version is published."""
         try:
-            async with self.engine.begin() as conn:
+            async with self.begin() as conn:
                 await conn.execute(
                     insert(terms_versions).values(
                         version=version, language=language, body_md=body_md, created_at=now
@@ -45,7 +45,7 @@ class Terms(Repository):
 
     async def publish_version(self, version: str, now: int) -> int:
         """Publish every language of `version`; it becomes current. Returns the texts published."""
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             result = await conn.execute(
                 update(terms_versions)
                 .where(terms_versions.c.version == version, terms_versions.c.published_at.is_(None))
@@ -73,11 +73,11 @@ class Terms(Repository):
             )
             .order_by(terms_versions.c.created_at.desc(), terms_versions.c.id.desc())
         )
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             return [dict(r._mapping) for r in (await conn.execute(query)).all()]
 
     async def acceptances_of(self, user_id: int) -> list[dict[str, object]]:
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             rows = (
                 await conn.execute(
                     select(terms_acceptances)
@@ -88,7 +88,7 @@ class Terms(Repository):
         return [dict(r._mapping) for r in rows]
 
     async def current_version(self) -> str | None:
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             return await conn.scalar(
                 select(terms_versions.c.version)
                 .where(terms_versions.c.published_at.is_not(None))
@@ -98,7 +98,7 @@ class Terms(Repository):
 
     async def text(self, version: str, languages: list[str]) -> TermsVersion | None:
         """The text of `version` in the first of `languages` that has one, else in any language."""
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             rows = (
                 await conn.execute(
                     select(terms_versions).where(terms_versions.c.version == version)
@@ -111,7 +111,7 @@ class Terms(Repository):
         return to_record(TermsVersion, rows[0]) if rows else None
 
     async def has_accepted(self, user_id: int, version: str) -> bool:
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             found = await conn.scalar(
                 select(func.count())
                 .select_from(terms_acceptances)
@@ -132,7 +132,7 @@ class Terms(Repository):
         ip: str | None,
         user_agent: str | None,
     ) -> None:
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             await conn.execute(
                 insert(terms_acceptances).values(
                     user_id=user_id,
@@ -146,5 +146,5 @@ class Terms(Repository):
             )
 
     async def count(self) -> int:
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             return int(await conn.scalar(select(func.count()).select_from(terms_versions)) or 0)

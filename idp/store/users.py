@@ -38,7 +38,7 @@ class Users(Repository):
             updated_at=now,
         )
         try:
-            async with self.engine.begin() as conn:
+            async with self.begin() as conn:
                 result = await conn.execute(insert(users).values(**values))
         except IntegrityError:
             raise DuplicateUser(email) from None
@@ -52,7 +52,7 @@ class Users(Repository):
         )
 
     async def exists(self, email: str, supplier_user_id: str) -> bool:
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             found = await conn.scalar(
                 select(func.count())
                 .select_from(users)
@@ -66,14 +66,14 @@ class Users(Repository):
         return bool(found)
 
     async def by_email(self, email: str) -> User | None:
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             row = (
                 await conn.execute(select(users).where(users.c.email == normalize_email(email)))
             ).first()
         return to_record(User, row)
 
     async def by_supplier_user_id(self, supplier_user_id: str) -> User | None:
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             row = (
                 await conn.execute(
                     select(users).where(users.c.supplier_user_id == supplier_user_id)
@@ -82,12 +82,12 @@ class Users(Repository):
         return to_record(User, row)
 
     async def by_id(self, user_id: int) -> User | None:
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             row = (await conn.execute(select(users).where(users.c.id == user_id))).first()
         return to_record(User, row)
 
     async def set_password_hash(self, user_id: int, password_hash: str, now: int) -> None:
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             await conn.execute(
                 update(users)
                 .where(users.c.id == user_id)
@@ -95,7 +95,7 @@ class Users(Repository):
             )
 
     async def set_disabled(self, user_id: int, disabled: bool, now: int) -> bool:
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             result = await conn.execute(
                 update(users).where(users.c.id == user_id).values(disabled=disabled, updated_at=now)
             )
@@ -104,7 +104,7 @@ class Users(Repository):
     async def search(self, query: str, limit: int = 50) -> list[User]:
         """Customers whose email or supplier_user_id contains `query` (case-insensitive)."""
         pattern = "%" + query.strip().lower().replace("%", r"\%").replace("_", r"\_") + "%"
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             rows = (
                 await conn.execute(
                     select(users)
@@ -121,5 +121,5 @@ class Users(Repository):
         return [u for u in (to_record(User, r) for r in rows) if u is not None]
 
     async def count(self) -> int:
-        async with self.engine.connect() as conn:
+        async with self.connect() as conn:
             return int(await conn.scalar(select(func.count()).select_from(users)) or 0)
