@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import json
 import logging
 import re
@@ -35,6 +36,14 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 MAX_DATA = 8192  # characters of ?data=
 MAX_DEVICES = 50
 MAX_ID = 128
+
+
+STEERING_AFTER = dt.timedelta(days=30)  # NOX needs about 30 days of data before steering well
+
+
+def steerable_from(linked_at: int) -> dt.date:
+    """The day from which NOX can steer a device linked at `linked_at` (Unix seconds)."""
+    return dt.datetime.fromtimestamp(linked_at, dt.UTC).date() + STEERING_AFTER
 
 
 class NoxUnavailable(Exception):

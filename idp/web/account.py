@@ -25,6 +25,7 @@ from idp.nox.links import (
     LinkPayload,
     NoxUnavailable,
     decode_payload,
+    steerable_from,
     valid_link_request,
 )
 from idp.protocol.models import Subject
@@ -43,16 +44,11 @@ from idp.web.flow import signed_in_subject
 
 bp = Blueprint("account", __name__)
 LANGUAGE_NAMES = {"nl": "Nederlands", "en": "English", "fr": "Français", "es": "Español"}
-STEERING_AFTER = dt.timedelta(days=30)  # NOX needs about 30 days of data before steering well
 NEXT = re.compile(r"^/(account|link/start/[A-Za-z0-9_-]{1,64})$")  # no open redirects
 
 
-def steerable_from(device: Device) -> dt.date:
-    return dt.datetime.fromtimestamp(device.linked_at, dt.UTC).date() + STEERING_AFTER
-
-
 def device_view(device: Device, today: dt.date) -> dict[str, Any]:
-    ready = steerable_from(device)
+    ready = steerable_from(device.linked_at)
     return {
         "device_id": device.device_id,
         "brand": device.brand,

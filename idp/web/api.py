@@ -6,14 +6,13 @@ Errors are JSON with a machine-readable `error` code.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from authlib.oauth2 import OAuth2Error
 from quart import Blueprint, Response, jsonify, request
 
 from idp.config import DEFAULT_LANGUAGE
-from idp.nox.links import NoxUnavailable, valid_link_request
+from idp.nox.links import NoxUnavailable, steerable_from, valid_link_request
 from idp.protocol.bridge import in_thread
 from idp.protocol.models import IssuedToken
 from idp.security.secrets import new_secret
@@ -22,7 +21,6 @@ from idp.web.common import json_error, protocol_request, services
 from idp.web.openapi import OPENAPI
 
 bp = Blueprint("api", __name__)
-STEERING_AFTER_DAYS = 30
 
 
 async def authorize_token(scope: str) -> IssuedToken | Response:
@@ -46,7 +44,6 @@ async def authorize_token(scope: str) -> IssuedToken | Response:
 
 
 def device_json(device: Device) -> dict[str, Any]:
-    linked = dt.datetime.fromtimestamp(device.linked_at, dt.UTC)
     return {
         "device_id": device.device_id,
         "brand": device.brand,
@@ -54,7 +51,7 @@ def device_json(device: Device) -> dict[str, Any]:
         "nox_user_id": device.nox_user_id,
         "connected_at": device.connected_at,
         "linked_at": device.linked_at,
-        "steerable_from": (linked + dt.timedelta(days=STEERING_AFTER_DAYS)).date().isoformat(),
+        "steerable_from": steerable_from(device.linked_at).isoformat(),
     }
 
 
