@@ -7,7 +7,6 @@ no build step and no compiled file to keep in sync.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
 from contextvars import ContextVar
 from pathlib import Path
 
@@ -61,9 +60,3 @@ def gettext(message: str) -> str:
 
 def ngettext(singular: str, plural: str, n: int) -> str:
     return CATALOGUES[_language.get()].ngettext(singular, plural, n)
-
-
-def missing_messages(language: str, messages: Iterable[str]) -> list[str]:
-    """Messages that have no translation in `language` (used by tests to keep catalogues whole)."""
-    catalogue = CATALOGUES[language]
-    return [m for m in messages if catalogue.gettext(m) == m]

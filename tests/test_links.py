@@ -264,10 +264,6 @@ async def test_another_customers_session_cannot_be_completed(
 
 
 # ---- starting a link session, and NOX failing ---------------------------------------------------
-def nox_answering(handler) -> NoxLinkClient:  # type: ignore[no-untyped-def]
-    return handler
-
-
 @pytest.fixture
 def use_nox(app):  # type: ignore[no-untyped-def]
     """Point the app's NOX client at an in-process stand-in, for faults the sandbox can't make."""

@@ -125,14 +125,3 @@ class Clients(Repository):
                 )
             )
         return result.rowcount == 1
-
-    async def replace_redirect_uris(self, client_id: str, uris: list[str]) -> None:
-        async with self.begin() as conn:
-            await conn.execute(
-                delete(client_redirect_uris).where(client_redirect_uris.c.client_id == client_id)
-            )
-            if uris:
-                await conn.execute(
-                    insert(client_redirect_uris),
-                    [{"client_id": client_id, "uri": uri} for uri in uris],
-                )

@@ -43,13 +43,6 @@ class AuthSessions(Repository):
             )
         return result.rowcount == 1
 
-    async def purge(self, before: int) -> int:
-        async with self.begin() as conn:
-            result = await conn.execute(
-                delete(auth_sessions).where(auth_sessions.c.expires_at < before)
-            )
-        return result.rowcount
-
 
 class LoginSessions(Repository):
     async def add(
