@@ -18,7 +18,7 @@ from idp.protocol.bridge import in_thread
 from idp.protocol.models import Subject
 from idp.protocol.requests import ProtocolRequest
 from idp.security.browser import signin_cookie_digest
-from idp.store.records import AuthSession
+from idp.store.records import AuthSession, Client
 from idp.store.sessions import COMPLETED, DENIED
 from idp.web.common import go, page, services
 
@@ -76,7 +76,7 @@ async def expired_page(auth: AuthSession) -> Response:
         auth, "access_denied", "The authentication session expired after 15 minutes"
     )
     still_registered = client is not None and auth.redirect_uri in client.redirect_uris
-    form_post = still_registered and await uses_form_post(auth)
+    form_post = still_registered and uses_form_post(auth, client)
     return await page(
         "expired.html",
         status=400,
@@ -144,7 +144,7 @@ async def finish(auth: AuthSession, subject: Subject) -> Response:
 async def respond(auth: AuthSession, url: str) -> Response:
     """Deliver an authorization response: a redirect, or for the form_post response mode
     (OAuth 2.0 Form Post Response Mode) a page whose form carries the parameters."""
-    if not await uses_form_post(auth):
+    if not uses_form_post(auth, await services().store.clients.get(auth.client_id)):
         return go(url)
     return await page(
         "form_post.html",
@@ -153,10 +153,10 @@ async def respond(auth: AuthSession, url: str) -> Response:
     )
 
 
-async def uses_form_post(auth: AuthSession) -> bool:
+def uses_form_post(auth: AuthSession, client: Client | None) -> bool:
+    """The client asked for form_post in this request, or is registered for it."""
     if dict(parse_qsl(auth.query)).get("response_mode") == "form_post":
         return True
-    client = await services().store.clients.get(auth.client_id)
     return client is not None and client.handoff_mode == "form_post"
 
 
