@@ -2,26 +2,46 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+# Installs come only from the lock files in requirements/ (exact versions, hashes checked):
+# run.txt for running, dev.txt (a superset) for the tests. `make lock` re-resolves both from
+# pyproject.toml on purpose; commit the result on its own.
+RUN_STAMP := $(VENV)/.run-$(shell cat requirements/run.txt | sha1sum | cut -c1-12)
+DEV_STAMP := $(VENV)/.dev-$(shell cat requirements/dev.txt | sha1sum | cut -c1-12)
+PIP_TOOLS := pip-tools==7.6.2
+COMPILE := pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --all-build-deps \
+	--no-emit-index-url --no-emit-find-links
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest bench lock clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	rm -f $(VENV)/.installed-* && touch $@
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
 
-run: $(STAMP)
+$(RUN_STAMP): requirements/run.txt | $(VENV)/bin/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements/run.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	rm -f $(VENV)/.run-* && touch $@
+
+$(DEV_STAMP): requirements/dev.txt | $(VENV)/bin/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	rm -f $(VENV)/.dev-* $(VENV)/.run-* && touch $@
+
+# Re-resolve the lock files from pyproject.toml (newest versions its ranges allow).
+lock:
+	test -x .venv-lock/bin/pip-compile || ($(PYTHON) -m venv .venv-lock && .venv-lock/bin/pip install --quiet '$(PIP_TOOLS)')
+	.venv-lock/bin/$(COMPILE) -o requirements/run.txt pyproject.toml
+	.venv-lock/bin/$(COMPILE) --extra dev -c requirements/run.txt -o requirements/dev.txt pyproject.toml
+
+run: $(RUN_STAMP)
 	$(BIN)/idp dev
 
 test: lint typecheck pytest
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check idp tests bench migrations
 	$(BIN)/ruff format --check idp tests bench migrations
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
 tests/rp/node_modules/.package-lock.json: tests/rp/package-lock.json
@@ -29,15 +49,15 @@ tests/rp/node_modules/.package-lock.json: tests/rp/package-lock.json
 
 # The whole suite on the embedded SQLite; then, where IDP_TEST_POSTGRES_URL names a PostgreSQL
 # database (.ci/run starts one), every in-process test again on PostgreSQL through asyncpg.
-pytest: $(STAMP) tests/rp/node_modules/.package-lock.json
+pytest: $(DEV_STAMP) tests/rp/node_modules/.package-lock.json
 	env -u IDP_TEST_POSTGRES_URL $(BIN)/python -m pytest
 	@if [ -n "$$IDP_TEST_POSTGRES_URL" ]; then \
 		echo "== again on PostgreSQL (in-process tests) =="; \
 		$(BIN)/python -m pytest -q -m "not e2e"; \
 	fi
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) var test-artifacts .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-lock var test-artifacts .pytest_cache .mypy_cache .ruff_cache
