@@ -100,8 +100,9 @@ def test_catalogue_header(language: str) -> None:
     cat = catalogue(language)
     assert str(cat.locale) == language
     assert cat.charset.lower() == "utf-8"
+    # The plural rule is CLDR's, as the locked Babel knows it (French and Spanish have three forms
+    # since CLDR 47); a catalogue written with another rule would pick the wrong plural.
     assert cat.plural_forms == Catalog(locale=language).plural_forms
-    assert cat.num_plurals == 2
     assert not cat.fuzzy, f"the {language} catalogue header is marked fuzzy"
 
 
