@@ -11,6 +11,7 @@ from quart import Quart, Response, send_file
 
 from idp import i18n
 from idp.config import Settings, load_settings
+from idp.nox.readiness import configuration_warnings
 from idp.security.clock import Clock, SystemClock
 from idp.security.secrets import new_secret
 from idp.services import Services
@@ -64,6 +65,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         app.secret_key = settings.secret_key or await services.store.settings.get_or_create(
             "secret_key", new_secret(48)
         )
+        for warning in await configuration_warnings(settings, services.store):
+            log.warning("configuration: %s", warning)
         stop = asyncio.Event()
         worker = asyncio.create_task(services.handoffs.run(stop), name="handoff-worker")
         app.extensions["idp.worker"] = (stop, worker)

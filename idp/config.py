@@ -65,6 +65,9 @@ class Settings:
     handoff_retry_base_seconds: float = 5.0
     handoff_poll_seconds: float = 2.0
     handoff_extra: str = ""  # a JSON object of static fields added to every hand-off body
+    # Hand-off URLs outside NOX's origin that an operator allows (space-separated, exact); they
+    # never receive the NOX API key.
+    handoff_allowed_urls: str = ""
     templates_dir: str = str(PROJECT_ROOT / "templates")
     static_dir: str = str(PROJECT_ROOT / "static")
     extra: dict[str, Any] = field(default_factory=dict)
@@ -100,6 +103,16 @@ class Settings:
         if not isinstance(value, dict):
             raise ConfigError("IDP_HANDOFF_EXTRA must be a JSON object")
         return value
+
+    @property
+    def nox_origin(self) -> str:
+        """scheme://host[:port] of IDP_NOX_AUTH_BASE: the only place the NOX API key goes."""
+        parts = urlsplit(self.nox_auth_base)
+        return f"{parts.scheme}://{parts.netloc}".lower()
+
+    @property
+    def handoff_allowed_url_list(self) -> tuple[str, ...]:
+        return tuple(self.handoff_allowed_urls.split())
 
     def url(self, path: str) -> str:
         return self.issuer.rstrip("/") + path
@@ -137,6 +150,11 @@ class Settings:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"IDP_{name.upper()} must be a positive number")
         self.handoff_extra_fields  # noqa: B018 - parse it now, so a bad value fails at start-up
+        nox = urlsplit(self.nox_auth_base)
+        if nox.scheme not in ("https", "http") or not nox.hostname:
+            raise ConfigError("IDP_NOX_AUTH_BASE must be an absolute https URL")
+        if nox.scheme == "http" and not is_loopback_host(nox.hostname):
+            raise ConfigError("IDP_NOX_AUTH_BASE may use http:// only on a loopback host")
         if self.log_format not in ("text", "json"):
             raise ConfigError("IDP_LOG_FORMAT must be 'text' or 'json'")
         if self.password_reset_url and urlsplit(self.password_reset_url).scheme not in (

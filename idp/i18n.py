@@ -16,6 +16,7 @@ from babel.support import NullTranslations, Translations
 
 from idp.config import DEFAULT_LANGUAGE, LANGUAGES
 
+LANGUAGE_NAMES = {"nl": "Nederlands", "en": "English", "fr": "Français", "es": "Español"}
 CATALOGUE_DIR = Path(__file__).parent / "translations"
 _language: ContextVar[str] = ContextVar("language", default=DEFAULT_LANGUAGE)
 

@@ -52,7 +52,7 @@ class Services:
             settings.signin_ip_free_failures,
             "admin-",
         )
-        services.actions = AdminActions(store, clock)
+        services.actions = AdminActions(store, clock, settings)
         services.server = Server(
             settings=settings,
             store=store,

@@ -37,6 +37,8 @@ CLIENT_SECRET = "nox-secret-0123456789-abcdefghijklmnopq"
 EMAIL = "ada@example.com"
 PASSWORD = "correct horse battery staple"
 SUPPLIER_USER_ID = "cust-0001"
+NOX_BASE = "http://127.0.0.1:9"  # nothing listens on port 9
+NOX_API_KEY = "nox-api-key-for-tests-0123456789"
 TERMS_NL = "# Voorwaarden\n\nU gaat akkoord met **alles**."
 TERMS_EN = "# Terms\n\nYou agree to **everything**."
 
@@ -89,6 +91,9 @@ def settings(tmp_path: Path, migrated_db: Path) -> Settings:
         secret_key="test-secret-key-0123456789",
         var_dir=str(tmp_path),
         supplier_name="Groene Stroom",
+        # NOX "lives" on a closed loopback port: hand-offs go nowhere outside this machine.
+        nox_auth_base=NOX_BASE,
+        nox_api_key=NOX_API_KEY,
     )
 
 
@@ -302,6 +307,6 @@ async def failed_handoff(store: Store, handoff_id: str = "h1", now: int = 0) -> 
         auth_session_id=None,
         now=now,
         expires_at=now + 60,
-        handoff={"id": handoff_id, "client_id": "nox", "url": "https://nox.example/p", "body": {}},
+        handoff={"id": handoff_id, "client_id": "nox", "url": NOX_BASE + "/p", "body": {}},
     )
     await store.outbox.failed(handoff_id, now, 400, "refused")

@@ -16,6 +16,7 @@ import pytest
 from playwright.async_api import Browser
 
 from idp.admin.actions import Actor, AdminActions
+from idp.config import Settings
 from idp.security.clock import SystemClock
 from idp.store import Store
 from tests.e2e import Stack
@@ -34,7 +35,8 @@ async def stack(tmp_path: Path) -> AsyncIterator[tuple[Stack, str]]:
     await stack.seed()
     store = Store.connect(stack.database_url)
     try:
-        await AdminActions(store, SystemClock()).add_admin(
+        settings = Settings(database_url=stack.database_url, var_dir=str(tmp_path))
+        await AdminActions(store, SystemClock(), settings).add_admin(
             Actor("test"), OWNER, "owner", OWNER_PASSWORD, "Test"
         )
         secret = (await store.admins.by_email(OWNER)).totp_secret

@@ -470,6 +470,9 @@ def test_clients_list(cli: Cli) -> None:
             "grant_types": ["client_credentials"],
             "scopes": ["introspect"],
             "redirect_uris": [],
+            "handoff_mode": "redirect",
+            "post_login_redirect_url": None,
+            "preset": None,
             "disabled": False,
         },
         {
@@ -479,6 +482,9 @@ def test_clients_list(cli: Cli) -> None:
             "grant_types": ["authorization_code", "refresh_token"],
             "scopes": ["openid", "profile", "email", "offline_access"],
             "redirect_uris": [REDIRECT_URI],
+            "handoff_mode": "redirect",
+            "post_login_redirect_url": None,
+            "preset": None,
             "disabled": False,
         },
     ]
@@ -551,3 +557,19 @@ def test_keys_rotate_refuses_an_unknown_algorithm(cli: Cli) -> None:
     result = cli("keys", "rotate", "--alg", "HS256")
     assert result.exit_code == 2
     assert cli.query(lambda store: store.keys.published(0)) == []
+
+
+def test_clients_add_preset_nox(cli: Cli) -> None:
+    added = cli("clients", "add", "--preset", "nox", "--redirect-uri", REDIRECT_URI)
+    assert added.exit_code == 0, added.output
+    [nox] = json.loads(cli.ok("clients", "list", "--json").stdout)
+    assert nox["client_id"] == "nox" and nox["name"] == "NOX Energy"
+    assert nox["preset"] == "nox" and nox["handoff_mode"] == "backchannel"
+    assert nox["post_login_redirect_url"] == "https://auth.nox.energy/post-login-redirect"
+    refused = cli("clients", "update", "nox", "--handoff-mode", "redirect")
+    assert "backchannel" in one_line_error(refused)
+
+
+def test_clients_add_needs_an_id_and_name_without_a_preset(cli: Cli) -> None:
+    result = cli("clients", "add", "--redirect-uri", REDIRECT_URI)
+    assert "--client-id and --name are required" in one_line_error(result)

@@ -9,9 +9,26 @@ import re
 import pytest
 
 from idp.nox.handoff import backoff_seconds
-from tests.conftest import REDIRECT_URI, SUPPLIER_USER_ID, Flow, add_client, location, query_of
+from tests.conftest import (
+    NOX_BASE,
+    REDIRECT_URI,
+    SUPPLIER_USER_ID,
+    Flow,
+    add_client,
+    location,
+    query_of,
+)
 
-CLOSED_PORT_URL = "http://127.0.0.1:9/post-login-redirect"  # nothing listens on port 9
+CLOSED_PORT_URL = NOX_BASE + "/post-login-redirect"  # nothing listens on NOX_BASE's port
+
+
+async def auth_sessions(store) -> list[dict]:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from idp.store.tables import auth_sessions as table
+
+    async with store.engine.connect() as conn:
+        return [dict(r._mapping) for r in (await conn.execute(select(table))).all()]
 
 
 @pytest.fixture
@@ -68,11 +85,35 @@ async def test_a_claimed_handoff_cannot_be_claimed_twice(
     assert await store.outbox.claim(handoff.id, clock.now(), 30) is not None
 
 
-async def test_gives_up_after_the_maximum_age(flow: Flow, app, store, backchannel, clock) -> None:
+async def test_expires_with_its_authentication_session(
+    flow: Flow, app, store, backchannel, clock
+) -> None:
+    """NOX's window is the authentication session's: no retry after it, and no manual retry."""
     await flow.code()
     [handoff] = await store.outbox.list()
+    [auth] = await auth_sessions(store)
+    assert handoff.expires_at == auth["expires_at"] == auth["created_at"] + 900
+    assert handoff.next_attempt_at <= handoff.expires_at  # backoff never overshoots the end
+    clock.current = handoff.expires_at - 1
+    assert await app.extensions["idp"].handoffs.attempt(handoff.id) == "pending"
+    clock.current = handoff.expires_at
+    assert await app.extensions["idp"].handoffs.attempt(handoff.id) == "expired"
+    [handoff] = await store.outbox.list()
+    assert handoff.status == "expired"
+    assert handoff.finished_at == clock.now()
+    assert handoff.last_error == "the authentication session ended before NOX received it"
+    assert not await store.outbox.retry_now(handoff.id, clock.now())
+    assert await store.outbox.due(clock.now() + 10**6) == []
+
+
+async def test_gives_up_after_the_maximum_age(app, store, seeded, clock) -> None:
+    """A hand-off without an authentication session's end (written before it was kept)."""
+    from tests.conftest import failed_handoff
+
+    await failed_handoff(store, "old", now=clock.now())
+    assert await store.outbox.retry_now("old", clock.now())
     clock.advance(24 * 3600)
-    assert await app.extensions["idp"].handoffs.attempt(handoff.id) == "failed"
+    assert await app.extensions["idp"].handoffs.attempt("old") == "failed"
     [handoff] = await store.outbox.list()
     assert handoff.status == "failed"
     assert handoff.last_error.startswith("gave up after max age")
@@ -138,8 +179,9 @@ async def test_redirect_uri_with_its_own_query_keeps_it(client, store) -> None:
 
     await add_user(store)
     await add_client(store, redirect_uris=[REDIRECT_URI + "?tenant=a"])
+    await store.terms.publish(version="1", language="nl", body_md="# Voorwaarden", now=1)
     flow = Flow(client)
     url = location(await flow.authorize(redirect_uri=REDIRECT_URI + "?tenant=a"))
-    url = location(await flow.sign_in(url))
+    url = location(await flow.accept_terms(location(await flow.sign_in(url))))
     params = query_of(url)
     assert params["tenant"] == "a" and "code" in params

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 from sqlalchemy import select
 
-from idp.store.tables import terms_acceptances
+from idp.store.tables import authorization_codes, handoffs, terms_acceptances
 from tests.conftest import CLIENT_ID, ISSUER, REDIRECT_URI, Flow, location, query_of
 
 
@@ -15,6 +18,13 @@ async def terms_url(flow: Flow, **overrides) -> str:  # type: ignore[no-untyped-
 async def acceptances(store) -> list[dict]:  # type: ignore[no-untyped-def]
     async with store.engine.connect() as conn:
         return [dict(r._mapping) for r in (await conn.execute(select(terms_acceptances))).all()]
+
+
+async def codes(store) -> list[dict]:  # type: ignore[no-untyped-def]
+    async with store.engine.connect() as conn:
+        found = (await conn.execute(select(authorization_codes))).all()
+        found += (await conn.execute(select(handoffs))).all()
+    return [dict(r._mapping) for r in found]
 
 
 async def test_terms_page_shows_current_version_in_customer_language(flow: Flow) -> None:
@@ -72,14 +82,51 @@ async def test_decline_sends_access_denied(flow: Flow, store) -> None:
     assert await acceptances(store) == []
 
 
-async def test_no_terms_published_means_no_terms_step(client, store) -> None:
-    from tests.conftest import add_client, add_user
+async def test_no_published_terms_hands_nobody_over(client, store) -> None:
+    """With nothing to accept, the customer is not handed to the client as if they had."""
+    from tests.conftest import add_client, add_user, translated
 
     await add_user(store)
     await add_client(store)
+    await store.terms.add_draft(version="2026-01", language="nl", body_md="# Concept", now=1)
     flow = Flow(client)
     response = await flow.sign_in(location(await flow.authorize()))
-    assert location(response).startswith(REDIRECT_URI)
+    assert response.status_code == 503
+    body = await response.get_data(as_text=True)
+    assert translated("Terms and conditions unavailable") in body
+    assert "Concept" not in body
+    back = re.search(r'href="([^"]+)"', body.split("<main", 1)[-1])
+    assert back is not None
+    params = query_of(html.unescape(back.group(1)))
+    assert params["error"] == "temporarily_unavailable"
+    assert params["state"] == "state-123"
+    assert "code" not in params
+    assert await codes(store) == []
+
+
+async def test_a_draft_never_reaches_the_customer(flow: Flow, store) -> None:
+    """A French draft of the published version, and a newer draft version: neither is shown."""
+    await store.terms.add_draft(version="2026-01", language="fr", body_md="# Brouillon", now=5)
+    await store.terms.add_draft(version="2026-09", language="nl", body_md="# Nieuw concept", now=6)
+    _, body = await flow.page(await terms_url(flow, language="fr"))
+    assert "Brouillon" not in body
+    assert "Nieuw concept" not in body
+    assert "<h1>Voorwaarden</h1>" in body  # the published text, in the fallback language
+    assert "2026-01" in body
+
+
+async def test_fallback_language_is_said_on_the_page(flow: Flow) -> None:
+    from tests.conftest import translated
+
+    _, body = await flow.page(await terms_url(flow, language="es"))
+    notice = translated(
+        "These terms and conditions are not available in your language. "
+        "They are shown in %(language)s.",
+        "es",
+    ) % {"language": "Nederlands"}
+    assert html.unescape(body).count(notice) == 1
+    _, body = await flow.page(await terms_url(Flow(flow.client), language="en", prompt="login"))
+    assert "not available in your language" not in body  # English has its own text
 
 
 async def test_finished_session_cannot_be_replayed(flow: Flow) -> None:

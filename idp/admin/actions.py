@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 import pyotp
 
+from idp.config import Settings
+from idp.nox.handoff import handoff_url_problem
 from idp.protocol.registration import (
     AUTH_METHODS,
     RegistrationError,
@@ -29,6 +31,7 @@ from idp.store.terms import DuplicateTerms
 
 ROLES = ("viewer", "operator", "owner")
 HANDOFF_MODES = ("backchannel", "form_post", "redirect")
+NOX_PRESET = "nox"
 LANGUAGE_CODES = ("nl", "en", "fr", "es")
 
 
@@ -52,9 +55,14 @@ def transactional(action: A) -> A:
     @functools.wraps(action)
     async def run(self: AdminActions, *args: Any, **kwargs: Any) -> Any:
         async with self.store.transaction() as store:
-            return await action(AdminActions(store, self.clock), *args, **kwargs)
+            return await action(AdminActions(store, self.clock, self.settings), *args, **kwargs)
 
     return run  # type: ignore[return-value]
+
+
+def nox_post_login_url(settings: Settings) -> str:
+    """Where NOX's POST /post-login-redirect lives unless the operator says otherwise."""
+    return settings.nox_auth_base.rstrip("/") + "/post-login-redirect"
 
 
 def role_allows(role: str, needed: str) -> bool:
@@ -62,9 +70,10 @@ def role_allows(role: str, needed: str) -> bool:
 
 
 class AdminActions:
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock, settings: Settings) -> None:
         self.store = store
         self.clock = clock
+        self.settings = settings
 
     async def audit(self, kind: str, actor: Actor, **detail: Any) -> None:
         await self.store.events.record(
@@ -83,17 +92,29 @@ class AdminActions:
         self,
         actor: Actor,
         *,
-        client_id: str,
-        name: str,
+        client_id: str = "",
+        name: str = "",
         redirect_uris: list[str],
         auth_method: str = "client_secret_basic",
         grant_types: list[str] | None = None,
         scopes: list[str] | None = None,
         secret: str | None = None,
-        handoff_mode: str = "redirect",
+        handoff_mode: str | None = None,
         post_login_redirect_url: str | None = None,
+        preset: str | None = None,
     ) -> str | None:
-        """Register a client; returns the secret to show once (None for a public client)."""
+        """Register a client; returns the secret to show once (None for a public client).
+
+        The NOX preset registers NOX as NOX expects it: id `nox`, the back-channel hand-off to
+        {IDP_NOX_AUTH_BASE}/post-login-redirect, unless told otherwise."""
+        if preset not in (None, NOX_PRESET):
+            raise ActionError(f"There is no preset {preset!r}; the one preset is {NOX_PRESET!r}.")
+        if preset == NOX_PRESET:
+            client_id = client_id or "nox"
+            name = name or "NOX Energy"
+            handoff_mode = handoff_mode or "backchannel"
+            post_login_redirect_url = post_login_redirect_url or nox_post_login_url(self.settings)
+        handoff_mode = handoff_mode or "redirect"
         if not client_id.strip() or len(client_id) > 128 or not name.strip():
             raise ActionError("A client needs an id (up to 128 characters) and a name.")
         if auth_method not in AUTH_METHODS:
@@ -108,7 +129,7 @@ class AdminActions:
             raise ActionError("A client that signs customers in needs at least one redirect URI.")
         if auth_method == "none" and "client_credentials" in kinds:
             raise ActionError("A public client cannot use client_credentials.")
-        self._valid_handoff(handoff_mode, post_login_redirect_url)
+        self._valid_handoff(handoff_mode, post_login_redirect_url, preset)
         if auth_method == "none":
             if secret:
                 raise ActionError("A public client has no secret.")
@@ -129,11 +150,19 @@ class AdminActions:
                 now=self.clock.now(),
                 handoff_mode=handoff_mode,
                 post_login_redirect_url=post_login_redirect_url,
+                preset=preset,
             )
         except DuplicateClient:
             raise ActionError(f"A client {client_id!r} exists already.") from None
         await self.audit(
-            "admin.client.created", actor, client_id=client_id, name=name, redirect_uris=uris
+            "admin.client.created",
+            actor,
+            client_id=client_id,
+            name=name,
+            redirect_uris=uris,
+            preset=preset,
+            handoff_mode=handoff_mode,
+            post_login_redirect_url=post_login_redirect_url,
         )
         return secret
 
@@ -146,6 +175,7 @@ class AdminActions:
         self._valid_handoff(
             changes.get("handoff_mode", client.handoff_mode),
             changes.get("post_login_redirect_url", client.post_login_redirect_url),
+            client.preset,
         )
         before = {k: getattr(client, k) for k in changes}
         await self.store.clients.update(client_id, self.clock.now(), **changes)
@@ -192,13 +222,21 @@ class AdminActions:
         except RegistrationError as exc:
             raise ActionError(str(exc)) from None
 
-    def _valid_handoff(self, mode: str, url: str | None) -> None:
+    def _valid_handoff(self, mode: str, url: str | None, preset: str | None = None) -> None:
         if mode not in HANDOFF_MODES:
             raise ActionError(f"The hand-off mode must be one of {', '.join(HANDOFF_MODES)}.")
         if mode == "backchannel" and not url:
             raise ActionError("The backchannel hand-off needs a post-login-redirect URL.")
+        if preset == NOX_PRESET and mode != "backchannel":
+            raise ActionError(
+                "NOX needs the backchannel hand-off: without it NOX never receives the "
+                "supplier_user_id."
+            )
         if url:
             self._valid_uri(url)
+            problem = handoff_url_problem(self.settings, url)
+            if problem:
+                raise ActionError(f"The post-login-redirect URL is refused: {problem}.")
 
     # ---- terms -----------------------------------------------------------------------------
     @transactional

@@ -50,7 +50,7 @@ def with_actions(fn: Callable[[AdminActions, Actor], Awaitable[T]]) -> T:
 
     async def run(store: Store) -> T:
         try:
-            return await fn(AdminActions(store, clock), actor)
+            return await fn(AdminActions(store, clock, settings()), actor)
         except ActionError as exc:
             raise click.ClickException(str(exc)) from None
 

@@ -22,7 +22,8 @@ HANDOFF_MODE = click.option(
     "--handoff-mode",
     type=click.Choice(["backchannel", "form_post", "redirect"]),
     help="How the customer is handed over: POST to NOX plus the code redirect (backchannel), "
-    "a form post to the redirect URI (form_post), or the plain code redirect (redirect, default).",
+    "a form post to the redirect URI (form_post), or the plain code redirect (redirect; the "
+    "default, except for --preset nox).",
 )
 POST_LOGIN_REDIRECT_URL = click.option(
     "--post-login-redirect-url", help="NOX's POST /post-login-redirect URL (for backchannel)."
@@ -47,8 +48,14 @@ def clients() -> None:
 
 
 @clients.command("add")
-@click.option("--client-id", required=True)
-@click.option("--name", required=True)
+@click.option(
+    "--preset",
+    type=click.Choice(["nox"]),
+    help="nox: register NOX (id nox, name NOX Energy) with the back-channel hand-off to "
+    "{IDP_NOX_AUTH_BASE}/post-login-redirect, unless the options below say otherwise.",
+)
+@click.option("--client-id", help="Required unless --preset gives one.")
+@click.option("--name", help="Required unless --preset gives one.")
 @click.option("--redirect-uri", "redirect_uris", multiple=True, help="Repeat for more than one.")
 @click.option(
     "--auth-method",
@@ -72,8 +79,9 @@ def clients() -> None:
 @HANDOFF_MODE
 @POST_LOGIN_REDIRECT_URL
 def clients_add(
-    client_id: str,
-    name: str,
+    preset: str | None,
+    client_id: str | None,
+    name: str | None,
     redirect_uris: tuple[str, ...],
     auth_method: str,
     grant_types: tuple[str, ...],
@@ -83,6 +91,9 @@ def clients_add(
     post_login_redirect_url: str | None,
 ) -> None:
     """Register a client. A generated secret is printed once; only its hash is kept."""
+    if preset is None and not (client_id and name):
+        raise click.ClickException("--client-id and --name are required (or use --preset nox)")
+    client_id = client_id or "nox"
     try:
         uris = [validate_redirect_uri(u) for u in redirect_uris]
         secret = None
@@ -104,20 +115,22 @@ def clients_add(
     if "authorization_code" in kinds and not uris:
         raise click.ClickException("an authorization_code client needs at least one --redirect-uri")
     allowed = list(scopes) or ["openid", "profile", "email", "offline_access"]
-    mode = check_handoff(handoff_mode or "redirect", post_login_redirect_url)
+    if handoff_mode or preset is None:
+        handoff_mode = check_handoff(handoff_mode or "redirect", post_login_redirect_url)
 
     async def add(actions: AdminActions, actor: Actor) -> None:
         await actions.create_client(
             actor,
             client_id=client_id,
-            name=name,
+            name=name or "",
             redirect_uris=uris,
             auth_method=auth_method,
             grant_types=kinds,
             scopes=allowed,
             secret=secret,
-            handoff_mode=mode,
+            handoff_mode=handoff_mode,
             post_login_redirect_url=post_login_redirect_url,
+            preset=preset,
         )
 
     with_actions(add)
@@ -222,6 +235,9 @@ def clients_list(as_json: bool) -> None:
                         "grant_types": c.grant_types,
                         "scopes": c.scopes,
                         "redirect_uris": c.redirect_uris,
+                        "handoff_mode": c.handoff_mode,
+                        "post_login_redirect_url": c.post_login_redirect_url,
+                        "preset": c.preset,
                         "disabled": c.disabled,
                     }
                     for c in found

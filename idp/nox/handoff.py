@@ -12,6 +12,7 @@ import logging
 import random
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -24,6 +25,23 @@ log = logging.getLogger("idp.handoff")
 RETRYABLE_4XX = {408, 425, 429}
 MAX_BACKOFF = 3600
 KEPT_ANSWER = 500  # characters of NOX's answer kept with a failed delivery
+
+
+def is_nox_url(settings: Settings, url: str) -> bool:
+    """True for a URL on NOX's origin (IDP_NOX_AUTH_BASE): only these get the NOX API key."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower() == settings.nox_origin
+
+
+def handoff_url_problem(settings: Settings, url: str) -> str | None:
+    """Why `url` may not receive hand-offs, or None: it must be on NOX's origin, or be listed
+    by the operator in IDP_HANDOFF_ALLOWED_URLS."""
+    if is_nox_url(settings, url) or url in settings.handoff_allowed_url_list:
+        return None
+    return (
+        f"{url} is not on NOX's origin ({settings.nox_origin}, IDP_NOX_AUTH_BASE) and not "
+        "listed in IDP_HANDOFF_ALLOWED_URLS"
+    )
 
 
 def build_handoff(
@@ -74,8 +92,22 @@ class HandoffDelivery:
         return await self._send(handoff)
 
     async def _send(self, handoff: Handoff) -> str:
+        now = self.clock.now()
+        if handoff.expires_at is not None and now >= handoff.expires_at:
+            # NOX's 15-minute window closed with the authentication session: a late hand-off
+            # would map a customer NOX no longer waits for.
+            await self.outbox.expired(handoff.id, now)
+            log.warning("hand-off %s expired with its authentication session", handoff.id)
+            return "expired"
+        problem = handoff_url_problem(self.settings, handoff.url)
+        if problem:
+            await self.outbox.failed(handoff.id, now, None, f"not sent: {problem}")
+            log.error("hand-off %s not sent: %s", handoff.id, problem)
+            return "failed"
         headers = {"Idempotency-Key": handoff.id, "Content-Type": "application/json"}
-        if self.settings.nox_api_key:
+        if is_nox_url(self.settings, handoff.url):
+            if not self.settings.nox_api_key:
+                return await self._later(handoff, None, "not sent: IDP_NOX_API_KEY is not set")
             headers["x-api-key"] = self.settings.nox_api_key
         status: int | None = None
         try:
@@ -93,11 +125,18 @@ class HandoffDelivery:
             await self.outbox.failed(handoff.id, now, status, answer)
             log.warning("hand-off %s refused (HTTP %s), not retried", handoff.id, status)
             return "failed"
+        return await self._later(handoff, status, answer)
+
+    async def _later(self, handoff: Handoff, status: int | None, answer: str) -> str:
+        """Try again after a backoff, unless the hand-off has grown too old."""
+        now = self.clock.now()
         if now - handoff.created_at >= self.settings.handoff_max_age_seconds:
             await self.outbox.failed(handoff.id, now, status, f"gave up after max age: {answer}")
             log.error("hand-off %s given up after %s attempts", handoff.id, handoff.attempts)
             return "failed"
         delay = backoff_seconds(handoff.attempts, self.settings.handoff_retry_base_seconds)
+        if handoff.expires_at is not None:  # come back no later than when it expires
+            delay = max(0, min(delay, handoff.expires_at - now))
         await self.outbox.retry_later(handoff.id, now + delay, status, answer)
         log.warning(
             "hand-off %s attempt %s failed (%s); retry in %ss",

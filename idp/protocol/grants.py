@@ -63,6 +63,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             data.get("state"),
             subject.auth_time,
         )
+        if handoff is not None:
+            # NOX's window is the authentication session's: the hand-off ends with it.
+            handoff["expires_at"] = getattr(request, "auth_session_expires_at", None)
         request.handoff_id = handoff["id"] if handoff else None
         server.run(
             server.store.grants.add_code(

@@ -30,6 +30,7 @@ class Clients(Repository):
         now: int,
         handoff_mode: str = "redirect",
         post_login_redirect_url: str | None = None,
+        preset: str | None = None,
     ) -> None:
         try:
             async with self.begin() as conn:
@@ -44,6 +45,7 @@ class Clients(Repository):
                         disabled=False,
                         handoff_mode=handoff_mode,
                         post_login_redirect_url=post_login_redirect_url,
+                        preset=preset,
                         created_at=now,
                         updated_at=now,
                     )

@@ -12,6 +12,8 @@ from idp.store.tables import handoffs
 PENDING = "pending"
 DELIVERED = "delivered"
 FAILED = "failed"
+EXPIRED = "expired"  # its authentication session ended first: NOX no longer waits for it
+STATUSES = (PENDING, DELIVERED, FAILED, EXPIRED)
 
 
 def _claimable(now: int):
@@ -67,6 +69,14 @@ class Outbox(Repository):
             handoff_id, status=FAILED, finished_at=now, last_status=status, last_error=error
         )
 
+    async def expired(self, handoff_id: str, now: int) -> None:
+        await self._finish(
+            handoff_id,
+            status=EXPIRED,
+            finished_at=now,
+            last_error="the authentication session ended before NOX received it",
+        )
+
     async def retry_later(
         self, handoff_id: str, next_attempt_at: int, status: int | None, error: str
     ) -> None:
@@ -75,11 +85,16 @@ class Outbox(Repository):
         )
 
     async def retry_now(self, handoff_id: str, now: int) -> bool:
-        """Put a failed (or waiting) hand-off back in line; a delivered one stays delivered."""
+        """Put a failed (or waiting) hand-off back in line; a delivered one stays delivered, and
+        one whose authentication session has ended cannot mean anything to NOX any more."""
         async with self.begin() as conn:
             result = await conn.execute(
                 update(handoffs)
-                .where(handoffs.c.id == handoff_id, handoffs.c.status != DELIVERED)
+                .where(
+                    handoffs.c.id == handoff_id,
+                    handoffs.c.status.in_((PENDING, FAILED)),
+                    or_(handoffs.c.expires_at.is_(None), handoffs.c.expires_at > now),
+                )
                 .values(status=PENDING, next_attempt_at=now, lease_until=None, finished_at=None)
             )
         return result.rowcount == 1

@@ -28,6 +28,18 @@ class Client:
     handoff_mode: str = "redirect"
     post_login_redirect_url: str | None = None
     redirect_uris: list[str] = field(default_factory=list)
+    preset: str | None = None
+
+    @property
+    def is_nox(self) -> bool:
+        return self.preset == "nox"
+
+    @property
+    def needs_fresh_step(self) -> bool:
+        """A code for this client hands the customer to NOX behind the browser's back, so it
+        needs a step the customer took in this very authentication session (issue: silent
+        re-authorization with a foreign `state`)."""
+        return self.handoff_mode == "backchannel"
 
     @property
     def is_public(self) -> bool:
@@ -49,6 +61,7 @@ class AuthSession:
     status: str
     created_at: int
     expires_at: int
+    interacted_at: int | None = None
 
     def expired(self, now: int) -> bool:
         return now >= self.expires_at
@@ -106,6 +119,7 @@ class Handoff:
     finished_at: int | None
     last_status: int | None
     last_error: str | None
+    expires_at: int | None = None
 
 
 @dataclass(frozen=True)

@@ -25,21 +25,55 @@ class AuthSessions(Repository):
             ).first()
         return to_record(AuthSession, row)
 
-    async def set_user(self, session_id: str, user_id: int, auth_time: int) -> None:
+    async def set_user(
+        self, session_id: str, user_id: int, auth_time: int, *, signed_in_here: bool = False
+    ) -> None:
+        """Who this session is for; `signed_in_here` when the customer just signed in in it."""
+        values: dict[str, object] = {"user_id": user_id, "auth_time": auth_time}
+        if signed_in_here:
+            values.update(force_login=False, interacted_at=auth_time)
+        else:  # remembered from an earlier sign-in: nothing was done in this session yet
+            values.update(interacted_at=None)
         async with self.begin() as conn:
             await conn.execute(
                 update(auth_sessions)
                 .where(auth_sessions.c.id == session_id, auth_sessions.c.status == PENDING)
-                .values(user_id=user_id, auth_time=auth_time, force_login=False)
+                .values(**values)
             )
 
-    async def finish(self, session_id: str, status: str) -> bool:
-        """Move a pending session to its final status; False when it was not pending (a replay)."""
+    async def interacted(self, session_id: str, user_id: int, now: int) -> bool:
+        """Record a step the customer took in this session (terms accepted, "Continue as");
+        False when the session is no longer pending or is for someone else."""
         async with self.begin() as conn:
             result = await conn.execute(
                 update(auth_sessions)
+                .where(
+                    auth_sessions.c.id == session_id,
+                    auth_sessions.c.status == PENDING,
+                    auth_sessions.c.user_id == user_id,
+                )
+                .values(interacted_at=now)
+            )
+        return result.rowcount == 1
+
+    async def forget_user(self, session_id: str) -> None:
+        """ "Not you?": the session goes on, but the customer must sign in first."""
+        async with self.begin() as conn:
+            await conn.execute(
+                update(auth_sessions)
                 .where(auth_sessions.c.id == session_id, auth_sessions.c.status == PENDING)
-                .values(status=status)
+                .values(user_id=None, auth_time=None, interacted_at=None, force_login=True)
+            )
+
+    async def finish(self, session_id: str, status: str, *, require_step: bool = False) -> bool:
+        """Move a pending session to its final status; False when it was not pending (a replay)
+        or, with `require_step`, when the customer took no step in it."""
+        condition = [auth_sessions.c.id == session_id, auth_sessions.c.status == PENDING]
+        if require_step:
+            condition.append(auth_sessions.c.interacted_at.is_not(None))
+        async with self.begin() as conn:
+            result = await conn.execute(
+                update(auth_sessions).where(*condition).values(status=status)
             )
         return result.rowcount == 1
 

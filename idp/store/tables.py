@@ -64,6 +64,8 @@ clients = Table(
     # How the customer is handed to the client after sign-in: backchannel, form_post, redirect.
     Column("handoff_mode", String(16), nullable=False, default="redirect"),
     Column("post_login_redirect_url", Text, nullable=True),
+    # "nox" for NOX registered through the preset: it must have the back-channel hand-off.
+    Column("preset", String(16), nullable=True),
     Column("created_at", Time, nullable=False),
     Column("updated_at", Time, nullable=False),
 )
@@ -98,6 +100,8 @@ auth_sessions = Table(
     Column("status", String(16), nullable=False),
     Column("created_at", Time, nullable=False),
     Column("expires_at", Time, nullable=False),
+    # When the customer last acted in this session (signed in, accepted terms, confirmed).
+    Column("interacted_at", Time, nullable=True),
 )
 Index("ix_auth_sessions_expires_at", auth_sessions.c.expires_at)
 
@@ -231,6 +235,8 @@ handoffs = Table(
     Column("finished_at", Time, nullable=True),
     Column("last_status", Integer, nullable=True),
     Column("last_error", Text, nullable=True),
+    # The end of the authentication session that produced it: NOX's window closes then too.
+    Column("expires_at", Time, nullable=True),
 )
 Index("ix_handoffs_status_next", handoffs.c.status, handoffs.c.next_attempt_at)
 

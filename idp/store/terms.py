@@ -96,19 +96,21 @@ class Terms(Repository):
                 .limit(1)
             )
 
-    async def text(self, version: str, languages: list[str]) -> TermsVersion | None:
-        """The text of `version` in the first of `languages` that has one, else in any language."""
+    async def text(
+        self, version: str, languages: list[str], *, drafts: bool = False
+    ) -> TermsVersion | None:
+        """The published text of `version` in the first of `languages` that has one. Drafts only
+        for an admin's preview (`drafts=True`): customers never see an unpublished text."""
+        query = select(terms_versions).where(terms_versions.c.version == version)
+        if not drafts:
+            query = query.where(terms_versions.c.published_at.is_not(None))
         async with self.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(terms_versions).where(terms_versions.c.version == version)
-                )
-            ).all()
+            rows = (await conn.execute(query)).all()
         by_language = {row.language: row for row in rows}
         for language in languages:
             if language in by_language:
                 return to_record(TermsVersion, by_language[language])
-        return to_record(TermsVersion, rows[0]) if rows else None
+        return None
 
     async def has_accepted(self, user_id: int, version: str) -> bool:
         async with self.connect() as conn:

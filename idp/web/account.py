@@ -17,7 +17,7 @@ from quart import Blueprint, Response, request
 from quart import session as session_cookie
 from werkzeug.datastructures import MultiDict
 
-from idp.i18n import current_language, pick_language, set_language
+from idp.i18n import LANGUAGE_NAMES, current_language, pick_language, set_language
 from idp.i18n import gettext as _
 from idp.nox.links import (
     BRANDS,
@@ -30,20 +30,17 @@ from idp.nox.links import (
 )
 from idp.protocol.models import Subject
 from idp.security.browser import (
-    SIGNIN_COOKIE,
     csrf_ok,
     csrf_token,
     set_signin_cookie,
-    signin_cookie_digest,
 )
 from idp.security.secrets import new_secret
 from idp.security.signin import sign_in
 from idp.store.records import Device, LinkSession
 from idp.web.common import client_ip, forbidden_form, go, page, services, user_agent
-from idp.web.flow import signed_in_subject
+from idp.web.flow import sign_out, signed_in_subject
 
 bp = Blueprint("account", __name__)
-LANGUAGE_NAMES = {"nl": "Nederlands", "en": "English", "fr": "Français", "es": "Español"}
 NEXT = re.compile(r"^/(account|link/start/[A-Za-z0-9_-]{1,64})$")  # no open redirects
 
 
@@ -150,11 +147,8 @@ async def account_logout() -> Response:
     form: MultiDict[str, str] = await request.form
     if not csrf_ok(form.get("csrf_token")):
         return await forbidden_form()
-    id_hash = signin_cookie_digest()
-    if id_hash:
-        await services().store.login_sessions.remove(id_hash)
     response = go("/account/login")
-    response.delete_cookie(SIGNIN_COOKIE, path="/")
+    await sign_out(response)
     return response
 
 

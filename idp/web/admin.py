@@ -14,9 +14,10 @@ from typing import Any, TypeVar
 from markdown_it import MarkdownIt
 from quart import Blueprint, Response, g, request
 
-from idp.admin.actions import ROLES, ActionError, Actor, role_allows
+from idp.admin.actions import ROLES, ActionError, Actor, nox_post_login_url, role_allows
 from idp.admin.totp import matching_step
 from idp.i18n import set_language
+from idp.nox.readiness import configuration_warnings
 from idp.security import passwords
 from idp.security.browser import csrf_ok, csrf_token
 from idp.security.secrets import digest, new_secret
@@ -59,8 +60,17 @@ def requires(role: str) -> Callable[[F], F]:
 
 async def admin_page(template: str, status: int = 200, **context: Any) -> Response:
     template = template if template == "error.html" else f"admin/{template}"
+    admin = g.get("admin")
+    svc = services()
+    warnings = await configuration_warnings(svc.settings, svc.store) if admin else []
     return await page(
-        template, status, admin=g.get("admin"), csrf_token=csrf_token(), roles=ROLES, **context
+        template,
+        status,
+        admin=admin,
+        csrf_token=csrf_token(),
+        roles=ROLES,
+        config_warnings=warnings,
+        **context,
     )
 
 
@@ -184,7 +194,11 @@ async def settings_page() -> Response:
 # ---- clients --------------------------------------------------------------------------------
 @bp.get("/clients")
 async def clients() -> Response:
-    return await admin_page("clients.html", clients=await services().store.clients.all())
+    return await admin_page(
+        "clients.html",
+        clients=await services().store.clients.all(),
+        nox_post_login_url=nox_post_login_url(services().settings),
+    )
 
 
 @bp.post("/clients")
@@ -200,12 +214,17 @@ async def create_client() -> Response:
                 u.strip() for u in form.get("redirect_uris", "").splitlines() if u.strip()
             ],
             auth_method=form.get("auth_method", "client_secret_basic"),
-            handoff_mode=form.get("handoff_mode", "redirect"),
+            handoff_mode=form.get("handoff_mode") or None,
             post_login_redirect_url=form.get("post_login_redirect_url", "").strip() or None,
+            preset=form.get("preset") or None,
         )
     except ActionError as exc:
         return await admin_page(
-            "clients.html", 400, clients=await services().store.clients.all(), error=str(exc)
+            "clients.html",
+            400,
+            clients=await services().store.clients.all(),
+            nox_post_login_url=nox_post_login_url(services().settings),
+            error=str(exc),
         )
     return await admin_page("secret.html", client_id=form.get("client_id"), secret=secret)
 
@@ -326,8 +345,8 @@ async def upload_terms() -> Response:
 
 @bp.get("/terms/<version>/<language>")
 async def preview_terms(version: str, language: str) -> Response:
-    text = await services().store.terms.text(version, [language])
-    if text is None or text.language != language:
+    text = await services().store.terms.text(version, [language], drafts=True)
+    if text is None:
         return await admin_page("error.html", 404, message="There is no such text.")
     return await admin_page("terms_preview.html", text=text, html=markdown.render(text.body_md))
 

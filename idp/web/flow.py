@@ -6,6 +6,8 @@ happens; every step re-checks it here against the injected clock.
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -13,14 +15,17 @@ from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
 from quart import Response
 
+from idp.config import DEFAULT_LANGUAGE
 from idp.i18n import gettext as _
 from idp.protocol.bridge import in_thread
 from idp.protocol.models import Subject
 from idp.protocol.requests import ProtocolRequest
-from idp.security.browser import signin_cookie_digest
-from idp.store.records import AuthSession, Client
-from idp.store.sessions import COMPLETED, DENIED
+from idp.security.browser import SIGNIN_COOKIE, signin_cookie_digest
+from idp.store.records import AuthSession, Client, TermsVersion
+from idp.store.sessions import COMPLETED, DENIED, PENDING
 from idp.web.common import go, page, services
+
+log = logging.getLogger("idp.flow")
 
 
 def login_url(auth: AuthSession) -> str:
@@ -29,6 +34,10 @@ def login_url(auth: AuthSession) -> str:
 
 def terms_url(auth: AuthSession) -> str:
     return f"/interaction/{auth.id}/terms"
+
+
+def confirm_url(auth: AuthSession) -> str:
+    return f"/interaction/{auth.id}/confirm"
 
 
 def prompts_of(auth: AuthSession) -> list[str]:
@@ -42,6 +51,14 @@ def client_error_url(auth: AuthSession, error: str, description: str) -> str:
         params.append(("state", auth.state))
     params.append(("iss", services().settings.issuer))
     return str(add_params_to_uri(auth.redirect_uri, params))
+
+
+async def sign_out(response: Response) -> None:
+    """End this browser's sign-in: the stored sign-in session and its cookie."""
+    id_hash = signin_cookie_digest()
+    if id_hash:
+        await services().store.login_sessions.remove(id_hash)
+    response.delete_cookie(SIGNIN_COOKIE, path="/")
 
 
 async def signed_in_subject() -> Subject | None:
@@ -59,27 +76,48 @@ async def signed_in_subject() -> Subject | None:
     return Subject(user, login.auth_time)
 
 
-async def needs_terms(user_id: int) -> str | None:
-    """The current terms version when this customer has not accepted it yet."""
+class TermsUnavailable(Exception):
+    """No published terms in the customer's language or its fallbacks: nobody can accept them."""
+
+
+@dataclass(frozen=True)
+class TermsToAccept:
+    version: str
+    text: TermsVersion
+
+
+def terms_languages(language: str) -> list[str]:
+    """The customer's language, then NOX's default, then English."""
+    return list(dict.fromkeys([language, DEFAULT_LANGUAGE, "en"]))
+
+
+async def needs_terms(user_id: int, language: str) -> TermsToAccept | None:
+    """The current terms when this customer has not accepted them yet. Raises TermsUnavailable
+    when no version is published (in a language the customer can be shown), so that nobody is
+    handed to the client as if they had accepted terms that do not exist."""
     terms = services().store.terms
     current = await terms.current_version()
-    if current and not await terms.has_accepted(user_id, current):
-        return current
-    return None
+    text = await terms.text(current, terms_languages(language)) if current else None
+    if current is None or text is None:
+        raise TermsUnavailable
+    if await terms.has_accepted(user_id, current):
+        return None
+    return TermsToAccept(current, text)
 
 
-async def expired_page(auth: AuthSession) -> Response:
-    """The customer learns the session ran out; the client learns it through access_denied."""
+async def end_page(
+    auth: AuthSession, template: str, error: str, description: str, status: int
+) -> Response:
+    """End the session as denied and explain why, with the way back to the client (which gets
+    `error`) where its redirect URI is still registered."""
     client = await services().store.clients.get(auth.client_id)
     await services().store.auth_sessions.finish(auth.id, DENIED)
-    url = client_error_url(
-        auth, "access_denied", "The authentication session expired after 15 minutes"
-    )
+    url = client_error_url(auth, error, description)
     still_registered = client is not None and auth.redirect_uri in client.redirect_uris
     form_post = still_registered and uses_form_post(auth, client)
     return await page(
-        "expired.html",
-        status=400,
+        template,
+        status=status,
         client_name=client.name if client else auth.client_id,
         return_url=url if still_registered and not form_post else None,
         return_action=auth.redirect_uri if form_post else None,
@@ -87,41 +125,83 @@ async def expired_page(auth: AuthSession) -> Response:
     )
 
 
+async def expired_page(auth: AuthSession) -> Response:
+    """The customer learns the session ran out; the client learns it through access_denied."""
+    return await end_page(
+        auth,
+        "expired.html",
+        "access_denied",
+        "The authentication session expired after 15 minutes",
+        400,
+    )
+
+
+async def terms_unavailable_page(auth: AuthSession) -> Response:
+    log.error("no published terms and conditions: customers cannot be handed to %s", auth.client_id)
+    return await end_page(
+        auth,
+        "terms_unavailable.html",
+        "temporarily_unavailable",
+        "The terms and conditions cannot be shown right now",
+        503,
+    )
+
+
 async def advance(auth: AuthSession, subject: Subject | None) -> Response:
-    """Send the browser to the next step this authentication session needs."""
+    """Send the browser to the next step this authentication session needs: sign in, accept the
+    terms, confirm who is signed in, or the code."""
     svc = services()
     if auth.expired(svc.clock.now()):
         return await expired_page(auth)
     none_prompt = "none" in prompts_of(auth)
     if subject is None or auth.force_login:
         if none_prompt:
-            await svc.store.auth_sessions.finish(auth.id, DENIED)
-            return await respond(
-                auth, client_error_url(auth, "login_required", "The customer must sign in")
-            )
+            return await deny_silently(auth, "login_required", "The customer must sign in")
         return go(login_url(auth))
     if auth.user_id != subject.id:
         await svc.store.auth_sessions.set_user(auth.id, subject.id, subject.auth_time)
-    if await needs_terms(subject.id):
+    try:
+        terms = await needs_terms(subject.id, auth.language)
+    except TermsUnavailable:
+        return await terms_unavailable_page(auth)
+    if terms:
         if none_prompt:
-            await svc.store.auth_sessions.finish(auth.id, DENIED)
-            return await respond(
-                auth,
-                client_error_url(
-                    auth, "consent_required", "The customer must accept the terms and conditions"
-                ),
+            return await deny_silently(
+                auth, "consent_required", "The customer must accept the terms and conditions"
             )
         return go(terms_url(auth))
     return await finish(auth, subject)
 
 
+async def deny_silently(auth: AuthSession, error: str, description: str) -> Response:
+    """prompt=none: no page may be shown, so the client gets the error at once (OIDC §3.1.2.6)."""
+    await services().store.auth_sessions.finish(auth.id, DENIED)
+    return await respond(auth, client_error_url(auth, error, description))
+
+
 async def finish(auth: AuthSession, subject: Subject) -> Response:
     """Issue the code: Authlib validates the stored request again (so a redirect URI removed
-    meanwhile no longer works) and redirects to the client."""
+    meanwhile no longer works) and redirects to the client.
+
+    A client with a back-channel hand-off gets a code only after a step the customer took in
+    this authentication session (sign-in, terms, or "Continue as"): otherwise anyone who can
+    send a signed-in browser to /authorize with their own `state` would have NOX map their
+    account to this customer."""
     svc = services()
     if auth.expired(svc.clock.now()):
         return await expired_page(auth)
-    if not await svc.store.auth_sessions.finish(auth.id, COMPLETED):
+    fresh = await svc.store.auth_sessions.get(auth.id)
+    client = await svc.store.clients.get(auth.client_id)
+    if fresh is None or fresh.status != PENDING:
+        return await page("error.html", status=400, message=_("This sign-in has already ended."))
+    if client is not None and client.needs_fresh_step and fresh.interacted_at is None:
+        if "none" in prompts_of(fresh):
+            return await deny_silently(
+                fresh, "interaction_required", "The customer must confirm who is signed in"
+            )
+        return go(confirm_url(fresh))
+    require_step = client is not None and client.needs_fresh_step
+    if not await svc.store.auth_sessions.finish(auth.id, COMPLETED, require_step=require_step):
         return await page("error.html", status=400, message=_("This sign-in has already ended."))
     request = stored_request(auth)
     server = svc.server
@@ -180,6 +260,7 @@ def stored_request(auth: AuthSession) -> ProtocolRequest:
     url = services().settings.url("/authorize")
     request = ProtocolRequest("GET", f"{url}?{auth.query}", {}, query=parse_qsl(auth.query))
     request.auth_session_id = auth.id
+    request.auth_session_expires_at = auth.expires_at
     return request
 
 

@@ -6,8 +6,8 @@ from markdown_it import MarkdownIt
 from quart import Blueprint, Response, request
 from werkzeug.datastructures import MultiDict
 
+from idp.i18n import LANGUAGE_NAMES, set_language
 from idp.i18n import gettext as _
-from idp.i18n import set_language
 from idp.protocol.models import Subject
 from idp.security.browser import browser_id, csrf_ok, csrf_token, set_signin_cookie
 from idp.security.secrets import same
@@ -15,7 +15,19 @@ from idp.security.signin import sign_in
 from idp.store.records import AuthSession
 from idp.store.sessions import PENDING
 from idp.web.common import client_ip, forbidden_form, go, page, services, user_agent
-from idp.web.flow import advance, deny, expired_page, finish, login_url, needs_terms
+from idp.web.flow import (
+    TermsToAccept,
+    TermsUnavailable,
+    advance,
+    confirm_url,
+    deny,
+    expired_page,
+    finish,
+    login_url,
+    needs_terms,
+    sign_out,
+    terms_unavailable_page,
+)
 
 bp = Blueprint("interaction", __name__)
 markdown = MarkdownIt("commonmark", {"html": False, "linkify": False})
@@ -90,7 +102,7 @@ async def login_submit(session_id: str) -> Response:
     if result.user is None or result.raw_session_id is None:
         return await login_page(auth, result.status, result.error, email.strip()[:320])
     user, now, raw_sid = result.user, svc.clock.now(), result.raw_session_id
-    await svc.store.auth_sessions.set_user(auth.id, user.id, now)
+    await svc.store.auth_sessions.set_user(auth.id, user.id, now, signed_in_here=True)
     fresh = await svc.store.auth_sessions.get(auth.id)
     assert fresh is not None
     response = await advance(fresh, Subject(user, now))
@@ -101,19 +113,19 @@ async def login_submit(session_id: str) -> Response:
 
 
 async def terms_page(
-    auth: AuthSession, version: str, status: int = 200, error: str | None = None
+    auth: AuthSession, terms: TermsToAccept, status: int = 200, error: str | None = None
 ) -> Response:
-    svc = services()
-    text = await svc.store.terms.text(version, [auth.language, "nl", "en"])
-    client = await svc.store.clients.get(auth.client_id)
+    client = await services().store.clients.get(auth.client_id)
+    shown_in = terms.text.language
     return await page(
         "terms.html",
         status=status,
         auth=auth,
         client_name=client.name if client else auth.client_id,
         csrf_token=csrf_token(),
-        version=version,
-        terms_html=markdown.render(text.body_md) if text else "",
+        version=terms.version,
+        terms_html=markdown.render(terms.text.body_md),
+        fallback_language=LANGUAGE_NAMES[shown_in] if shown_in != auth.language else None,
         error=error,
     )
 
@@ -127,6 +139,14 @@ async def signed_in_for(auth: AuthSession) -> Subject | None:
     return Subject(user, auth.auth_time)
 
 
+async def current_terms(auth: AuthSession, subject: Subject) -> TermsToAccept | Response | None:
+    """The terms this customer still has to accept, None, or the page saying none can be shown."""
+    try:
+        return await needs_terms(subject.id, auth.language)
+    except TermsUnavailable:
+        return await terms_unavailable_page(auth)
+
+
 @bp.get("/interaction/<session_id>/terms")
 async def terms_form(session_id: str) -> Response:
     auth = await load(session_id)
@@ -135,10 +155,12 @@ async def terms_form(session_id: str) -> Response:
     subject = await signed_in_for(auth)
     if subject is None:
         return go(login_url(auth))
-    version = await needs_terms(subject.id)
-    if version is None:
-        return await finish(auth, subject)
-    return await terms_page(auth, version)
+    terms = await current_terms(auth, subject)
+    if terms is None:
+        return await advance(auth, subject)
+    if isinstance(terms, Response):
+        return terms
+    return await terms_page(auth, terms)
 
 
 @bp.post("/interaction/<session_id>/terms")
@@ -152,22 +174,67 @@ async def terms_submit(session_id: str) -> Response:
         return go(login_url(auth))
     if form.get("action") == "decline":
         return await deny(auth, "The customer declined the terms and conditions")
-    version = await needs_terms(subject.id)
-    if version is None:
-        return await finish(auth, subject)
+    terms = await current_terms(auth, subject)
+    if terms is None:
+        return await advance(auth, subject)
+    if isinstance(terms, Response):
+        return terms
     if form.get("action") != "accept" or form.get("accept_terms") != "yes":
         return await terms_page(
-            auth, version, 400, _("Tick the box to accept the terms and conditions.")
+            auth, terms, 400, _("Tick the box to accept the terms and conditions.")
         )
     svc = services()
-    text = await svc.store.terms.text(version, [auth.language, "nl", "en"])
+    now = svc.clock.now()
     await svc.store.terms.accept(
         user_id=subject.id,
-        version=version,
-        language=text.language if text else auth.language,
-        now=svc.clock.now(),
+        version=terms.version,
+        language=terms.text.language,
+        now=now,
         client_id=auth.client_id,
         ip=client_ip(),
         user_agent=user_agent(),
     )
+    await svc.store.auth_sessions.interacted(auth.id, subject.id, now)
+    return await finish(auth, subject)
+
+
+@bp.get("/interaction/<session_id>/confirm")
+async def confirm_form(session_id: str) -> Response:
+    """ "Continue as <name> to <client>?" for a customer this browser remembers."""
+    auth = await load(session_id)
+    if isinstance(auth, Response):
+        return auth
+    subject = await signed_in_for(auth)
+    if subject is None:
+        return go(login_url(auth))
+    client = await services().store.clients.get(auth.client_id)
+    return await page(
+        "confirm.html",
+        action=confirm_url(auth),
+        client_name=client.name if client else auth.client_id,
+        name=subject.user.name or subject.user.email,
+        email=subject.user.email,
+        csrf_token=csrf_token(),
+    )
+
+
+@bp.post("/interaction/<session_id>/confirm")
+async def confirm_submit(session_id: str) -> Response:
+    loaded = await load_posted(session_id)
+    if isinstance(loaded, Response):
+        return loaded
+    auth, form = loaded
+    subject = await signed_in_for(auth)
+    if subject is None:
+        return go(login_url(auth))
+    svc = services()
+    if form.get("action") == "switch":
+        # "Not you?": sign this browser out, and sign in again inside the same session.
+        await svc.store.auth_sessions.forget_user(auth.id)
+        response = go(login_url(auth))
+        await sign_out(response)
+        return response
+    if form.get("action") != "continue":
+        return await page("error.html", status=400, message=_("Choose one of the buttons."))
+    await svc.store.auth_sessions.interacted(auth.id, subject.id, svc.clock.now())
     return await finish(auth, subject)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from quart import Blueprint, Response, jsonify
 
+from idp.nox.readiness import configuration_warnings
 from idp.store.migrate import current_revision, head_revision
 from idp.web.common import services
 
@@ -27,4 +28,6 @@ async def readyz() -> tuple[Response, int]:
         return jsonify(
             {"status": "unavailable", "migrations": {"current": current, "head": head}}
         ), 503
-    return jsonify({"status": "ok", "migrations": {"current": current}}), 200
+    # Ready to serve, but say what keeps NOX from getting what it needs.
+    warnings = await configuration_warnings(svc.settings, svc.store)
+    return jsonify({"status": "ok", "migrations": {"current": current}, "warnings": warnings}), 200
