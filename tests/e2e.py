@@ -31,6 +31,7 @@ PASSWORD = "correct horse battery staple"
 SUPPLIER_USER_ID = "cust-0001"
 CLIENT_SECRET = "sandbox-client-secret-0123456789-abcdef"
 API_KEY = "nox-api-key-for-tests-0123456789"
+SANDBOX_SUPPLIER = "local-supplier"  # the supplier the sandbox has an OAuth client for
 CUSTOMERS = [
     (EMAIL, SUPPLIER_USER_ID, "Ada Lovelace"),
     ("bob@example.com", "cust-0002", "Bob Baker"),
@@ -226,10 +227,17 @@ class Customer:
             urljoin(str(page.url), html.unescape(action.group(1))), data=data
         )
 
-    async def start_at_nox(self, sandbox_url: str, language: str = "en") -> httpx.Response:
-        """Sandbox start → supplier selector → our sign-in page."""
-        selector = await self.go(sandbox_url + "/enable")
-        return await self.follow(await self.submit(selector, {"language": language}))
+    async def start_at_nox(
+        self, sandbox_url: str, language: str = "en", maker: str | None = None
+    ) -> httpx.Response:
+        """Sandbox start (the NOX app, or the app of `maker`) → supplier selector, where the
+        customer picks the configured supplier → our sign-in page."""
+        start = await self.go(sandbox_url + (f"/maker/{maker}" if maker else "/"))
+        enable = re.search(r'href="(/enable[^"]*)"', start.text)
+        assert enable, start.text
+        selector = await self.go(sandbox_url + html.unescape(enable.group(1)))
+        chosen = {"language": language, "supplier": SANDBOX_SUPPLIER}
+        return await self.follow(await self.submit(selector, chosen))
 
     async def sign_in_and_accept(self, login_page: httpx.Response) -> httpx.Response:
         """Sign in and accept the terms; returns the answer that sends the browser to NOX."""

@@ -50,6 +50,7 @@ async def test_flow1_from_nox_to_linked(browser: Browser, stack: Stack) -> None:
     await page.goto(stack.sandbox.url + "/")
     await shot("nox-start")
     await page.get_by_role("link", name="Enable NOX optimisation").click()
+    await page.check("input[name=supplier][value=local-supplier]")
     await page.select_option("#language", "en")
     await shot("nox-supplier-selector")
     await page.get_by_role("button", name="Continue to your supplier").click()
@@ -71,10 +72,13 @@ async def test_flow1_from_nox_to_linked(browser: Browser, stack: Stack) -> None:
     await page.check("input[name=accept_terms]")
     await page.get_by_role("button", name="Accept and continue").click()
 
-    await page.wait_for_url(f"{stack.sandbox.url}/callback*")
+    await page.wait_for_url(f"{stack.sandbox.url}/result/*")
     await shot("nox-result")
+    assert await page.inner_text("#outcome") == "Supplier authentication succeeded"
     assert await page.inner_text("#supplier-user-id") == SUPPLIER_USER_ID
-    assert "received:" in await page.inner_text("#handoff")
+    assert await page.inner_text("#id-token-sub") == SUPPLIER_USER_ID
+    assert await page.inner_text("#handoff-supplier-user-id") == SUPPLIER_USER_ID
+    assert await page.inner_text("#handoff-match") == "matches the ID token's sub"
 
     [post] = [e for e in await stack.events("post_login_redirect") if e["answered"] == "ok"]
     assert post["body"]["supplier_user_id"] == SUPPLIER_USER_ID

@@ -35,8 +35,11 @@ async def test_normal_case_hands_off_before_the_browser_returns(
     assert back.headers["location"].startswith(stack.sandbox.url + "/callback?code=")
     result = await customer.follow(back)
     assert result.status_code == 200
-    assert SUPPLIER_USER_ID in result.text
-    assert "received:" in result.text
+    assert str(result.url).startswith(stack.sandbox.url + "/result/")
+    assert "Supplier authentication succeeded" in result.text
+    assert f'<strong id="supplier-user-id">{SUPPLIER_USER_ID}</strong>' in result.text
+    assert "received: supplier_user_id" in result.text
+    assert "matches the ID token's sub" in result.text
 
     [handoff] = await stack.outbox()
     assert handoff.status == "delivered" and handoff.attempts == 1
@@ -138,3 +141,6 @@ async def test_wrong_api_key_is_refused_by_the_sandbox(stack: Stack) -> None:
             headers={"x-api-key": API_KEY + "-wrong"},
         )
     assert response.status_code == 401
+    assert response.json()["error"] == "invalid_api_key"
+    [rejected] = await stack.events("post_login_redirect_rejected")
+    assert rejected["error"] == "invalid_api_key"

@@ -76,6 +76,15 @@ def dev(host: str, port: int, sandbox_port: int) -> None:
     help="A redirect_url on the allow-list for link sessions (repeatable). "
     "Default: {idp-url}/link/callback",
 )
+@click.option(
+    "--handoff-mode",
+    type=click.Choice(["backchannel", "redirect", "form_post"]),
+    default="backchannel",
+    show_default=True,
+    envvar="IDP_SANDBOX_HANDOFF_MODE",
+    help="The supplier's hand-off mode for the client: with backchannel, flow 1 succeeds only "
+    "once POST /post-login-redirect arrived for the state.",
+)
 def sandbox(
     port: int,
     idp_url: str,
@@ -84,6 +93,7 @@ def sandbox(
     api_key: str | None,
     misbehave: str | None,
     link_redirect_urls: tuple[str, ...],
+    handoff_mode: str,
 ) -> None:
     """Run the NOX sandbox: NOX's side of the flows, on this machine."""
     from hypercorn.asyncio import serve
@@ -100,6 +110,7 @@ def sandbox(
             client_secret,
             api_key,
             link_redirect_urls,
+            handoff_mode,
         )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None

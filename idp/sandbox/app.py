@@ -1,41 +1,28 @@
-"""The NOX sandbox: a small Quart app that plays NOX's part of flow 1 over real HTTP.
+"""The NOX sandbox: a small Quart app that plays NOX's part of both flows over real HTTP.
 
-It behaves like the NOX app ("Enable NOX optimisation" → supplier selector → the supplier's OAuth
-login, as a confidential client with PKCE S256, state and nonce), receives the hand-off on
-POST /post-login-redirect, and finishes the OAuth callback the way NOX would (code exchange, ID
-token verified against the JWKS, NOX's own 15-minute window). Everything it receives or does is
-listed at GET /_sandbox/events. NOX's side of flow 2 (link sessions and the authenticator at
-/ui) lives in idp.sandbox.links.
+This module composes it: settings, the in-memory state, the misbehaviour control and the event
+list (GET /_sandbox/events lists everything it received and did). NOX's side of flow 1 (the NOX
+and maker apps, the supplier selector, the OAuth client, the hand-off and the result) lives in
+idp.sandbox.flow1 with its rules in idp.sandbox.transactions; flow 2 in idp.sandbox.links.
 """
 
 from __future__ import annotations
 
-import asyncio
-import secrets
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
-from quart import Quart, Response, jsonify, render_template, request
+from quart import Quart, Response, jsonify, request
 
-from idp.config import LANGUAGES, PROJECT_ROOT
+from idp.config import PROJECT_ROOT
+from idp.sandbox.flow1 import register_flow1
 from idp.sandbox.links import LinkState, register_links
+from idp.sandbox.transactions import HANDOFF_MODES, Transactions
 from idp.security.clock import Clock, SystemClock
 
-with warnings.catch_warnings():
-    # Authlib 1.9 prefers the httpx2 fork and warns when it finds plain httpx, which we use.
-    warnings.filterwarnings("ignore", message="The httpx module is deprecated")
-    from authlib.integrations.httpx_client import AsyncOAuth2Client
-
 NOX_WINDOW_SECONDS = 900
-HANDOFF_FIELDS = {"supplier_user_id": str, "state": str, "client_id": str, "authenticated_at": int}
 
 
 @dataclass(frozen=True)
@@ -51,8 +38,18 @@ class SandboxSettings:
     # provider's {idp_url}/link/callback), and the supplier NOX resolves the API key to.
     link_redirect_urls: tuple[str, ...] = ()
     supplier_slug: str = "local-supplier"
+    # How this supplier hands the customer to NOX (as registered on its identity provider):
+    # `backchannel` needs POST /post-login-redirect for the state; the others the code alone.
+    handoff_mode: str = "backchannel"
+    # A second supplier in the selector, listed but not configured (no OAuth client here).
+    second_supplier_slug: str = "groene-stroom"
+    second_supplier_name: str = "Groene Stroom BV (not configured in this sandbox)"
+    # Where flow 1's transactions are kept across restarts (None: in memory only).
+    state_file: Path | None = None
 
     def __post_init__(self) -> None:
+        if self.handoff_mode not in HANDOFF_MODES:
+            raise ValueError(f"handoff_mode must be one of {', '.join(HANDOFF_MODES)}")
         urls = tuple(self.link_redirect_urls) or (self.idp_url.rstrip("/") + "/link/callback",)
         object.__setattr__(self, "link_redirect_urls", urls)
 
@@ -78,8 +75,7 @@ class Misbehaviour:
 @dataclass
 class SandboxState:
     events: list[dict[str, Any]] = field(default_factory=list)
-    transactions: dict[str, dict[str, Any]] = field(default_factory=dict)
-    handoffs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    transactions: Transactions = field(default_factory=Transactions)
     misbehaviour: Misbehaviour = field(default_factory=Misbehaviour)
     links: LinkState = field(default_factory=LinkState)
 
@@ -100,160 +96,13 @@ def create_sandbox_app(
     app.jinja_env.filters["utc"] = lambda ts: time.strftime(
         "%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts)
     )
-    state = SandboxState()
+    state = SandboxState(transactions=Transactions(settings.state_file))
+    state.transactions.load(clock.now())
     if misbehave:
         state.misbehaviour = parse_misbehaviour({"post_login_redirect": misbehave})
     app.extensions["sandbox"] = state
+    register_flow1(app, settings, state, clock)
     register_links(app, settings, state, clock)
-
-    async def metadata() -> dict[str, Any]:
-        if "metadata" not in app.extensions:
-            url = settings.idp_url.rstrip("/") + "/.well-known/openid-configuration"
-            async with httpx.AsyncClient(timeout=10) as http:
-                app.extensions["metadata"] = (await http.get(url)).raise_for_status().json()
-        return app.extensions["metadata"]
-
-    def oauth_client() -> AsyncOAuth2Client:
-        return AsyncOAuth2Client(
-            settings.client_id,
-            settings.client_secret,
-            scope="openid profile email",
-            redirect_uri=settings.redirect_uri,
-            code_challenge_method="S256",
-            token_endpoint_auth_method="client_secret_basic",  # noqa: S106
-            timeout=10,
-        )
-
-    @app.get("/")
-    async def start() -> str:
-        return await render_template("start.html")
-
-    @app.get("/enable")
-    async def supplier_selector() -> str:
-        return await render_template(
-            "suppliers.html", supplier_name=settings.supplier_name, languages=LANGUAGES
-        )
-
-    @app.post("/select")
-    async def select_supplier() -> Response:
-        form = await request.form
-        language = form.get("language", "nl")
-        if language not in LANGUAGES:
-            language = "nl"
-        meta = await metadata()
-        txn = {
-            "state": secrets.token_urlsafe(16),
-            "nonce": secrets.token_urlsafe(16),
-            "code_verifier": secrets.token_urlsafe(48),
-            "selected_at": clock.now(),
-            "language": language,
-        }
-        state.transactions[txn["state"]] = txn
-        async with oauth_client() as client:
-            url, _ = client.create_authorization_url(
-                meta["authorization_endpoint"],
-                state=txn["state"],
-                nonce=txn["nonce"],
-                code_verifier=txn["code_verifier"],
-                language=language,
-            )
-        state.record("supplier_selected", state=txn["state"], language=language)
-        return Response("", status=302, headers={"Location": url})
-
-    @app.route("/callback", methods=["GET", "POST"])
-    async def callback() -> tuple[str, int]:
-        params = dict(request.args) if request.method == "GET" else dict(await request.form)
-        txn = state.transactions.pop(params.get("state", ""), None)
-        if txn is None:
-            state.record("callback_rejected", reason="unknown state")
-            return await result_page(False, "Unknown or already used state."), 400
-        if params.get("iss") != settings.idp_url:  # RFC 9207 §2.4
-            state.record("callback_rejected", reason="iss mismatch", iss=params.get("iss"))
-            return await result_page(
-                False, "The response did not come from the expected issuer."
-            ), 400
-        if "error" in params:
-            state.record(
-                "authentication_failed",
-                state=txn["state"],
-                error=params["error"],
-                error_description=params.get("error_description"),
-            )
-            return await result_page(
-                False, f"{params['error']}: {params.get('error_description', '')}"
-            ), 400
-        if clock.now() - txn["selected_at"] > settings.window_seconds:
-            state.record("authentication_failed", state=txn["state"], error="nox_window_expired")
-            return await result_page(False, "The 15-minute authentication window has passed."), 400
-        try:
-            claims = await exchange(txn, params.get("code", ""))
-        except (httpx.HTTPError, JoseError, ValueError, KeyError) as exc:
-            state.record("token_exchange_failed", state=txn["state"], error=str(exc))
-            return await result_page(False, f"Token exchange failed: {exc}"), 400
-        handoff = state.handoffs.get(txn["state"])
-        state.record(
-            "supplier_linked",
-            state=txn["state"],
-            supplier_user_id=claims["sub"],
-            handoff_received=handoff is not None,
-        )
-        return await result_page(True, None, claims["sub"], handoff), 200
-
-    async def exchange(txn: dict[str, Any], code: str) -> dict[str, Any]:
-        meta = await metadata()
-        async with oauth_client() as client:
-            token = await client.fetch_token(
-                meta["token_endpoint"], code=code, code_verifier=txn["code_verifier"]
-            )
-            jwks = (await client.get(meta["jwks_uri"])).raise_for_status().json()
-        decoded = jwt.decode(token["id_token"], KeySet.import_key_set(jwks))
-        jwt.JWTClaimsRegistry(
-            iss={"essential": True, "value": settings.idp_url},
-            aud={"essential": True, "value": settings.client_id},
-            nonce={"essential": True, "value": txn["nonce"]},
-            sub={"essential": True},
-            exp={"essential": True},
-        ).validate(decoded.claims)
-        return dict(decoded.claims)
-
-    async def result_page(
-        ok: bool,
-        error: str | None,
-        supplier_user_id: str | None = None,
-        handoff: dict[str, Any] | None = None,
-    ) -> str:
-        return await render_template(
-            "result.html",
-            ok=ok,
-            error=error,
-            supplier_user_id=supplier_user_id,
-            handoff=handoff,
-        )
-
-    @app.post("/post-login-redirect")
-    async def post_login_redirect() -> tuple[Response, int]:
-        if not secrets.compare_digest(request.headers.get("x-api-key", ""), settings.api_key):
-            state.record("post_login_redirect_rejected", reason="bad x-api-key")
-            return jsonify({"message": "Forbidden"}), 401
-        body = await request.get_json(force=True, silent=True)
-        problem = validate_handoff(body)
-        behaviour = state.misbehaviour.current()
-        state.record(
-            "post_login_redirect",
-            body=body,
-            idempotency_key=request.headers.get("Idempotency-Key"),
-            answered=behaviour.mode if not problem else "400",
-        )
-        if behaviour.mode == "slow":
-            await asyncio.sleep(behaviour.delay)
-        if problem:
-            return jsonify({"message": problem}), 400
-        if behaviour.mode in ("503", "400"):
-            return jsonify({"message": f"sandbox told to answer {behaviour.mode}"}), int(
-                behaviour.mode
-            )
-        state.handoffs.setdefault(body["state"], body)
-        return jsonify({"success": True}), 200
 
     @app.route("/_sandbox/control", methods=["GET", "POST"])
     async def control() -> tuple[Response, int]:
@@ -279,16 +128,6 @@ def create_sandbox_app(
     return app
 
 
-def validate_handoff(body: Any) -> str | None:
-    if not isinstance(body, dict):
-        return "body must be a JSON object"
-    for name, kind in HANDOFF_FIELDS.items():
-        value = body.get(name)
-        if not isinstance(value, kind) or isinstance(value, bool) or value == "":
-            return f"'{name}' must be a non-empty {kind.__name__}"
-    return None
-
-
 def parse_misbehaviour(data: Any) -> Misbehaviour:
     """{"post_login_redirect": "ok"|"503"|"400"|"slow", "delay": s, "for_seconds": s}"""
     mode = str(data.get("post_login_redirect", "ok"))
@@ -308,8 +147,10 @@ def sandbox_settings_from(
     secret: str | None,
     api_key: str | None,
     link_redirect_urls: Sequence[str] = (),
+    handoff_mode: str = "backchannel",
 ) -> SandboxSettings:
-    """Fill in the client secret and API key from ./var/demo.json when not given."""
+    """Fill in the client secret and API key from ./var/demo.json when not given; flow 1's
+    transactions are kept in {var_dir}/sandbox-transactions.json."""
     from idp.demo import load_credentials
 
     demo = load_credentials(var_dir) or {}
@@ -327,4 +168,6 @@ def sandbox_settings_from(
         secret,
         api_key,
         link_redirect_urls=tuple(link_redirect_urls),
+        handoff_mode=handoff_mode,
+        state_file=Path(var_dir) / "sandbox-transactions.json",
     )
