@@ -65,6 +65,7 @@ async def seed(store: Store, var_dir: str, sandbox_url: str, now: int) -> dict[s
         now=now,
         handoff_mode="backchannel",
         post_login_redirect_url=f"{sandbox_url}/post-login-redirect",
+        preset="nox",
     )
     if await store.terms.current_version() is None:
         for language, body in TERMS.items():
