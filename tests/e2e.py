@@ -227,17 +227,27 @@ class Customer:
             urljoin(str(page.url), html.unescape(action.group(1))), data=data
         )
 
-    async def start_at_nox(
+    async def authorize_url_from_nox(
         self, sandbox_url: str, language: str = "en", maker: str | None = None
-    ) -> httpx.Response:
+    ) -> str:
         """Sandbox start (the NOX app, or the app of `maker`) → supplier selector, where the
-        customer picks the configured supplier → our sign-in page."""
+        customer picks the configured supplier → the /authorize URL NOX sends the browser to."""
         start = await self.go(sandbox_url + (f"/maker/{maker}" if maker else "/"))
         enable = re.search(r'href="(/enable[^"]*)"', start.text)
         assert enable, start.text
         selector = await self.go(sandbox_url + html.unescape(enable.group(1)))
         chosen = {"language": language, "supplier": SANDBOX_SUPPLIER}
-        return await self.follow(await self.submit(selector, chosen))
+        answer = await self.submit(selector, chosen)
+        assert answer.status_code in (302, 303), answer.text
+        return str(answer.headers["location"])
+
+    async def start_at_nox(
+        self, sandbox_url: str, language: str = "en", maker: str | None = None
+    ) -> httpx.Response:
+        """Sandbox start → supplier selector → our sign-in page."""
+        return await self.follow(
+            await self.go(await self.authorize_url_from_nox(sandbox_url, language, maker))
+        )
 
     async def sign_in_and_accept(self, login_page: httpx.Response) -> httpx.Response:
         """Sign in and accept the terms; returns the answer that sends the browser to NOX."""
