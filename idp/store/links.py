@@ -40,23 +40,6 @@ class Links(Repository):
             ).first()
         return to_record(LinkSession, row)
 
-    async def open_session_for(self, user_id: int, now: int) -> LinkSession | None:
-        """The newest link session of this customer that is neither completed nor expired."""
-        async with self.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(link_sessions)
-                    .where(
-                        link_sessions.c.user_id == user_id,
-                        link_sessions.c.completed_at.is_(None),
-                        link_sessions.c.expires_at > now,
-                    )
-                    .order_by(link_sessions.c.created_at.desc(), link_sessions.c.id.desc())
-                    .limit(1)
-                )
-            ).first()
-        return to_record(LinkSession, row)
-
     async def sessions_for(self, user_id: int) -> list[LinkSession]:
         async with self.connect() as conn:
             rows = (
