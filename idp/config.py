@@ -58,8 +58,15 @@ class Settings:
     nox_api_key: str | None = None
     nox_auth_base: str = "https://auth.nox.energy"
     nox_timeout_seconds: float = 10.0
+    # NOX's data API (GET /v1/devices), production https://api.nox.energy; empty = not
+    # configured, so device moves away from another customer are held for an operator.
+    nox_api_base: str = ""
     # Where NOX sends the browser after a link session; must equal what is registered at NOX.
     link_callback_url: str = ""
+    # NOX does not publish whether its allow-list accepts a query string on redirect_url. When
+    # this names a parameter (e.g. "link_session"), redirect_url carries ?<name>=<our session id>
+    # and the callback completes exactly that session; empty: the browser's signed cookie alone.
+    link_callback_session_param: str = ""
     handoff_timeout_seconds: float = 3.0
     handoff_max_age_seconds: int = 24 * 3600
     handoff_retry_base_seconds: float = 5.0
@@ -157,6 +164,8 @@ class Settings:
             raise ConfigError("IDP_NOX_AUTH_BASE may use http:// only on a loopback host")
         if self.log_format not in ("text", "json"):
             raise ConfigError("IDP_LOG_FORMAT must be 'text' or 'json'")
+        if self.nox_api_base and urlsplit(self.nox_api_base).scheme not in ("https", "http"):
+            raise ConfigError("IDP_NOX_API_BASE must be empty or an absolute http(s) URL")
         if self.password_reset_url and urlsplit(self.password_reset_url).scheme not in (
             "https",
             "http",

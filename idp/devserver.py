@@ -41,6 +41,8 @@ async def run_dev(settings: Settings, host: str, port: int, sandbox_port: int) -
         settings = settings.with_overrides(nox_api_key=credentials["nox_api_key"])
     if credentials and "IDP_NOX_AUTH_BASE" not in os.environ:
         settings = settings.with_overrides(nox_auth_base=sandbox_url)  # NOX is the sandbox here
+    if credentials and "IDP_NOX_API_BASE" not in os.environ:
+        settings = settings.with_overrides(nox_api_base=sandbox_url)  # and its data API
     sandbox = None
     if credentials:
         sandbox = create_sandbox_app(

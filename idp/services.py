@@ -10,6 +10,7 @@ from typing import Any
 
 from idp.admin.actions import AdminActions
 from idp.config import Settings
+from idp.nox.devices import NoxDataClient
 from idp.nox.handoff import HandoffDelivery, build_handoff
 from idp.nox.links import NoxLinkClient
 from idp.protocol.bridge import LoopBridge
@@ -32,6 +33,7 @@ class Services:
     server: Server = field(init=False)
     handoffs: HandoffDelivery = field(init=False)
     nox: NoxLinkClient = field(init=False)
+    nox_data: NoxDataClient = field(init=False)
     admin_throttle: SignInThrottle = field(init=False)
     actions: AdminActions = field(init=False)
     _keyring: KeyRing | None = field(default=None, init=False)
@@ -46,6 +48,7 @@ class Services:
         services = cls(settings, store, clock, throttle)
         services.handoffs = HandoffDelivery(settings, store.outbox, clock)
         services.nox = NoxLinkClient(settings)
+        services.nox_data = NoxDataClient(settings)
         services.admin_throttle = SignInThrottle(
             store.throttles,
             settings.signin_free_failures,
@@ -100,4 +103,5 @@ class Services:
     async def close(self) -> None:
         await self.handoffs.close()
         await self.nox.close()
+        await self.nox_data.close()
         await self.store.close()

@@ -111,6 +111,7 @@ class Stack:
             "IDP_HANDOFF_RETRY_BASE_SECONDS": "0.5",
             "IDP_SANDBOX_CLIENT_SECRET": CLIENT_SECRET,
             "IDP_NOX_AUTH_BASE": f"http://127.0.0.1:{sandbox_port}",
+            "IDP_NOX_API_BASE": f"http://127.0.0.1:{sandbox_port}",
         }
         self.idp = Process(
             "idp",

@@ -573,3 +573,60 @@ def test_clients_add_preset_nox(cli: Cli) -> None:
 def test_clients_add_needs_an_id_and_name_without_a_preset(cli: Cli) -> None:
     result = cli("clients", "add", "--redirect-uri", REDIRECT_URI)
     assert "--client-id and --name are required" in one_line_error(result)
+
+
+# ---- links held for an operator --------------------------------------------------------------
+def test_links_held_approve_and_reject(cli: Cli) -> None:
+    from idp.store.records import LinkSession
+
+    add_user(cli, "ada@example.com", "cust-0001")
+    add_user(cli, "bob@example.com", "cust-0002")
+
+    async def hold(store: Store) -> None:
+        for n, (user_id, supplier_user_id) in enumerate([(1, "cust-0001"), (2, "cust-0002")]):
+            session = LinkSession(
+                id=f"ls{n}", link_token=f"t{n}", user_id=user_id,
+                supplier_user_id=supplier_user_id, asset_type="hp", language="en", brand=None,
+                link_url="https://auth.nox.example/ui", client_id=None, return_url=None,
+                created_at=10, expires_at=610, completed_at=None,
+            )  # fmt: skip
+            await store.links.add_session(session)
+        ada, bob = await store.links.get_session("ls0"), await store.links.get_session("ls1")
+        assert ada is not None and bob is not None
+        await store.links.complete(
+            ada, nox_user_id="n1", brand="daikin", device_ids=["pump"], connected_at=1, now=20
+        )
+        for held_id in ("h1", "h2"):
+            await store.links.add_session(
+                LinkSession(**{**bob.__dict__, "id": f"ls-{held_id}", "link_token": held_id})
+            )
+            bob = await store.links.get_session(f"ls-{held_id}")
+            assert bob is not None
+            await store.links.hold(
+                bob, held_id=held_id, nox_user_id="n2", brand="daikin", device_ids=["pump"],
+                connected_at=1, moved_from={"pump": "cust-0001"},
+                reason="data_api_not_configured", now=30,
+            )  # fmt: skip
+
+    cli.query(hold)
+    listed = cli.ok("links", "held").output.splitlines()
+    assert listed == [
+        "h1\tcust-0002\tpump\tpump from cust-0001\tdata_api_not_configured",
+        "h2\tcust-0002\tpump\tpump from cust-0001\tdata_api_not_configured",
+    ]
+    assert cli.ok("links", "approve", "h1").output == "held link h1 approved\n"
+    assert cli.ok("links", "reject", "h2").output == "held link h2 rejected\n"
+    assert cli.ok("links", "held").output == ""
+    assert (
+        one_line_error(cli("links", "approve", "h1"))
+        == "Error: There is no held link with this id."
+    )
+
+    async def state(store: Store) -> Any:
+        devices = {d.device_id: d.supplier_user_id for d in await store.links.all_devices()}
+        kinds = [e["kind"] for e in await store.events.recent()]
+        return devices, kinds
+
+    devices, kinds = cli.query(state)
+    assert devices == {"pump": "cust-0002"}
+    assert "admin.link.approved" in kinds and "admin.link.rejected" in kinds

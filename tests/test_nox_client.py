@@ -18,6 +18,10 @@ from tests.conftest import NOX_API_KEY, NOX_BASE, REDIRECT_URI, Flow, location
 from tests.test_admin import admin_form, make_admin, sign_in
 
 ACTOR = Actor("test")
+NO_DATA_API = (
+    "IDP_NOX_API_BASE is empty: NOX cannot confirm the devices in a link callback, so a "
+    "device moving to another customer is held for an operator (idp links held)"
+)
 
 
 @pytest.fixture
@@ -230,7 +234,8 @@ async def test_readyz_and_console_say_what_keeps_nox_from_its_data(
     client,
 ) -> None:
     body = await (await client.get("/readyz")).get_json()
-    assert body["warnings"] == []  # seeded: terms published, nox in redirect mode (not a preset)
+    # Seeded: terms published, a key, nox in redirect mode (not the preset); no data API.
+    assert body["warnings"] == [NO_DATA_API]
     await store.clients.add(
         client_id="nox2",
         name="NOX",
@@ -245,7 +250,8 @@ async def test_readyz_and_console_say_what_keeps_nox_from_its_data(
     body = await (await client.get("/readyz")).get_json()
     assert body["warnings"] == [
         "client nox2 is NOX but has no back-channel hand-off: NOX never receives the "
-        "supplier_user_id"
+        "supplier_user_id",
+        NO_DATA_API,
     ]
     page = await (await owner.get("/admin")).get_data(as_text=True)
     assert "client nox2 is NOX but has no back-channel hand-off" in page
@@ -274,6 +280,7 @@ async def test_readyz_names_a_missing_key_and_missing_terms(settings, clock) -> 
     assert body["warnings"] == [
         "IDP_NOX_API_KEY is empty: link sessions with NOX cannot be created, and hand-offs to "
         "nox are held back",
+        NO_DATA_API,
         "no terms and conditions are published: customers cannot be handed to NOX until a "
         "version is published (idp terms publish, or the console)",
     ]

@@ -185,3 +185,21 @@ async def test_redirect_uri_with_its_own_query_keeps_it(client, store) -> None:
     url = location(await flow.accept_terms(location(await flow.sign_in(url))))
     params = query_of(url)
     assert params["tenant"] == "a" and "code" in params
+
+
+async def test_console_and_cli_show_expired_handoffs(
+    flow: Flow, app, store, backchannel, clock
+) -> None:
+    from tests.test_admin import make_admin, sign_in
+
+    await flow.code()
+    [handoff] = await store.outbox.list()
+    clock.current = handoff.expires_at
+    assert await app.extensions["idp"].handoffs.attempt(handoff.id) == "expired"
+    admin = await make_admin(app, "operator")
+    console = app.test_client()
+    assert location(await sign_in(console, admin, clock)) == "/admin"
+    page = await (await console.get("/admin/outbox")).get_data(as_text=True)
+    expired_part = page.split("Expired with the authentication session", 1)[1]
+    assert handoff.id in expired_part
+    assert f"/admin/outbox/{handoff.id}/retry" not in page

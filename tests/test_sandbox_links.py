@@ -596,3 +596,87 @@ def test_sandbox_command_has_the_link_redirect_url_option() -> None:
     result = CliRunner().invoke(main, ["sandbox", "--help"])
     assert result.exit_code == 0
     assert "--link-redirect-url" in result.output
+
+
+# ---- devices with several device_ids, and NOX's data API (GET /v1/devices) ---------------------
+async def test_a_maker_account_with_two_heat_pumps_gives_two_device_ids(nox: Client) -> None:
+    answer = await created(nox)
+    fields = await choose(nox, answer["link_url"], "daikin")
+    done = await nox.post(
+        "/ui/maker-login",
+        form={**fields, "username": "ada", "password": "pw", "accept_terms": "yes", "devices": "2"},
+    )
+    assert done.status_code == 302
+    payload = decode(done.headers["Location"])
+    assert payload["device_ids"] == [device("daikin", "ada"), device("daikin", "ada") + "-2"]
+    assert set((await registry(nox))["devices"]) == set(payload["device_ids"])
+
+
+@pytest.mark.parametrize("count", ["0", "6", "two", ""])
+async def test_the_number_of_devices_is_checked(nox: Client, count: str) -> None:
+    answer = await created(nox)
+    fields = await choose(nox, answer["link_url"], "daikin")
+    done = await nox.post(
+        "/ui/maker-login",
+        form={
+            **fields,
+            "username": "ada",
+            "password": "pw",
+            "accept_terms": "yes",
+            "devices": count,
+        },
+    )
+    assert done.status_code == 400
+    assert (await registry(nox))["devices"] == {}
+
+
+async def devices_of(client: Client, user_id: str, api_key: str = API_KEY) -> Response:
+    return await client.get(
+        "/v1/devices", query_string={"user_id": user_id}, headers={"x-api-key": api_key}
+    )
+
+
+@pytest.mark.parametrize("api_key", ["", "wrong-key"])
+async def test_data_api_needs_the_api_key(nox: Client, api_key: str) -> None:
+    await link(nox, "cust-0001", "daikin", "ada")
+    response = await devices_of(nox, "cust-0001", api_key)
+    assert response.status_code == 401
+    assert await response.get_json() == {"message": "Unauthorized"}
+
+
+async def test_data_api_needs_a_user_id(nox: Client) -> None:
+    response = await nox.get("/v1/devices", headers={"x-api-key": API_KEY})
+    assert response.status_code == 400
+
+
+async def test_data_api_lists_the_users_devices(nox: Client, clock: FrozenClock) -> None:
+    first = await link(nox, "cust-0001", "daikin", "ada")
+    await link(nox, "cust-0002", "sma", "bob")
+    response = await devices_of(nox, "cust-0001")
+    assert response.status_code == 200
+    assert await response.get_json() == {
+        "data": [
+            {
+                "device_id": device("daikin", "ada"),
+                "brand": "daikin",
+                "asset_type": "hp",
+                "nox_user_id": first["nox_user_id"],
+                "steerable_status": "collecting_data",
+                "needs_reauthentication": False,
+            }
+        ]
+    }
+    assert await (await devices_of(nox, "cust-9999")).get_json() == {"data": []}
+    clock.advance(30 * 24 * 3600)
+    [listed] = (await (await devices_of(nox, "cust-0001")).get_json())["data"]
+    assert listed["steerable_status"] == "steerable"
+    seen = (await events(nox, "devices_listed"))[0]
+    assert seen["user_id"] == "cust-0001" and seen["device_ids"] == [device("daikin", "ada")]
+
+
+async def test_data_api_follows_a_device_to_its_newest_owner(nox: Client) -> None:
+    await link(nox, "cust-0001", "daikin", "shared")
+    await link(nox, "cust-0002", "daikin", "shared")
+    assert await (await devices_of(nox, "cust-0001")).get_json() == {"data": []}
+    [listed] = (await (await devices_of(nox, "cust-0002")).get_json())["data"]
+    assert listed["device_id"] == device("daikin", "shared")

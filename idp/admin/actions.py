@@ -293,6 +293,25 @@ class AdminActions:
             raise ActionError("There is no undelivered hand-off with this id.")
         await self.audit("admin.outbox.retried", actor, handoff_id=handoff_id)
 
+    # ---- held device moves (flow 2) ---------------------------------------------------------
+    @transactional
+    async def decide_held_link(self, actor: Actor, held_id: str, approve: bool) -> None:
+        """Approve a held link (NOX's rules apply now: the devices move) or reject it."""
+        decided = await self.store.links.decide_held(
+            held_id, approve=approve, now=self.clock.now(), decided_by=actor.name
+        )
+        if decided is None:
+            raise ActionError("There is no held link with this id.")
+        held, outcome = decided
+        await self.audit(
+            "admin.link.approved" if approve else "admin.link.rejected",
+            actor,
+            held_id=held_id,
+            supplier_user_id=held.supplier_user_id,
+            device_ids=held.device_ids,
+            moved_from=outcome.moved_from if outcome else held.moved_from,
+        )
+
     # ---- admins ----------------------------------------------------------------------------
     @transactional
     async def add_admin(

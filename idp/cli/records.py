@@ -13,6 +13,7 @@ from idp.cli.base import clock, main, read_text, with_actions, with_store
 from idp.config import LANGUAGES
 from idp.protocol.keys import ALGORITHMS, generate_key
 from idp.store import Store
+from idp.store.outbox import STATUSES as OUTBOX_STATUSES
 
 
 # ---- outbox ----------------------------------------------------------------------------------
@@ -22,7 +23,7 @@ def outbox() -> None:
 
 
 @outbox.command("list")
-@click.option("--status", type=click.Choice(["pending", "delivered", "failed"]))
+@click.option("--status", type=click.Choice(OUTBOX_STATUSES))
 @click.option("--json", "as_json", is_flag=True)
 def outbox_list(status: str | None, as_json: bool) -> None:
     """List hand-offs, newest first, with NOX's last answer."""
@@ -96,6 +97,40 @@ def links_show(supplier_user_id: str) -> None:
     click.echo("history:" if history else "history: none")
     for h in history:
         click.echo(f"  {h['at']}\t{h['action']}\t{h['device_id']}\t{h['brand'] or ''}")
+
+
+@links.command("held")
+@click.option("--json", "as_json", is_flag=True)
+def links_held(as_json: bool) -> None:
+    """Link callbacks held for an operator: they would move devices away from other customers
+    and NOX's data API could not confirm them."""
+
+    async def run(store: Store) -> list[Any]:
+        return await store.links.held()
+
+    found = with_store(run)
+    if as_json:
+        click.echo(json.dumps([h.__dict__ for h in found], indent=2))
+        return
+    for h in found:
+        moved = ", ".join(f"{d} from {owner}" for d, owner in h.moved_from.items())
+        click.echo(f"{h.id}\t{h.supplier_user_id}\t{','.join(h.device_ids)}\t{moved}\t{h.reason}")
+
+
+@links.command("approve")
+@click.argument("held_id")
+def links_approve(held_id: str) -> None:
+    """Apply a held link: the devices move to the customer who linked them."""
+    with_actions(lambda actions, actor: actions.decide_held_link(actor, held_id, True))
+    click.echo(f"held link {held_id} approved")
+
+
+@links.command("reject")
+@click.argument("held_id")
+def links_reject(held_id: str) -> None:
+    """Drop a held link: the registry stays as it is."""
+    with_actions(lambda actions, actor: actions.decide_held_link(actor, held_id, False))
+    click.echo(f"held link {held_id} rejected")
 
 
 # ---- terms ----------------------------------------------------------------------------------

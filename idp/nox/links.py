@@ -39,11 +39,25 @@ MAX_ID = 128
 
 
 STEERING_AFTER = dt.timedelta(days=30)  # NOX needs about 30 days of data before steering well
+LINK_SESSION_SECONDS = 600  # NOX-CONTRACT, flow 2: a link session expires 10 minutes on
 
 
-def steerable_from(linked_at: int) -> dt.date:
-    """The day from which NOX can steer a device linked at `linked_at` (Unix seconds)."""
-    return dt.datetime.fromtimestamp(linked_at, dt.UTC).date() + STEERING_AFTER
+def steerable_from(first_linked_at: int) -> dt.date:
+    """The day from which NOX can steer a device that first linked at `first_linked_at` (Unix
+    seconds): re-links and owner moves do not restart NOX's 30 days."""
+    return dt.datetime.fromtimestamp(first_linked_at, dt.UTC).date() + STEERING_AFTER
+
+
+def session_expiry(nox_expires_at: int, now: int) -> int:
+    """The earlier of NOX's `expires_at` and our own creation time + 600 s."""
+    return min(nox_expires_at, now + LINK_SESSION_SECONDS)
+
+
+def brand_fits(asset_type: str, brand: str) -> bool:
+    """False when `brand` is a maker NOX lists only for the other asset type."""
+    return brand in BRANDS.get(asset_type, ()) or not any(
+        brand in makers for kind, makers in BRANDS.items() if kind != asset_type
+    )
 
 
 class NoxUnavailable(Exception):
@@ -100,11 +114,17 @@ class NoxLinkClient:
         await self.http.aclose()
 
     async def create(
-        self, *, user_id: str, asset_type: str, language: str, brand: str | None
+        self,
+        *,
+        user_id: str,
+        asset_type: str,
+        language: str,
+        brand: str | None,
+        redirect_url: str | None = None,
     ) -> CreatedLinkSession:
         body: dict[str, Any] = {
             "user_id": user_id,
-            "redirect_url": self.settings.link_callback_url,
+            "redirect_url": redirect_url or self.settings.link_callback_url,
             "asset_type": asset_type,
             "language": language,
         }
@@ -123,12 +143,13 @@ class NoxLinkClient:
             log.error("NOX answered HTTP %s to a link-session request", response.status_code)
             raise NoxUnavailable(f"HTTP {response.status_code}")
         try:
-            return self.check_answer(response.json(), user_id)
+            return self.check_answer(response.json(), body)
         except (ValueError, TypeError) as exc:
             log.error("NOX's link-session answer has the wrong shape: %s", exc)
             raise NoxUnavailable(f"malformed answer: {exc}") from None
 
-    def check_answer(self, data: Any, user_id: str) -> CreatedLinkSession:
+    def check_answer(self, data: Any, sent: dict[str, Any]) -> CreatedLinkSession:
+        """NOX's answer, checked: its shape, and that it echoes what we sent."""
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
         link_url: Any = data.get("link_url")
@@ -137,8 +158,11 @@ class NoxLinkClient:
             raise ValueError("link_url missing or not on NOX's host")
         if not _text(token, 512):
             raise ValueError("link_token missing")
-        if data.get("supplier_user_id") != user_id:
-            raise ValueError("supplier_user_id does not match")
+        echoed = {"supplier_user_id": sent["user_id"], "brand": sent.get("brand")}
+        echoed.update({k: sent[k] for k in ("redirect_url", "language")})
+        for name, value in echoed.items():
+            if data.get(name) != value:
+                raise ValueError(f"{name} does not match what we sent")
         created: Any = data.get("created_at")
         expires: Any = data.get("expires_at")
         if not (_int(created) and _int(expires) and expires > created):

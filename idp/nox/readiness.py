@@ -23,6 +23,11 @@ async def configuration_warnings(settings: Settings, store: Store) -> list[str]:
             "IDP_NOX_API_KEY is empty: link sessions with NOX cannot be created"
             + (f", and hand-offs to {', '.join(needs)} are held back" if needs else "")
         )
+    if not settings.nox_api_base:
+        warnings.append(
+            "IDP_NOX_API_BASE is empty: NOX cannot confirm the devices in a link callback, so a "
+            "device moving to another customer is held for an operator (idp links held)"
+        )
     if await store.terms.current_version() is None:
         warnings.append(
             "no terms and conditions are published: customers cannot be handed to NOX until "

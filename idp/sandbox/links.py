@@ -4,7 +4,9 @@ POST /v2/supplier/link-sessions answers the way NOX's v2 API does (not wrapped);
 NOX's authenticator without JavaScript (pick the maker → a stand-in for the maker's own sign-in
 → back to `redirect_url?data=<payload>`, base64url without padding). The sandbox keeps NOX's
 registry: one nox_user_id per supplier_user_id, kept on re-link; a re-link replaces that user's
-devices of the asset type; one owner per device, the newest link wins. Everything lands in
+devices of the asset type; one owner per device, the newest link wins. A maker account may hold
+several devices (the payload then lists several device_ids). GET /v1/devices?user_id= is NOX's
+data API over that registry (x-api-key checked). Everything lands in
 GET /_sandbox/events; POST /_sandbox/control/link-sessions makes session creation misbehave.
 """
 
@@ -53,6 +55,8 @@ BRANDS: dict[str, dict[str, str]] = {
 ASSET_LABELS = {"hp": "heat pump", "pv": "solar installation"}
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 LINK_MODES = ("ok", "503", "malformed", "slow")
+MAX_MAKER_DEVICES = 5
+STEERING_AFTER_SECONDS = 30 * 24 * 3600  # NOX needs about 30 days of data after first connect
 MAX_DELAY_SECONDS = 300.0
 UI_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
@@ -129,9 +133,17 @@ class LinkState:
     users: dict[tuple[str, str], LinkedUser] = field(default_factory=dict)
     owners: dict[str, tuple[str, str]] = field(default_factory=dict)  # device → (supplier, user)
     misbehaviour: LinkMisbehaviour = field(default_factory=LinkMisbehaviour)
+    brands: dict[str, str] = field(default_factory=dict)  # device → maker
+    first_connected: dict[str, int] = field(default_factory=dict)  # device → first connection
 
     def link(
-        self, supplier: str, supplier_user_id: str, asset_type: str, device_ids: list[str]
+        self,
+        supplier: str,
+        supplier_user_id: str,
+        asset_type: str,
+        device_ids: list[str],
+        brand: str = "",
+        now: int = 0,
     ) -> LinkOutcome:
         """NOX's rules: keep nox_user_id, replace the user's devices of this asset type, and
         move a device another supplier_user_id held to this one (one owner per device)."""
@@ -149,8 +161,30 @@ class LinkState:
                 self._drop(self.users[owner], device)
                 moved_from[device] = owner[1]
             self.owners[device] = key
+            self.brands[device] = brand
+            self.first_connected.setdefault(device, now)
         user.devices[asset_type] = list(device_ids)
         return LinkOutcome(user, replaced, moved_from)
+
+    def devices_of(self, supplier: str, supplier_user_id: str, now: int) -> list[dict[str, Any]]:
+        """The data API's view of one user: every device NOX holds for them."""
+        user = self.users.get((supplier, supplier_user_id))
+        if user is None:
+            return []
+        return [
+            {
+                "device_id": device,
+                "brand": self.brands.get(device),
+                "asset_type": asset_type,
+                "nox_user_id": user.nox_user_id,
+                "steerable_status": "steerable"
+                if now - self.first_connected.get(device, now) >= STEERING_AFTER_SECONDS
+                else "collecting_data",
+                "needs_reauthentication": False,
+            }
+            for asset_type, ids in sorted(user.devices.items())
+            for device in ids
+        ]
 
     @staticmethod
     def _drop(user: LinkedUser, device: str) -> None:
@@ -247,6 +281,12 @@ def device_id(brand: str, maker_username: str) -> str:
     """The same maker account always has the same device (username trimmed, case ignored)."""
     digest = hashlib.sha256(maker_username.strip().lower().encode()).hexdigest()
     return f"{brand}-{digest[:10]}"
+
+
+def maker_devices(brand: str, maker_username: str, count: int) -> list[str]:
+    """The devices of one maker account: the first as device_id(), the others numbered."""
+    first = device_id(brand, maker_username)
+    return [first] + [f"{first}-{n}" for n in range(2, count + 1)]
 
 
 def encode_payload(payload: dict[str, Any]) -> str:
@@ -487,11 +527,22 @@ def register_links(
                 f"Accept the terms of {brand_name} to connect your {asset_label}.",
                 username,
             )
+        count = form.get("devices", "1").strip()
+        if not count.isdigit() or not 1 <= int(count) <= MAX_MAKER_DEVICES:
+            ui_rejected(session, "number of devices out of range")
+            return await maker_page(
+                session,
+                brand,
+                language,
+                400,
+                f"A {brand_name} account here holds 1 to {MAX_MAKER_DEVICES} devices.",
+                username,
+            )
         now = clock.now()
         session.completed_at = now
-        devices = [device_id(brand, username)]
+        devices = maker_devices(brand, username, int(count))
         outcome = links.link(
-            session.supplier, session.supplier_user_id, session.asset_type, devices
+            session.supplier, session.supplier_user_id, session.asset_type, devices, brand, now
         )
         payload = {
             "nox_user_id": outcome.user.nox_user_id,
@@ -513,6 +564,21 @@ def register_links(
         return Response(
             "", status=302, headers={"Location": add_query(session.redirect_url, data=data)}
         )
+
+    # -- NOX's data API --
+    @app.get("/v1/devices")
+    async def list_devices() -> tuple[Response, int]:
+        given = request.headers.get("x-api-key", "").encode()
+        if not secrets.compare_digest(given, settings.api_key.encode()):
+            state.record("devices_rejected", status=401, reason="Unauthorized")
+            return jsonify({"message": "Unauthorized"}), 401
+        user_id = request.args.get("user_id", "")
+        if not user_id.strip():
+            state.record("devices_rejected", status=400, reason="user_id is required")
+            return jsonify({"message": "user_id is required"}), 400
+        found = links.devices_of(settings.supplier_slug, user_id, clock.now())
+        state.record("devices_listed", user_id=user_id, device_ids=[d["device_id"] for d in found])
+        return jsonify({"data": found}), 200
 
     # -- for people and tests --
     @app.route("/_sandbox/control/link-sessions", methods=["GET", "POST"])

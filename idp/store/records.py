@@ -169,6 +169,29 @@ class Device:
     connected_at: int
     linked_at: int
     link_session_id: str | None
+    first_linked_at: int | None = None  # the device's first link here, by anyone
+
+
+@dataclass(frozen=True)
+class HeldLink:
+    """A link callback that would move devices away from other customers, which NOX's data API
+    could not confirm: it waits for an operator."""
+
+    id: str
+    link_session_id: str
+    user_id: int
+    supplier_user_id: str
+    nox_user_id: str
+    brand: str
+    asset_type: str
+    device_ids: list[str]
+    connected_at: int
+    moved_from: dict[str, str]
+    reason: str
+    status: str
+    created_at: int
+    decided_at: int | None
+    decided_by: str | None
 
 
 @dataclass(frozen=True)

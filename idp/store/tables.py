@@ -272,8 +272,43 @@ devices = Table(
     Column("connected_at", Time, nullable=False),
     Column("linked_at", Time, nullable=False),
     Column("link_session_id", String(64), nullable=True),
+    # When the device first linked here, kept across re-links and owner moves (NOX needs ~30
+    # days of data after a device first connects); copied from device_first_links.
+    Column("first_linked_at", Time, nullable=True),
 )
 Index("ix_devices_user_id", devices.c.user_id)
+
+# The first time each device was linked, whoever holds it now; never updated once written.
+device_first_links = Table(
+    "device_first_links",
+    metadata,
+    Column("device_id", String(255), primary_key=True),
+    Column("first_linked_at", Time, nullable=False),
+    Column("first_connected_at", Time, nullable=False),  # NOX's connected_at, as claimed
+)
+
+# Link callbacks that would move a device away from another customer and that NOX's data API
+# could not confirm: held for an operator (approve applies them, reject drops them).
+held_links = Table(
+    "held_links",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("link_session_id", String(64), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("supplier_user_id", String(255), nullable=False),
+    Column("nox_user_id", String(255), nullable=False),
+    Column("brand", String(64), nullable=False),
+    Column("asset_type", String(8), nullable=False),
+    Column("device_ids", JSON, nullable=False),
+    Column("connected_at", Time, nullable=False),
+    Column("moved_from", JSON, nullable=False),  # device_id -> supplier_user_id holding it
+    Column("reason", String(64), nullable=False),  # data_api_not_configured, data_api_failed
+    Column("status", String(16), nullable=False),  # held, approved, rejected
+    Column("created_at", Time, nullable=False),
+    Column("decided_at", Time, nullable=True),
+    Column("decided_by", String(320), nullable=True),
+)
+Index("ix_held_links_status", held_links.c.status, held_links.c.created_at)
 
 device_history = Table(
     "device_history",

@@ -1,7 +1,7 @@
 """The customer's account pages and flow 2: start a NOX link session, take NOX's `?data=` back.
 
 NOX's payload is not signed, so the callback accepts it only for the signed-in customer, and only
-for an open link session we started for that customer (NOX-CONTRACT, flow 2).
+for the open link session this browser was sent to NOX for (rules in idp/nox/callback.py).
 """
 
 from __future__ import annotations
@@ -19,12 +19,15 @@ from werkzeug.datastructures import MultiDict
 
 from idp.i18n import LANGUAGE_NAMES, current_language, pick_language, set_language
 from idp.i18n import gettext as _
+from idp.nox.callback import Held, Rejected, bound_session, complete_callback
 from idp.nox.links import (
     BRANDS,
+    LINK_SESSION_SECONDS,
     BadPayload,
     LinkPayload,
     NoxUnavailable,
     decode_payload,
+    session_expiry,
     steerable_from,
     valid_link_request,
 )
@@ -41,11 +44,32 @@ from idp.web.common import client_ip, forbidden_form, go, page, services, user_a
 from idp.web.flow import sign_out, signed_in_subject
 
 bp = Blueprint("account", __name__)
-NEXT = re.compile(r"^/(account|link/start/[A-Za-z0-9_-]{1,64})$")  # no open redirects
+NEXT = re.compile(r"^/(account|link/resume|link/start/[A-Za-z0-9_-]{1,64})$")  # no open redirects
+BOUND = "link_bound"  # in the signed browser cookie: [[link session id, asset type], ...]
+PENDING = "pending_link"  # a callback that arrived before the customer signed in
+MAX_BOUND = 4
+
+
+def bind_browser(session: LinkSession) -> None:
+    """Remember that this browser goes to NOX for `session` (it supersedes an earlier session
+    of the same asset type in this browser)."""
+    kept = [e for e in session_cookie.get(BOUND, []) if e[1] != session.asset_type]
+    session_cookie[BOUND] = [*kept, [session.id, session.asset_type]][-MAX_BOUND:]
+
+
+def bound_ids() -> list[str] | None:
+    """The link sessions this browser was sent to NOX for; None when it never was."""
+    entries = session_cookie.get(BOUND)
+    return None if entries is None else [str(e[0]) for e in entries]
+
+
+def unbind_browser(session_id: str) -> None:
+    if BOUND in session_cookie:
+        session_cookie[BOUND] = [e for e in session_cookie[BOUND] if e[0] != session_id]
 
 
 def device_view(device: Device, today: dt.date) -> dict[str, Any]:
-    ready = steerable_from(device.linked_at)
+    ready = steerable_from(device.first_linked_at or device.linked_at)
     return {
         "device_id": device.device_id,
         "brand": device.brand,
@@ -89,7 +113,11 @@ async def account() -> Response:
     subject = await signed_in_subject()
     if subject is None:
         return go(f"/account/login?language={current_language()}")
-    return await account_page(subject, linked=session_cookie.pop("linked", None))
+    return await account_page(
+        subject,
+        linked=session_cookie.pop("linked", None),
+        held=session_cookie.pop("link_held", None),
+    )
 
 
 async def account_login_page(
@@ -100,10 +128,14 @@ async def account_login_page(
     if NEXT.match(next_path):
         query["next"] = next_path
     action = "/account/login?" + urlencode(query)
+    notice = None
+    if next_path == "/link/resume":
+        notice = _("NOX Energy has connected your device. Sign in to finish linking it.")
     return await page(
         "login.html",
         status=status,
         action=action,
+        notice=notice,
         client_name=None,
         csrf_token=csrf_token(),
         error=error,
@@ -168,12 +200,20 @@ async def start_link() -> Response:
     if valid_link_request(asset_type, language, brand):
         return await account_page(subject, 400, error=_("Choose what to connect, and try again."))
     svc = services()
+    session_id = new_secret(24)
+    redirect_url = None
+    if svc.settings.link_callback_session_param:
+        redirect_url = add_params_to_uri(
+            svc.settings.link_callback_url,
+            [(svc.settings.link_callback_session_param, session_id)],
+        )
     try:
         created = await svc.nox.create(
             user_id=subject.user.supplier_user_id,
             asset_type=asset_type,
             language=language,
             brand=brand,
+            redirect_url=redirect_url,
         )
     except NoxUnavailable:
         return await account_page(
@@ -181,23 +221,24 @@ async def start_link() -> Response:
             502,
             error=_("NOX Energy could not be reached. Nothing was linked; please try again later."),
         )
-    await svc.store.links.add_session(
-        LinkSession(
-            id=new_secret(24),
-            link_token=created.link_token,
-            user_id=subject.id,
-            supplier_user_id=subject.user.supplier_user_id,
-            asset_type=asset_type,
-            language=language,
-            brand=brand,
-            link_url=created.link_url,
-            client_id=None,
-            return_url=None,
-            created_at=svc.clock.now(),
-            expires_at=created.expires_at,
-            completed_at=None,
-        )
+    now = svc.clock.now()
+    session = LinkSession(
+        id=session_id,
+        link_token=created.link_token,
+        user_id=subject.id,
+        supplier_user_id=subject.user.supplier_user_id,
+        asset_type=asset_type,
+        language=language,
+        brand=brand,
+        link_url=created.link_url,
+        client_id=None,
+        return_url=None,
+        created_at=now,
+        expires_at=session_expiry(created.expires_at, now),
+        completed_at=None,
     )
+    await svc.store.links.add_session(session)
+    bind_browser(session)
     return go(created.link_url)
 
 
@@ -216,77 +257,112 @@ async def link_start(session_id: str) -> Response:
         return await page(
             "error.html", status=400, message=_("This link has expired. Please start again.")
         )
+    bind_browser(session)
     return go(session.link_url)
 
 
-class Rejected(Exception):
-    """The callback is refused; the message is the reason recorded with the security event."""
+async def refuse(subject: Subject | None, reason: str, payload: LinkPayload | None) -> Response:
+    """A refused callback: a security event and a 400 page in the customer's language."""
+    await services().security_event(
+        "link_callback_rejected",
+        subject.user.supplier_user_id if subject else None,
+        {
+            "reason": reason,
+            "payload_supplier_user_id": payload.supplier_user_id if payload else None,
+        },
+        client_ip(),
+    )
+    return await page(
+        "error.html",
+        status=400,
+        message=_("This link could not be completed. Nothing was changed; please start again."),
+        error_code=reason,
+    )
 
 
-async def acceptable_session(subject: Subject | None, payload: LinkPayload) -> LinkSession:
-    """The open link session this payload may complete, or Rejected with the reason."""
-    if subject is None:
-        raise Rejected("not_signed_in")
-    if payload.supplier_user_id != subject.user.supplier_user_id:
-        raise Rejected("other_customer")
-    links = services().store.links
-    session = await links.open_session_for(subject.id, services().clock.now())
-    if session is None:
-        sessions = await links.sessions_for(subject.id)
-        if not sessions:
-            raise Rejected("unknown_session")
-        raise Rejected("replayed" if sessions[0].completed_at is not None else "expired")
-    return session
+def session_param() -> str | None:
+    name = services().settings.link_callback_session_param
+    return request.args.get(name) if name else None
 
 
 @bp.get("/link/callback")
 async def link_callback() -> Response:
-    """NOX sends the browser back with ?data=; accept it only if it is ours and this customer's."""
+    """NOX sends the browser back with ?data=; accept it only if it is ours and this customer's.
+    Before sign-in, the claim is kept in this browser until the customer has signed in."""
     svc = services()
     subject = await signed_in_subject()
-    payload: LinkPayload | None = None
+    data = request.args.get("data")
     if subject is not None:
-        newest = await svc.store.links.sessions_for(subject.id)
-        set_language(newest[0].language if newest else current_language())
+        return await finish_link(subject, data, session_param())
+    _pick_language()
+    try:
+        decode_payload(data)
+    except BadPayload as exc:
+        return await refuse(None, str(exc), None)
+    session_cookie[PENDING] = {"data": data, "named": session_param(), "at": svc.clock.now()}
+    return go(f"/account/login?language={current_language()}&next=/link/resume")
+
+
+@bp.get("/link/resume")
+async def link_resume() -> Response:
+    """The callback NOX delivered before the customer signed in, now checked and completed."""
+    subject = await signed_in_subject()
+    if subject is None:
+        _pick_language()
+        return go(f"/account/login?language={current_language()}&next=/link/resume")
+    pending = session_cookie.pop(PENDING, None)
+    if not isinstance(pending, dict) or not isinstance(pending.get("at"), int):
+        return await refuse(subject, "no_pending_link", None)
+    if services().clock.now() - pending["at"] >= LINK_SESSION_SECONDS:
+        return await refuse(subject, "expired", None)
+    named = pending.get("named")
+    return await finish_link(
+        subject, pending.get("data"), named if isinstance(named, str) else None
+    )
+
+
+async def finish_link(subject: Subject, data: str | None, named: str | None) -> Response:
+    svc = services()
+    newest = await svc.store.links.sessions_for(subject.id)
+    set_language(newest[0].language if newest else current_language())
+    payload: LinkPayload | None = None
     try:
         try:
-            payload = decode_payload(request.args.get("data"))
+            payload = decode_payload(data)
         except BadPayload as exc:
             raise Rejected(str(exc)) from None
-        session = await acceptable_session(subject, payload)
-        outcome = await svc.store.links.complete(
-            session,
-            nox_user_id=payload.nox_user_id,
-            brand=payload.brand,
-            device_ids=payload.device_ids,
-            connected_at=payload.connected_at,
-            now=svc.clock.now(),
+        if payload.supplier_user_id != subject.user.supplier_user_id:
+            raise Rejected("other_customer")
+        now = svc.clock.now()
+        session = await bound_session(
+            svc.store.links, subject.id, payload, bound=bound_ids(), named=named, now=now
         )
-        if outcome is None:  # completed by a concurrent request a moment ago
-            raise Rejected("replayed")
+        set_language(session.language)
+        decision = await complete_callback(svc.store.links, svc.nox_data, session, payload, now)
     except Rejected as rejected:
+        return await refuse(subject, str(rejected), payload)
+    unbind_browser(session.id)
+    status = "linked"
+    if isinstance(decision, Held):
+        status = "held"
         await svc.security_event(
-            "link_callback_rejected",
-            subject.user.supplier_user_id if subject else None,
+            "link_move_held",
+            subject.user.supplier_user_id,
             {
-                "reason": str(rejected),
-                "payload_supplier_user_id": payload.supplier_user_id if payload else None,
+                "held_id": decision.held_id,
+                "reason": decision.reason,
+                "moved_from": decision.moved_from,
+                "link_session_id": session.id,
             },
             client_ip(),
-        )
-        return await page(
-            "error.html",
-            status=400,
-            message=_("This link could not be completed. Nothing was changed; please start again."),
-            error_code=str(rejected),
         )
     if session.return_url:  # started through the API: back to the supplier's app
         return go(
             add_params_to_uri(
                 session.return_url,
-                [("status", "linked"), ("supplier_user_id", session.supplier_user_id)],
+                [("status", status), ("supplier_user_id", session.supplier_user_id)],
             )
         )
     # Post/redirect/get: a reload of the account page must not replay the callback.
-    session_cookie["linked"] = payload.device_ids
+    session_cookie["link_held" if status == "held" else "linked"] = payload.device_ids
     return go(f"/account?language={current_language()}")

@@ -426,6 +426,7 @@ async def outbox() -> Response:
         "outbox.html",
         pending=await store.outbox.list("pending"),
         failed=await store.outbox.list("failed"),
+        expired=await store.outbox.list("expired"),
     )
 
 
@@ -437,6 +438,24 @@ async def retry(handoff_id: str) -> Response:
     except ActionError as exc:
         return await admin_page("error.html", 400, message=str(exc))
     return go("/admin/outbox")
+
+
+# ---- device moves held for an operator (flow 2) ----------------------------------------------
+@bp.get("/links/held")
+async def held_links() -> Response:
+    return await admin_page("held_links.html", held=await services().store.links.held())
+
+
+@bp.post("/links/held/<held_id>/<decision>")
+@requires("operator")
+async def decide_held_link(held_id: str, decision: str) -> Response:
+    if decision not in ("approve", "reject"):
+        return await admin_page("error.html", 404, message="No such decision.")
+    try:
+        await services().actions.decide_held_link(actor(), held_id, decision == "approve")
+    except ActionError as exc:
+        return await admin_page("error.html", 400, message=str(exc))
+    return go("/admin/links/held")
 
 
 def day(value: str | None, plus: int = 0) -> int | None:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
 from quart import Blueprint, Response, jsonify, request
 
 from idp.config import DEFAULT_LANGUAGE
-from idp.nox.links import NoxUnavailable, steerable_from, valid_link_request
+from idp.nox.links import NoxUnavailable, session_expiry, steerable_from, valid_link_request
 from idp.protocol.bridge import in_thread
 from idp.protocol.models import IssuedToken
 from idp.security.secrets import new_secret
@@ -51,7 +52,7 @@ def device_json(device: Device) -> dict[str, Any]:
         "nox_user_id": device.nox_user_id,
         "connected_at": device.connected_at,
         "linked_at": device.linked_at,
-        "steerable_from": steerable_from(device.linked_at).isoformat(),
+        "steerable_from": steerable_from(device.first_linked_at or device.linked_at).isoformat(),
     }
 
 
@@ -90,14 +91,26 @@ async def create_link_session() -> Response:
     user = await svc.store.users.by_supplier_user_id(supplier_user_id)
     if user is None or user.disabled:
         return json_error(404, "unknown_customer", "No customer has this supplier_user_id")
+    session_id = new_secret(24)
+    redirect_url = None
+    if svc.settings.link_callback_session_param:
+        redirect_url = add_params_to_uri(
+            svc.settings.link_callback_url,
+            [(svc.settings.link_callback_session_param, session_id)],
+        )
     try:
         created = await svc.nox.create(
-            user_id=supplier_user_id, asset_type=asset_type, language=language, brand=brand
+            user_id=supplier_user_id,
+            asset_type=asset_type,
+            language=language,
+            brand=brand,
+            redirect_url=redirect_url,
         )
     except NoxUnavailable:
         return json_error(502, "nox_unavailable", "NOX did not create the link session")
+    now = svc.clock.now()
     session = LinkSession(
-        id=new_secret(24),
+        id=session_id,
         link_token=created.link_token,
         user_id=user.id,
         supplier_user_id=supplier_user_id,
@@ -107,8 +120,8 @@ async def create_link_session() -> Response:
         link_url=created.link_url,
         client_id=token.client_id,
         return_url=return_url,
-        created_at=svc.clock.now(),
-        expires_at=created.expires_at,
+        created_at=now,
+        expires_at=session_expiry(created.expires_at, now),
         completed_at=None,
     )
     await svc.store.links.add_session(session)
@@ -117,7 +130,7 @@ async def create_link_session() -> Response:
     response = jsonify(
         {
             "link_url": svc.settings.url(f"/link/start/{session.id}"),
-            "expires_at": created.expires_at,
+            "expires_at": session.expires_at,
         }
     )
     response.status_code = 201
