@@ -84,4 +84,21 @@ async def test_flow1_from_nox_to_linked(browser: Browser, stack: Stack) -> None:
     assert post["body"]["supplier_user_id"] == SUPPLIER_USER_ID
     [linked] = await stack.events("supplier_linked")
     assert linked["handoff_received"] is True
-    assert len(list(ARTIFACTS.glob("*.png"))) >= 6
+
+    # A second run in the same browser: still signed in, so it asks "Continue as …" before
+    # anything goes to NOX.
+    await page.goto(stack.sandbox.url + "/")
+    await page.get_by_role("link", name="Enable NOX optimisation").click()
+    await page.check("input[name=supplier][value=local-supplier]")
+    await page.select_option("#language", "en")
+    await page.get_by_role("button", name="Continue to your supplier").click()
+    await page.wait_for_url(f"{stack.idp.url}/interaction/*/confirm")
+    await shot("idp-continue-as")
+    assert await page.inner_text("h1") == "Continue as Ada Lovelace?"
+    assert len(await stack.events("supplier_linked")) == 1  # nothing new reached NOX yet
+    await page.get_by_role("button", name="Continue as Ada Lovelace").click()
+    await page.wait_for_url(f"{stack.sandbox.url}/result/*")
+    await shot("nox-result-second-run")
+    assert await page.inner_text("#outcome") == "Supplier authentication succeeded"
+    assert len(await stack.events("supplier_linked")) == 2
+    assert len(list(ARTIFACTS.glob("*.png"))) >= 8
