@@ -60,6 +60,12 @@ async def test_flow2_links_a_heat_pump(browser: Browser, stack: Stack) -> None: 
     assert "NOX can steer from about" in text
     [completed] = await stack.events("link_completed")
     assert completed  # NOX's side saw it too
+    # NOX's side shows that we asked its data API to confirm the device before recording it.
+    await page.goto(stack.sandbox.url + "/_sandbox/activity")
+    await page.screenshot(path=str(ARTIFACTS / "ada-5-nox-activity.png"), full_page=True)
+    activity = await page.inner_text("main")
+    assert "Data API asked to confirm devices: GET /v1/devices" in activity
+    assert device_id in activity
 
 
 async def test_same_device_under_another_customer_moves(browser: Browser, stack: Stack) -> None:  # noqa: F811

@@ -680,3 +680,14 @@ async def test_data_api_follows_a_device_to_its_newest_owner(nox: Client) -> Non
     assert await (await devices_of(nox, "cust-0001")).get_json() == {"data": []}
     [listed] = (await (await devices_of(nox, "cust-0002")).get_json())["data"]
     assert listed["device_id"] == device("daikin", "shared")
+
+
+async def test_activity_page_shows_the_data_api_confirmation(nox: Client) -> None:
+    """A person rehearsing flow 2 sees on NOX's side that the supplier asked NOX to confirm."""
+    await link(nox, "cust-0001", "daikin", "ada")
+    await devices_of(nox, "cust-0001")
+    page = await text(await nox.get("/_sandbox/activity"))
+    newest = page.split("<tr>")[2]  # newest first, after the header row
+    assert "<strong>Data API asked to confirm devices: GET /v1/devices</strong>" in newest
+    assert "cust-0001" in newest and device("daikin", "ada") in newest
+    assert "<strong>Link session created: POST /v2/supplier/link-sessions</strong>" in page

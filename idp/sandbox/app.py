@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from quart import Quart, Response, jsonify, request
+from quart import Quart, Response, jsonify, render_template, request
 
 from idp.config import PROJECT_ROOT
 from idp.sandbox.flow1 import register_flow1
@@ -83,6 +83,19 @@ class SandboxState:
         self.events.append({"seq": len(self.events) + 1, "at": time.time(), "type": kind, **data})
 
 
+# The events that answer "did NOX get what it needs?", named as a person would.
+ACTIVITY_TITLES = {
+    "post_login_redirect": "Hand-off received: POST /post-login-redirect",
+    "post_login_redirect_rejected": "Hand-off refused: POST /post-login-redirect",
+    "supplier_linked": "Supplier authentication succeeded",
+    "supplier_authentication_failed": "Supplier authentication failed",
+    "link_session_created": "Link session created: POST /v2/supplier/link-sessions",
+    "link_completed": "Devices linked; browser sent back with ?data=",
+    "devices_listed": "Data API asked to confirm devices: GET /v1/devices",
+    "devices_rejected": "Data API request refused: GET /v1/devices",
+}
+
+
 def create_sandbox_app(
     settings: SandboxSettings, clock: Clock | None = None, misbehave: str | None = None
 ) -> Quart:
@@ -120,6 +133,20 @@ def create_sandbox_app(
     @app.get("/_sandbox/events")
     async def events() -> Response:
         return jsonify(state.events)
+
+    @app.get("/_sandbox/activity")
+    async def activity() -> str:
+        """What NOX received and did, newest first, for a person rehearsing the flows."""
+        rows = [
+            {
+                "at": time.strftime("%H:%M:%S", time.gmtime(event["at"])),
+                "title": ACTIVITY_TITLES.get(event["type"], event["type"].replace("_", " ")),
+                "key": event["type"] in ACTIVITY_TITLES,
+                "detail": {k: v for k, v in event.items() if k not in ("seq", "at", "type")},
+            }
+            for event in reversed(state.events)
+        ]
+        return await render_template("activity.html", rows=rows)
 
     @app.get("/healthz")
     async def healthz() -> Response:
