@@ -60,7 +60,7 @@ class Settings:
     nox_timeout_seconds: float = 10.0
     # NOX's data API (GET /v1/devices), production https://api.nox.energy; empty = not
     # configured, so device moves away from another customer are held for an operator.
-    nox_api_base: str = ""
+    nox_api_base: str = "https://api.nox.energy"
     # Where NOX sends the browser after a link session; must equal what is registered at NOX.
     link_callback_url: str = ""
     # NOX does not publish whether its allow-list accepts a query string on redirect_url. When
@@ -157,15 +157,20 @@ class Settings:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"IDP_{name.upper()} must be a positive number")
         self.handoff_extra_fields  # noqa: B018 - parse it now, so a bad value fails at start-up
-        nox = urlsplit(self.nox_auth_base)
-        if nox.scheme not in ("https", "http") or not nox.hostname:
-            raise ConfigError("IDP_NOX_AUTH_BASE must be an absolute https URL")
-        if nox.scheme == "http" and not is_loopback_host(nox.hostname):
-            raise ConfigError("IDP_NOX_AUTH_BASE may use http:// only on a loopback host")
+        # The NOX API key travels to both: never in clear text beyond this machine.
+        for name, url in (
+            ("NOX_AUTH_BASE", self.nox_auth_base),
+            ("NOX_API_BASE", self.nox_api_base),
+        ):
+            if name == "NOX_API_BASE" and not url:
+                continue  # no data API: moves between customers wait for an operator
+            nox = urlsplit(url)
+            if nox.scheme not in ("https", "http") or not nox.hostname:
+                raise ConfigError(f"IDP_{name} must be an absolute https URL")
+            if nox.scheme == "http" and not is_loopback_host(nox.hostname):
+                raise ConfigError(f"IDP_{name} may use http:// only on a loopback host")
         if self.log_format not in ("text", "json"):
             raise ConfigError("IDP_LOG_FORMAT must be 'text' or 'json'")
-        if self.nox_api_base and urlsplit(self.nox_api_base).scheme not in ("https", "http"):
-            raise ConfigError("IDP_NOX_API_BASE must be empty or an absolute http(s) URL")
         if self.password_reset_url and urlsplit(self.password_reset_url).scheme not in (
             "https",
             "http",

@@ -94,6 +94,7 @@ def settings(tmp_path: Path, migrated_db: Path) -> Settings:
         # NOX "lives" on a closed loopback port: hand-offs go nowhere outside this machine.
         nox_auth_base=NOX_BASE,
         nox_api_key=NOX_API_KEY,
+        nox_api_base="",  # no data API unless a test names one
     )
 
 
@@ -229,7 +230,10 @@ class Flow:
 
     async def accept_terms(self, terms_url: str, action: str = "accept", tick: bool = True) -> Any:
         _, body = await self.page(terms_url)
+        version = re.search(r'name="version" value="([^"]*)"', body)
         form = {"csrf_token": csrf_of(body), "action": action}
+        if version:
+            form["version"] = html.unescape(version.group(1))
         if tick:
             form["accept_terms"] = "yes"
         return await self.client.post(terms_url, form=form)

@@ -143,7 +143,7 @@ async def test_devices(api, store, clock) -> None:
     from tests.test_links import b64, open_session, payload, sign_in
 
     await sign_in(api)
-    await open_session(store, clock)
+    await open_session(store, clock, browser=api)
     await api.get("/link/callback", query_string={"data": b64(payload())})
     response = await api.get(
         f"/api/v1/users/{SUPPLIER_USER_ID}/devices", headers=await bearer(api, "links:read")

@@ -139,3 +139,91 @@ async def test_two_continues_at_once_issue_one_code(flow: Flow, store, nox) -> N
     assert len(codes) == 1, [a.status_code for a in answers]
     assert sorted(a.status_code for a in answers) == [302, 400, 400, 400]
     assert len(await rows(store, handoffs)) == 2
+
+
+# ---- found in review: no route skips the terms or the step, nothing stale is honoured ----------
+async def test_the_confirm_page_does_not_skip_the_terms(client, store) -> None:
+    """Signed in within the session, terms pending: posting "Continue" leads to the terms."""
+    from tests.conftest import add_client
+
+    await add_user(store)
+    await add_client(store)
+    await store.clients.update(
+        "nox", 0, handoff_mode="backchannel", post_login_redirect_url=NOX_BASE + "/p"
+    )
+    await store.terms.publish(version="v1", language="nl", body_md="# V", now=1)
+    flow = Flow(client)
+    terms = location(await flow.sign_in(location(await flow.authorize())))
+    confirm = terms.replace("/terms", "/confirm")
+    _, body = await flow.page(confirm)
+    response = await flow.client.post(
+        confirm, form={"csrf_token": csrf_of(body), "action": "continue"}
+    )
+    assert location(response) == terms
+    assert await rows(store, authorization_codes) == []
+    assert await rows(store, handoffs) == []
+
+
+async def test_remembered_customer_confirms_before_new_terms(flow: Flow, store, nox) -> None:
+    """A new terms version: the terms page alone does not say who is signed in, so the
+    "Continue as" page comes first."""
+    await signed_in_once(flow, store)
+    await store.terms.publish(version="2026-02", language="nl", body_md="# Nieuw", now=10)
+    assert location(await flow.authorize(state=FOREIGN_STATE)).endswith("/confirm")
+
+
+async def test_nox_in_redirect_mode_also_needs_the_step(flow: Flow, store) -> None:
+    """NOX may match a code to its user by `state` alone: the step holds for NOX in any mode."""
+    from sqlalchemy import update
+
+    from idp.store.tables import clients
+
+    async with store.engine.begin() as conn:
+        await conn.execute(update(clients).values(preset="nox"))
+    await flow.code()
+    assert location(await flow.authorize(state=FOREIGN_STATE)).endswith("/confirm")
+
+
+async def test_acceptance_is_for_the_version_read(flow: Flow, store, nox) -> None:
+    from idp.store.tables import terms_acceptances
+
+    terms = location(await flow.sign_in(location(await flow.authorize())))
+    _, body = await flow.page(terms)
+    await store.terms.publish(version="2099-01", language="nl", body_md="# Later", now=10)
+    response = await flow.client.post(
+        terms,
+        form={
+            "csrf_token": csrf_of(body),
+            "action": "accept",
+            "accept_terms": "yes",
+            "version": "2026-01",
+        },
+    )
+    assert response.status_code == 409
+    assert "2099-01" in await response.get_data(as_text=True)
+    assert await rows(store, terms_acceptances) == []
+    assert await rows(store, authorization_codes) == []
+
+
+async def test_signing_out_ends_a_pending_remembered_session(flow: Flow, store, nox) -> None:
+    await signed_in_once(flow, store)
+    confirm = location(await flow.authorize(state=FOREIGN_STATE))
+    _, body = await flow.page(confirm)
+    _, account = await flow.page("/account")
+    await flow.client.post("/account/logout", form={"csrf_token": csrf_of(account)})
+    response = await flow.client.post(
+        confirm, form={"csrf_token": csrf_of(body), "action": "continue"}
+    )
+    assert location(response) == confirm.replace("/confirm", "/login")
+    assert len(await rows(store, handoffs)) == 1
+
+
+async def test_a_session_now_for_someone_else_is_not_completed(flow: Flow, store, nox) -> None:
+    """The completion itself names the customer: a stale request for another one loses."""
+    await signed_in_once(flow, store)
+    location(await flow.authorize(state="s"))
+    [_, pending] = await rows(store, auth_sessions)
+    assert pending["interacted_at"] is None
+    await store.auth_sessions.interacted(pending["id"], pending["user_id"], 5)
+    assert not await store.auth_sessions.finish(pending["id"], "completed", user_id=999)
+    assert await store.auth_sessions.finish(pending["id"], "completed", user_id=pending["user_id"])

@@ -135,7 +135,7 @@ async def test_a_heat_pump_payload_never_replaces_the_solar_installation(
     customer, store, clock, use_nox
 ) -> None:
     """The issue's attack: the pv session is the newest open one, the payload is a pump's."""
-    await open_session(store, clock, asset_type="pv")
+    await open_session(store, clock, asset_type="pv", browser=customer)
     await callback(customer, b64(payload(brand="sma", device_ids=["inverter"])))
     use_nox()
     await start_link(customer, asset_type="hp")
@@ -266,13 +266,15 @@ async def test_the_nox_fault_page_is_in_the_customers_language(customer, store, 
 async def ada_has_the_pump(app, client, store, seeded, clock):  # type: ignore[no-untyped-def]
     """Ada linked shared-pump; Bob is signed in with an open heat-pump session of his own."""
     await sign_in(client)
-    await open_session(store, clock)
+    await open_session(store, clock, browser=client)
     await callback(client, b64(payload(device_ids=["shared-pump"])))
     bob_user = await add_user(store, email="bob@example.com", supplier_user_id="cust-0002")
     bob = app.test_client()
     await sign_in(bob, "bob@example.com")
     clock.advance(50)
-    session = await open_session(store, clock, user_id=bob_user.id, supplier_user_id="cust-0002")
+    session = await open_session(
+        store, clock, user_id=bob_user.id, supplier_user_id="cust-0002", browser=bob
+    )
     return bob, session
 
 
@@ -345,7 +347,7 @@ async def test_a_device_nox_does_not_list_for_the_customer_is_refused(
 
 
 async def test_a_new_device_nox_does_not_list_is_refused(customer, store, clock, nox_api) -> None:
-    await open_session(store, clock)
+    await open_session(store, clock, browser=customer)
     nox_api(listing({"data": [{"device_id": "other", "nox_user_id": "nox-user-1"}]}))
     response = await callback(customer, b64(payload(device_ids=["made-up"])))
     assert response.status_code == 400
@@ -472,11 +474,11 @@ async def test_the_console_lists_held_moves_and_an_operator_decides(
 # ---- NOX's 30 days count from a device's first link ---------------------------------------------
 async def test_relinking_does_not_restart_the_thirty_days(customer, store, clock) -> None:
     first = clock.now()
-    await open_session(store, clock)
+    await open_session(store, clock, browser=customer)
     await callback(customer, b64(payload(device_ids=["pump"])))
     clock.advance(20 * 24 * 3600)
     await sign_in(customer)  # the sign-in of 20 days ago has ended
-    await open_session(store, clock)
+    await open_session(store, clock, browser=customer)
     response = await callback(customer, b64(payload(device_ids=["pump"])))
     assert location(response) == "/account?language=en"
     [device] = await store.links.devices_of(1)
@@ -500,8 +502,11 @@ async def test_an_owner_move_keeps_the_first_link(ada_has_the_pump, store, clock
 
 # ---- a callback that arrives before sign-in ------------------------------------------------------
 async def test_a_callback_before_sign_in_completes_after_sign_in(
-    client, store, seeded, clock
+    client, store, seeded, clock, nox_api
 ) -> None:
+    """The customer finished at NOX in a browser we never sent there: NOX's data API confirms
+    the device, so the claim completes once the customer signs in."""
+    nox_api(listing({"data": [{"device_id": "daikin-abc", "nox_user_id": "nox-user-1"}]}))
     session = await open_session(store, clock)
     response = await callback(client, b64(payload()))
     assert location(response) == "/account/login?language=nl&next=/link/resume"
@@ -543,6 +548,39 @@ async def test_a_pending_callback_for_another_customer_is_refused(
     assert response.status_code == 400
     assert await reason(store) == "other_customer"
     assert await counts(store) == (0, 0, 0)
+
+
+async def test_an_unbound_browser_without_nox_confirmation_is_held(customer, store, clock) -> None:
+    """Found in review: a signed-in customer lured to /link/callback with a crafted payload
+    while a link session of theirs is open (started on another device, or through the API).
+    Without NOX's confirmation nothing reaches the registry; an operator decides."""
+    lured = await open_session(store, clock)  # this browser was never sent to NOX for it
+    response = await callback(customer, b64(payload(device_ids=["attackers-dev"])))
+    assert location(response) == "/account?language=en"
+    assert await store.links.devices_of(1) == []
+    [held] = await store.links.held()
+    assert (held.link_session_id, held.reason, held.device_ids) == (
+        lured.id,
+        "browser_not_bound",
+        ["attackers-dev"],
+    )
+
+
+async def test_a_move_racing_the_check_is_not_made(store, seeded, clock) -> None:
+    """Found in review: the owner check runs again inside the completing transaction, so a
+    device another customer linked a moment ago is not moved without NOX's confirmation."""
+    from idp.store.links import MoveNotConfirmed
+
+    bob_user = await add_user(store, email="bob@example.com", supplier_user_id="cust-0002")
+    ada = await open_session(store, clock)
+    bob = await open_session(store, clock, user_id=bob_user.id, supplier_user_id="cust-0002")
+    linked = dict(nox_user_id="n", brand="daikin", device_ids=["pump"], connected_at=1, now=5)
+    assert await store.links.complete(ada, **linked, may_move=False)
+    with pytest.raises(MoveNotConfirmed) as raised:
+        await store.links.complete(bob, **linked, may_move=False)
+    assert raised.value.moved_from == {"pump": SUPPLIER_USER_ID}
+    assert (await store.links.get_session(bob.id)).completed_at is None  # rolled back
+    assert await owners(store) == {"pump": SUPPLIER_USER_ID}
 
 
 async def test_a_bad_payload_before_sign_in_is_refused_at_once(client, store, seeded) -> None:

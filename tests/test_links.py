@@ -54,7 +54,7 @@ async def sign_in(client, email: str = EMAIL, password: str = PASSWORD) -> None:
 
 
 async def open_session(
-    store, clock, user_id: int = 1, supplier_user_id: str = SUPPLIER_USER_ID, **kw
+    store, clock, user_id: int = 1, supplier_user_id: str = SUPPLIER_USER_ID, browser=None, **kw
 ) -> LinkSession:  # type: ignore[no-untyped-def]
     session = LinkSession(
         id=kw.get("id", f"ls-{supplier_user_id}-{clock.now()}"),
@@ -72,6 +72,9 @@ async def open_session(
         completed_at=None,
     )
     await store.links.add_session(session)
+    if browser is not None:  # the customer's browser goes to NOX for it (binds the callback)
+        started = await browser.get(f"/link/start/{session.id}")
+        assert started.headers["Location"] == session.link_url, started.status_code
     return session
 
 
@@ -100,7 +103,7 @@ async def callback(client, data: str):  # type: ignore[no-untyped-def]
 
 # ---- the happy path of the callback and NOX's registry rules -------------------------------------
 async def test_callback_links_devices_and_is_single_use(customer, store, clock) -> None:
-    await open_session(store, clock)
+    await open_session(store, clock, browser=customer)
     response = await callback(customer, b64(payload(device_ids=["daikin-abc", "daikin-def"])))
     assert location(response) == "/account?language=en"
     body = await (await customer.get(location(response))).get_data(as_text=True)
@@ -115,16 +118,16 @@ async def test_callback_links_devices_and_is_single_use(customer, store, clock) 
 
 
 async def test_padding_is_tolerated(customer, store, clock) -> None:
-    await open_session(store, clock)
+    await open_session(store, clock, browser=customer)
     response = await callback(customer, b64(payload(device_ids=["x"]), padding=True))
     assert location(response) == "/account?language=en"
 
 
 async def test_relinking_replaces_the_customers_device(customer, store, clock) -> None:
-    await open_session(store, clock)
+    await open_session(store, clock, browser=customer)
     await callback(customer, b64(payload(device_ids=["old-pump"])))
     clock.advance(100)
-    await open_session(store, clock)
+    await open_session(store, clock, browser=customer)
     await callback(customer, b64(payload(device_ids=["new-pump"])))
     assert [d.device_id for d in await store.links.devices_of(1)] == ["new-pump"]
     actions = [(h["device_id"], h["action"]) for h in await store.links.history()]
@@ -132,16 +135,16 @@ async def test_relinking_replaces_the_customers_device(customer, store, clock) -
 
 
 async def test_relinking_a_heat_pump_keeps_the_solar_installation(customer, store, clock) -> None:
-    await open_session(store, clock, asset_type="pv")
+    await open_session(store, clock, browser=customer, asset_type="pv")
     await callback(customer, b64(payload(brand="sma", device_ids=["inverter"])))
     clock.advance(1)
-    await open_session(store, clock, asset_type="hp")
+    await open_session(store, clock, browser=customer, asset_type="hp")
     await callback(customer, b64(payload(device_ids=["pump"])))
     assert {d.device_id for d in await store.links.devices_of(1)} == {"inverter", "pump"}
 
 
 async def test_account_page_shows_when_nox_can_steer(customer, store, clock) -> None:
-    await open_session(store, clock)
+    await open_session(store, clock, browser=customer)
     await callback(customer, b64(payload()))
     body = await (await customer.get("/account?language=en")).get_data(as_text=True)
     assert "daikin-abc" in body
@@ -152,7 +155,9 @@ async def test_account_page_shows_when_nox_can_steer(customer, store, clock) -> 
 
 
 async def test_api_started_session_returns_to_return_url(customer, store, clock) -> None:
-    await open_session(store, clock, return_url="https://nox.example/oauth/callback")
+    await open_session(
+        store, clock, browser=customer, return_url="https://nox.example/oauth/callback"
+    )
     response = await callback(customer, b64(payload()))
     url = location(response)
     assert url.startswith("https://nox.example/oauth/callback?")
@@ -179,7 +184,7 @@ REJECTED = {
 
 @pytest.mark.parametrize("case", sorted(REJECTED))
 async def test_rejected_callback(customer, store, clock, case: str) -> None:
-    session = await open_session(store, clock)
+    session = await open_session(store, clock, browser=customer)
     before = await counts(store)
     response = await callback(customer, REJECTED[case]())
     assert response.status_code == 400
@@ -197,7 +202,7 @@ async def test_rejected_callback(customer, store, clock, case: str) -> None:
 
 
 async def test_expired_session_is_refused(customer, store, clock) -> None:
-    session = await open_session(store, clock)
+    session = await open_session(store, clock, browser=customer)
     clock.advance(600)
     response = await callback(customer, b64(payload()))
     assert response.status_code == 400

@@ -310,3 +310,23 @@ async def test_flow_with_the_preset_hands_off(client, store, app, seeded) -> Non
     await flow.code()
     [handoff] = await store.outbox.list()
     assert handoff.url == NOX_BASE + "/p"
+
+
+@pytest.mark.parametrize("name", ["nox_auth_base", "nox_api_base"])
+def test_the_key_never_travels_in_clear_beyond_this_machine(settings, name: str) -> None:
+    from idp.config import ConfigError
+
+    with pytest.raises(ConfigError, match="http:// only on a loopback host"):
+        settings.with_overrides(**{name: "http://api.nox.example"})
+    assert getattr(settings.with_overrides(**{name: "http://127.0.0.1:9"}), name)
+
+
+async def test_no_link_session_is_asked_for_with_an_empty_key(settings) -> None:
+    from idp.nox.links import NoxLinkClient, NoxUnavailable
+
+    nox = NoxLinkClient(settings.with_overrides(nox_api_key=None))
+    try:
+        with pytest.raises(NoxUnavailable, match="IDP_NOX_API_KEY is not set"):
+            await nox.create(user_id="cust-0001", asset_type="hp", language="nl", brand=None)
+    finally:
+        await nox.close()

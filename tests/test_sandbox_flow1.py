@@ -353,6 +353,19 @@ async def test_callback_with_a_state_never_issued_is_refused(app: Quart, nox: Cl
     assert rejected["reason"] == "unknown state"
 
 
+async def test_callback_in_another_browser_is_refused(app: Quart, nox: Client) -> None:
+    """A lured code redirect carrying the attacker's state, in the victim's browser: NOX (like
+    any careful OAuth client) links only in the browser it sent to the supplier."""
+    state = await issued_state(nox)  # the attacker's own browser started this
+    victim = app.test_client()
+    query = {"code": "c", "state": state, "iss": IDP_URL}
+    response = await victim.get("/callback", query_string=query)
+    assert response.status_code == 400
+    assert "started in another browser" in await response.get_data(as_text=True)
+    [rejected] = events(app, "callback_rejected")
+    assert rejected == {**rejected, "reason": "state issued to another browser", "state": state}
+
+
 async def test_callback_with_an_error_shows_the_code_redirect_failed(
     app: Quart, nox: Client
 ) -> None:

@@ -81,7 +81,7 @@ class NoxDataClient:
             response = await self.http.get(
                 "/v1/devices",
                 params={"user_id": supplier_user_id},
-                headers={"x-api-key": self.settings.nox_api_key or ""},
+                headers={"x-api-key": self.settings.nox_api_key or ""},  # `configured`: set
             )
         except httpx.HTTPError as exc:
             log.error("NOX data API request failed: %s", type(exc).__name__)

@@ -130,11 +130,14 @@ class NoxLinkClient:
         }
         if brand:
             body["brand"] = brand
+        if not self.settings.nox_api_key:
+            log.error("IDP_NOX_API_KEY is not set: no link session can be created at NOX")
+            raise NoxUnavailable("IDP_NOX_API_KEY is not set")
         try:
             response = await self.http.post(
                 "/v2/supplier/link-sessions",
                 json=body,
-                headers={"x-api-key": self.settings.nox_api_key or ""},
+                headers={"x-api-key": self.settings.nox_api_key},
             )
         except httpx.HTTPError as exc:
             log.error("NOX link-session request failed: %s", type(exc).__name__)

@@ -43,6 +43,10 @@ HEAT_PUMP_MAKERS = BRANDS["hp"]
 REFRESH_SECONDS = 2
 
 
+BROWSER_STATES = "nox_states"  # the states this browser was sent to the supplier with
+MAX_STATES = 5
+
+
 def register_flow1(
     app: Quart, settings: SandboxSettings, state: SandboxState, clock: Clock
 ) -> None:
@@ -151,7 +155,17 @@ def register_flow1(
         state.record(
             "supplier_selected", state=txn.state, language=language, supplier=supplier, maker=maker
         )
-        return Response("", status=302, headers={"Location": url})
+        response = Response("", status=302, headers={"Location": url})
+        # Like any careful OAuth client, NOX accepts a callback only in the browser it sent to
+        # the supplier: a code that arrives with a state issued to another browser is refused.
+        started = [*request.cookies.get(BROWSER_STATES, "").split(".")[-(MAX_STATES - 1) :]]
+        response.set_cookie(
+            BROWSER_STATES,
+            ".".join([s for s in started if s] + [txn.state]),
+            httponly=True,
+            samesite="Lax",
+        )
+        return response
 
     # -- the OAuth callback: the code redirect (or form_post) --
     @app.route("/callback", methods=["GET", "POST"])
@@ -161,6 +175,15 @@ def register_flow1(
         if txn is None:
             state.record("callback_rejected", reason="unknown state")
             return await error_page(400, "Supplier authentication failed", "Unknown state.")
+        if txn.state not in request.cookies.get(BROWSER_STATES, "").split("."):
+            state.record(
+                "callback_rejected", reason="state issued to another browser", state=txn.state
+            )
+            return await error_page(
+                400,
+                "Supplier authentication failed",
+                "This sign-in was started in another browser: NOX does not link it here.",
+            )
         if txn.callback_at is not None:
             state.record("callback_rejected", reason="state already used", state=txn.state)
             return await error_page(

@@ -19,6 +19,14 @@ from idp.store.tables import (
 )
 
 
+class MoveNotConfirmed(Exception):
+    """Completing would move devices away from another customer without NOX's confirmation."""
+
+    def __init__(self, moved_from: dict[str, str]) -> None:
+        super().__init__(sorted(moved_from))
+        self.moved_from = moved_from
+
+
 @dataclass(frozen=True)
 class LinkOutcome:
     """What completing a link session changed in the registry."""
@@ -55,13 +63,19 @@ class Links(Repository):
         """The devices among `device_ids` another customer holds: device_id -> their
         supplier_user_id."""
         async with self.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(devices.c.device_id, devices.c.supplier_user_id).where(
-                        devices.c.device_id.in_(device_ids), devices.c.user_id != user_id
-                    )
+            return await self._holders(conn, device_ids, user_id)
+
+    @staticmethod
+    async def _holders(
+        conn: AsyncConnection, device_ids: list[str], user_id: int
+    ) -> dict[str, str]:
+        rows = (
+            await conn.execute(
+                select(devices.c.device_id, devices.c.supplier_user_id).where(
+                    devices.c.device_id.in_(device_ids), devices.c.user_id != user_id
                 )
-            ).all()
+            )
+        ).all()
         return {row.device_id: row.supplier_user_id for row in rows}
 
     async def complete(
@@ -73,15 +87,22 @@ class Links(Repository):
         device_ids: list[str],
         connected_at: int,
         now: int,
+        may_move: bool = True,
     ) -> LinkOutcome | None:
         """Complete the session (once) and apply NOX's rules, all in one transaction.
 
         Re-linking under the same supplier_user_id replaces that customer's devices of the same
-        asset type; a device linked to another customer moves to this one. None when the session
-        was completed meanwhile (a replay)."""
+        asset type; a device linked to another customer moves to this one, but only with
+        `may_move` (NOX confirmed it): otherwise MoveNotConfirmed, and nothing is written, even
+        when the other customer linked the device a moment after the caller looked. None when
+        the session was completed meanwhile (a replay)."""
         async with self.begin() as conn:
             if not await self._claim(conn, session.id, now):
                 return None
+            if not may_move:
+                holders = await self._holders(conn, device_ids, session.user_id)
+                if holders:
+                    raise MoveNotConfirmed(holders)  # rolls the claim back too
             return await self._apply(
                 conn,
                 user_id=session.user_id,

@@ -36,10 +36,11 @@ class Client:
 
     @property
     def needs_fresh_step(self) -> bool:
-        """A code for this client hands the customer to NOX behind the browser's back, so it
-        needs a step the customer took in this very authentication session (issue: silent
-        re-authorization with a foreign `state`)."""
-        return self.handoff_mode == "backchannel"
+        """A code for this client hands the customer to NOX (behind the browser's back, or to
+        NOX, which may match the code to its user by `state` alone), so it needs a step the
+        customer took in this very authentication session: otherwise a lured browser links
+        the wrong NOX account to this customer."""
+        return self.handoff_mode == "backchannel" or self.is_nox
 
     @property
     def is_public(self) -> bool:

@@ -65,12 +65,22 @@ class AuthSessions(Repository):
                 .values(user_id=None, auth_time=None, interacted_at=None, force_login=True)
             )
 
-    async def finish(self, session_id: str, status: str, *, require_step: bool = False) -> bool:
-        """Move a pending session to its final status; False when it was not pending (a replay)
-        or, with `require_step`, when the customer took no step in it."""
+    async def finish(
+        self,
+        session_id: str,
+        status: str,
+        *,
+        require_step: bool = False,
+        user_id: int | None = None,
+    ) -> bool:
+        """Move a pending session to its final status; False when it was not pending (a replay),
+        with `require_step` when the customer took no step in it, with `user_id` when it is
+        someone else's by now (another tab said "Not you?")."""
         condition = [auth_sessions.c.id == session_id, auth_sessions.c.status == PENDING]
         if require_step:
             condition.append(auth_sessions.c.interacted_at.is_not(None))
+        if user_id is not None:
+            condition.append(auth_sessions.c.user_id == user_id)
         async with self.begin() as conn:
             result = await conn.execute(
                 update(auth_sessions).where(*condition).values(status=status)

@@ -334,11 +334,12 @@ async def finish_link(subject: Subject, data: str | None, named: str | None) -> 
         if payload.supplier_user_id != subject.user.supplier_user_id:
             raise Rejected("other_customer")
         now = svc.clock.now()
-        session = await bound_session(
+        bound = await bound_session(
             svc.store.links, subject.id, payload, bound=bound_ids(), named=named, now=now
         )
+        session = bound.session
         set_language(session.language)
-        decision = await complete_callback(svc.store.links, svc.nox_data, session, payload, now)
+        decision = await complete_callback(svc.store.links, svc.nox_data, bound, payload, now)
     except Rejected as rejected:
         return await refuse(subject, str(rejected), payload)
     unbind_browser(session.id)

@@ -148,29 +148,24 @@ async def terms_unavailable_page(auth: AuthSession) -> Response:
 
 
 async def advance(auth: AuthSession, subject: Subject | None) -> Response:
-    """Send the browser to the next step this authentication session needs: sign in, accept the
-    terms, confirm who is signed in, or the code."""
+    """Send the browser to the next step this authentication session needs: sign in, confirm
+    who is signed in, accept the terms, or the code (see `finish`)."""
     svc = services()
     if auth.expired(svc.clock.now()):
         return await expired_page(auth)
-    none_prompt = "none" in prompts_of(auth)
     if subject is None or auth.force_login:
-        if none_prompt:
+        if "none" in prompts_of(auth):
             return await deny_silently(auth, "login_required", "The customer must sign in")
         return go(login_url(auth))
     if auth.user_id != subject.id:
         await svc.store.auth_sessions.set_user(auth.id, subject.id, subject.auth_time)
-    try:
-        terms = await needs_terms(subject.id, auth.language)
-    except TermsUnavailable:
-        return await terms_unavailable_page(auth)
-    if terms:
-        if none_prompt:
-            return await deny_silently(
-                auth, "consent_required", "The customer must accept the terms and conditions"
-            )
-        return go(terms_url(auth))
     return await finish(auth, subject)
+
+
+async def step_missing(auth: AuthSession) -> bool:
+    """True while a client that needs it still lacks a step the customer took in this session."""
+    client = await services().store.clients.get(auth.client_id)
+    return client is not None and client.needs_fresh_step and auth.interacted_at is None
 
 
 async def deny_silently(auth: AuthSession, error: str, description: str) -> Response:
@@ -180,28 +175,45 @@ async def deny_silently(auth: AuthSession, error: str, description: str) -> Resp
 
 
 async def finish(auth: AuthSession, subject: Subject) -> Response:
-    """Issue the code: Authlib validates the stored request again (so a redirect URI removed
-    meanwhile no longer works) and redirects to the client.
+    """The last checks, on the session as stored now, then the code. Authlib validates the
+    stored request again (so a redirect URI removed meanwhile no longer works).
 
-    A client with a back-channel hand-off gets a code only after a step the customer took in
-    this authentication session (sign-in, terms, or "Continue as"): otherwise anyone who can
-    send a signed-in browser to /authorize with their own `state` would have NOX map their
-    account to this customer."""
+    A client with a back-channel hand-off (or NOX itself) gets a code only after a step the
+    customer took in this authentication session (sign-in, terms, or "Continue as"), asked for
+    before the terms: otherwise anyone who can send a signed-in browser to /authorize with their
+    own `state` would have NOX map their account to this customer. The terms are checked here
+    too, so no route can skip them, and a version published meanwhile is asked for."""
     svc = services()
     if auth.expired(svc.clock.now()):
         return await expired_page(auth)
     fresh = await svc.store.auth_sessions.get(auth.id)
-    client = await svc.store.clients.get(auth.client_id)
     if fresh is None or fresh.status != PENDING:
         return await page("error.html", status=400, message=_("This sign-in has already ended."))
-    if client is not None and client.needs_fresh_step and fresh.interacted_at is None:
-        if "none" in prompts_of(fresh):
+    if fresh.user_id != subject.id:
+        return go(login_url(fresh))
+    silent = "none" in prompts_of(fresh)
+    client = await svc.store.clients.get(fresh.client_id)
+    step_needed = client is not None and client.needs_fresh_step
+    if step_needed and fresh.interacted_at is None:
+        if silent:
             return await deny_silently(
                 fresh, "interaction_required", "The customer must confirm who is signed in"
             )
         return go(confirm_url(fresh))
-    require_step = client is not None and client.needs_fresh_step
-    if not await svc.store.auth_sessions.finish(auth.id, COMPLETED, require_step=require_step):
+    try:
+        terms = await needs_terms(subject.id, fresh.language)
+    except TermsUnavailable:
+        return await terms_unavailable_page(fresh)
+    if terms:
+        if silent:
+            return await deny_silently(
+                fresh, "consent_required", "The customer must accept the terms and conditions"
+            )
+        return go(terms_url(fresh))
+    completed = await svc.store.auth_sessions.finish(
+        auth.id, COMPLETED, require_step=step_needed, user_id=subject.id
+    )
+    if not completed:
         return await page("error.html", status=400, message=_("This sign-in has already ended."))
     request = stored_request(auth)
     server = svc.server

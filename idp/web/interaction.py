@@ -26,6 +26,8 @@ from idp.web.flow import (
     login_url,
     needs_terms,
     sign_out,
+    signed_in_subject,
+    step_missing,
     terms_unavailable_page,
 )
 
@@ -131,8 +133,15 @@ async def terms_page(
 
 
 async def signed_in_for(auth: AuthSession) -> Subject | None:
+    """Who this session is for. Until the customer acted in it, that is only who the browser
+    remembered at /authorize, so the browser must still be signed in as them (not signed out
+    or switched in another tab since)."""
     if auth.user_id is None or auth.auth_time is None:
         return None
+    if auth.interacted_at is None:
+        live = await signed_in_subject()
+        if live is None or live.id != auth.user_id:
+            return None
     user = await services().store.users.by_id(auth.user_id)
     if user is None or user.disabled:
         return None
@@ -155,6 +164,8 @@ async def terms_form(session_id: str) -> Response:
     subject = await signed_in_for(auth)
     if subject is None:
         return go(login_url(auth))
+    if await step_missing(auth):
+        return go(confirm_url(auth))
     terms = await current_terms(auth, subject)
     if terms is None:
         return await advance(auth, subject)
@@ -172,6 +183,8 @@ async def terms_submit(session_id: str) -> Response:
     subject = await signed_in_for(auth)
     if subject is None:
         return go(login_url(auth))
+    if await step_missing(auth):
+        return go(confirm_url(auth))
     if form.get("action") == "decline":
         return await deny(auth, "The customer declined the terms and conditions")
     terms = await current_terms(auth, subject)
@@ -179,6 +192,11 @@ async def terms_submit(session_id: str) -> Response:
         return await advance(auth, subject)
     if isinstance(terms, Response):
         return terms
+    if form.get("version") != terms.version:
+        # A new version was published while the page was open: accept only what was read.
+        return await terms_page(
+            auth, terms, 409, _("The terms and conditions have changed. Please read them again.")
+        )
     if form.get("action") != "accept" or form.get("accept_terms") != "yes":
         return await terms_page(
             auth, terms, 400, _("Tick the box to accept the terms and conditions.")
@@ -194,7 +212,8 @@ async def terms_submit(session_id: str) -> Response:
         ip=client_ip(),
         user_agent=user_agent(),
     )
-    await svc.store.auth_sessions.interacted(auth.id, subject.id, now)
+    if not await svc.store.auth_sessions.interacted(auth.id, subject.id, now):
+        return await page("error.html", status=400, message=_("This sign-in has already ended."))
     return await finish(auth, subject)
 
 
@@ -236,5 +255,6 @@ async def confirm_submit(session_id: str) -> Response:
         return response
     if form.get("action") != "continue":
         return await page("error.html", status=400, message=_("Choose one of the buttons."))
-    await svc.store.auth_sessions.interacted(auth.id, subject.id, svc.clock.now())
-    return await finish(auth, subject)
+    if not await svc.store.auth_sessions.interacted(auth.id, subject.id, svc.clock.now()):
+        return await page("error.html", status=400, message=_("This sign-in has already ended."))
+    return await advance(auth, subject)

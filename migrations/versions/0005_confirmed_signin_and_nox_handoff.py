@@ -23,6 +23,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("expires_at", sa.BigInteger(), nullable=True))
     with op.batch_alter_table("clients") as batch:
         batch.add_column(sa.Column("preset", sa.String(length=16), nullable=True))
+    # The README told operators to register NOX as client `nox`: that client is NOX, so it gets
+    # NOX's rules (a step in every authentication session; a warning without the hand-off).
+    op.execute("UPDATE clients SET preset = 'nox' WHERE client_id = 'nox'")
 
 
 def downgrade() -> None:
