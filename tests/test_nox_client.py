@@ -227,6 +227,20 @@ async def test_an_empty_key_is_never_sent(settings, clock, seeded, listener) -> 
 
 
 # ---- saying what is wrong ---------------------------------------------------------------------
+async def add_public_client(store, client_id: str, **extra: Any) -> None:  # type: ignore[no-untyped-def]
+    await store.clients.add(
+        client_id=client_id,
+        name="NOX",
+        secret_hash=None,
+        token_endpoint_auth_method="none",
+        grant_types=["authorization_code"],
+        scopes=["openid"],
+        redirect_uris=[REDIRECT_URI],
+        now=0,
+        **extra,
+    )
+
+
 async def test_readyz_and_console_say_what_keeps_nox_from_its_data(
     app,
     owner,
@@ -236,17 +250,7 @@ async def test_readyz_and_console_say_what_keeps_nox_from_its_data(
     body = await (await client.get("/readyz")).get_json()
     # Seeded: terms published, a key, nox in redirect mode (not the preset); no data API.
     assert body["warnings"] == [NO_DATA_API]
-    await store.clients.add(
-        client_id="nox2",
-        name="NOX",
-        secret_hash=None,
-        token_endpoint_auth_method="none",
-        grant_types=["authorization_code"],
-        scopes=["openid"],
-        redirect_uris=[REDIRECT_URI],
-        now=0,
-        preset="nox",
-    )
+    await add_public_client(store, "nox2", preset="nox")
     body = await (await client.get("/readyz")).get_json()
     assert body["warnings"] == [
         "client nox2 is NOX but has no back-channel hand-off: NOX never receives the "
@@ -263,17 +267,8 @@ async def test_readyz_names_a_missing_key_and_missing_terms(settings, clock) -> 
     app = create_app(settings.with_overrides(nox_api_key=None), clock)
     async with app.test_app() as test_app:
         store = app.extensions["idp"].store
-        await store.clients.add(
-            client_id="nox",
-            name="NOX",
-            secret_hash=None,
-            token_endpoint_auth_method="none",
-            grant_types=["authorization_code"],
-            scopes=["openid"],
-            redirect_uris=[REDIRECT_URI],
-            now=0,
-            handoff_mode="backchannel",
-            post_login_redirect_url=NOX_BASE + "/plr",
+        await add_public_client(
+            store, "nox", handoff_mode="backchannel", post_login_redirect_url=NOX_BASE + "/plr"
         )
         body = await (await test_app.test_client().get("/readyz")).get_json()
     assert body["status"] == "ok"
