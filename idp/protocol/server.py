@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Request
+from authlib.oauth2.rfc6749 import AuthorizationServer, InvalidScopeError, OAuth2Request
 from authlib.oauth2.rfc9207 import IssuerParameter
 
 from idp.protocol.bridge import Runner
@@ -137,6 +137,9 @@ class Server(AuthorizationServer):
         expires_in: int | None = None,
         include_refresh_token: bool = True,
     ) -> dict[str, Any]:
+        if not client.allows_scope(scope):
+            # RFC 6749 §3.3, §5.2: whatever the grant, never more than the client registered.
+            raise InvalidScopeError()
         scopes = (scope or "").split()
         if grant_type == "authorization_code":
             # A refresh token when the client may use them, and always for offline_access.
