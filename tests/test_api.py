@@ -79,6 +79,45 @@ async def test_token_without_links_write_gets_403(api, store) -> None:
     assert await store.links.sessions_for(1) == []
 
 
+@pytest.mark.parametrize("scope", ["links:read", "openid links:read"])
+async def test_customer_token_gets_403_whatever_its_scopes(api, store, scope: str) -> None:
+    """Only client tokens (client_credentials, no customer) may use the supplier API."""
+    from tests.conftest import Flow
+
+    await add_client(
+        store,
+        client_id="app",
+        scopes=["openid", "links:read", "links:write"],
+        redirect_uris=[REDIRECT_URI],
+    )
+    flow = Flow(api)
+    response = await flow.token(await flow.code(client_id="app", scope=scope), client_id="app")
+    assert response.status_code == 200
+    token = (await response.get_json())["access_token"]
+    for method, path, body in [
+        ("GET", f"/api/v1/users/{SUPPLIER_USER_ID}/devices", None),
+        (
+            "POST",
+            "/api/v1/link-sessions",
+            {"supplier_user_id": SUPPLIER_USER_ID, "asset_type": "hp"},
+        ),
+    ]:
+        answer = await api.open(
+            path, method=method, json=body, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert answer.status_code == 403
+        assert (await answer.get_json())["error"] == "insufficient_scope"
+        assert answer.headers["WWW-Authenticate"].startswith('Bearer error="insufficient_scope"')
+    assert await store.links.sessions_for(1) == []
+
+
+async def test_openapi_says_customer_tokens_are_refused(client) -> None:
+    document = await (await client.get("/api/openapi.json")).get_json()
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            assert "customer" in operation["responses"]["403"]["description"]
+
+
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer nope"}])
 async def test_missing_or_bad_token_gets_401(api, headers) -> None:
     response = await api.get(f"/api/v1/users/{SUPPLIER_USER_ID}/devices", headers=headers)
