@@ -10,6 +10,7 @@ from authlib.oauth2.rfc6749 import AuthorizationServer, InvalidScopeError, OAuth
 from authlib.oauth2.rfc9207 import IssuerParameter
 
 from idp.protocol.bridge import Runner
+from idp.protocol.client_auth import refuse_two_methods
 from idp.protocol.endpoints import (
     IntrospectionEndpoint,
     RevocationEndpoint,
@@ -97,6 +98,14 @@ class Server(AuthorizationServer):
         if record is None or record.disabled:
             return None
         return OAuthClient(record)
+
+    def authenticate_client(
+        self, request: OAuth2Request, methods: list[str], endpoint: str = "token"
+    ) -> OAuthClient:
+        """Authlib's client authentication (for /token, /revoke and /introspect alike), after
+        refusing a request that uses two methods."""
+        refuse_two_methods(request)
+        return super().authenticate_client(request, methods, endpoint)
 
     def load_user(self, user_id: int) -> Any:
         return self.run(self.store.users.by_id(user_id))
