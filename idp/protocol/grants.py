@@ -123,7 +123,16 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         presented = server.run(server.store.grants.by_refresh_token(digest(refresh_token)))
         if presented is not None and presented.client_id == self.request.client.get_client_id():
             self._check_scope(presented.scope)
-        use = server.run(server.store.grants.use_refresh_token(digest(refresh_token), now))
+        # The client is checked inside the rotation's conditional update: another client's
+        # request changes nothing.
+        use = server.run(
+            server.store.grants.use_refresh_token(
+                digest(refresh_token),
+                self.request.client.get_client_id(),
+                now,
+                server.settings.refresh_token_absolute_seconds,
+            )
+        )
         if use.reused:
             server.security_event(
                 "refresh_token_reuse",

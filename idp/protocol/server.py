@@ -6,7 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from authlib.oauth2.rfc6749 import AuthorizationServer, InvalidScopeError, OAuth2Request
+from authlib.oauth2.rfc6749 import (
+    AuthorizationServer,
+    InvalidGrantError,
+    InvalidScopeError,
+    OAuth2Request,
+)
 from authlib.oauth2.rfc9207 import IssuerParameter
 
 from idp.protocol.bridge import Runner
@@ -112,12 +117,11 @@ class Server(AuthorizationServer):
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         now = self.clock.now()
-        grant_type = request.payload.grant_type
+        rotation = request.payload.grant_type == "refresh_token"
         code = request.authorization_code
-        previous = request.refresh_token
         subject = request.user
         refresh = token.get("refresh_token")
-        self.run(
+        stored = self.run(
             self.store.grants.add_token(
                 client_id=request.client.get_client_id(),
                 user_id=subject.id if subject else None,
@@ -126,12 +130,18 @@ class Server(AuthorizationServer):
                 refresh_token_hash=digest(refresh) if refresh else None,
                 issued_at=now,
                 expires_at=now + token["expires_in"],
-                refresh_expires_at=now + self.settings.refresh_token_seconds if refresh else None,
-                family_id=previous.family_id if grant_type == "refresh_token" else new_secret(16),
+                refresh_seconds=self.settings.refresh_token_seconds,
+                refresh_absolute_seconds=self.settings.refresh_token_absolute_seconds,
+                family_id=request.refresh_token.family_id if rotation else new_secret(16),
+                new_family=not rotation,
                 code_id=code.id if code is not None else None,
                 auth_time=subject.auth_time if subject else None,
             )
         )
+        if not stored:
+            # The code was replayed, or the family revoked, while these tokens were made: they
+            # were never stored, so they must not be handed out either.
+            raise InvalidGrantError()
 
     def security_event(self, kind: str, actor: str | None, detail: dict[str, Any]) -> None:
         self._on_security_event(kind, actor, detail)
