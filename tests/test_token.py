@@ -322,3 +322,52 @@ async def test_code_replay_after_a_refresh_revokes_the_rotated_tokens(flow: Flow
     )
     assert userinfo.status_code == 401
     assert await error_of(await refresh_with(flow, rotated["refresh_token"])) == "invalid_grant"
+
+
+async def test_absolute_refresh_lifetime_is_a_setting(flow: Flow, app, clock) -> None:
+    from idp.config import load_settings
+
+    assert load_settings({}).refresh_token_absolute_seconds == 7_776_000
+    assert (
+        load_settings({"IDP_REFRESH_TOKEN_ABSOLUTE_SECONDS": "600"}).refresh_token_absolute_seconds
+        == 600
+    )
+    server = app.extensions["idp"].server
+    server.settings = server.settings.with_overrides(refresh_token_absolute_seconds=600)
+    token = (await (await flow.token(await flow.code())).get_json())["refresh_token"]
+    clock.advance(599)
+    response = await refresh_with(flow, token)
+    assert response.status_code == 200
+    clock.advance(1)
+    response = await refresh_with(flow, (await response.get_json())["refresh_token"])
+    assert await error_of(response) == "invalid_grant"
+
+
+async def test_exchange_stores_nothing_once_its_code_was_replayed(flow: Flow, store, clock) -> None:
+    """The replay lands between the first exchange's claim and its storing of the tokens."""
+    from idp.security.secrets import digest
+
+    code = await flow.code()
+    first = await store.grants.consume_code(digest(code), "nox", clock.now())
+    assert first.code is not None and not first.replayed
+    replay = await flow.token(code)
+    assert await error_of(replay) == "invalid_grant"
+    stored = await store.grants.add_token(
+        client_id="nox",
+        user_id=1,
+        scope="openid",
+        access_token_hash="a" * 64,
+        refresh_token_hash="r" * 64,
+        issued_at=clock.now(),
+        expires_at=clock.now() + 3600,
+        refresh_seconds=3600,
+        refresh_absolute_seconds=7200,
+        family_id="family-1",
+        new_family=True,
+        code_id=first.code.id,
+        auth_time=clock.now(),
+    )
+    assert stored is False
+    assert await store.grants.by_access_token("a" * 64) is None
+    [event] = await store.events.recent("code_replay")
+    assert event["actor"] == "nox"
