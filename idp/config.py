@@ -44,6 +44,8 @@ class Settings:
     access_token_seconds: int = 3600
     id_token_seconds: int = 3600
     refresh_token_seconds: int = 30 * 24 * 3600
+    # On top of the sliding lifetime: a refresh-token family ends this long after its first issue.
+    refresh_token_absolute_seconds: int = 90 * 24 * 3600
     login_session_seconds: int = 8 * 3600
     supplier_name: str = "Energieleverancier"
     logo_path: str | None = None
@@ -146,6 +148,7 @@ class Settings:
             "access_token_seconds",
             "id_token_seconds",
             "refresh_token_seconds",
+            "refresh_token_absolute_seconds",
             "login_session_seconds",
             "max_body_bytes",
             "admin_idle_seconds",

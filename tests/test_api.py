@@ -79,6 +79,77 @@ async def test_token_without_links_write_gets_403(api, store) -> None:
     assert await store.links.sessions_for(1) == []
 
 
+@pytest.mark.parametrize("scope", ["links:read", "openid links:read"])
+async def test_customer_token_gets_403_whatever_its_scopes(api, store, scope: str) -> None:
+    """Only client tokens (client_credentials, no customer) may use the supplier API."""
+    from tests.conftest import Flow
+
+    await add_client(
+        store,
+        client_id="app",
+        scopes=["openid", "links:read", "links:write"],
+        redirect_uris=[REDIRECT_URI],
+    )
+    flow = Flow(api)
+    response = await flow.token(await flow.code(client_id="app", scope=scope), client_id="app")
+    assert response.status_code == 200
+    token = (await response.get_json())["access_token"]
+    for method, path, body in [
+        ("GET", f"/api/v1/users/{SUPPLIER_USER_ID}/devices", None),
+        (
+            "POST",
+            "/api/v1/link-sessions",
+            {"supplier_user_id": SUPPLIER_USER_ID, "asset_type": "hp"},
+        ),
+    ]:
+        answer = await api.open(
+            path, method=method, json=body, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert answer.status_code == 403
+        assert (await answer.get_json())["error"] == "insufficient_scope"
+        assert answer.headers["WWW-Authenticate"].startswith('Bearer error="insufficient_scope"')
+    assert await store.links.sessions_for(1) == []
+
+
+async def test_client_token_beyond_its_registration_gets_403(api, store, clock) -> None:
+    """A token minted with a scope the client does not (or no longer) have is refused."""
+    from idp.security.secrets import digest
+
+    await add_client(
+        store, client_id="reader", grant_types=["client_credentials"], scopes=["links:read"]
+    )
+    await store.grants.add_token(
+        client_id="reader",
+        user_id=None,
+        scope="links:read links:write",
+        access_token_hash=digest("minted-before-the-fix"),
+        refresh_token_hash=None,
+        issued_at=clock.now(),
+        expires_at=clock.now() + 3600,
+        refresh_seconds=0,
+        refresh_absolute_seconds=0,
+        family_id="f-reader",
+        new_family=True,
+        code_id=None,
+        auth_time=None,
+    )
+    response = await api.post(
+        "/api/v1/link-sessions",
+        json={"supplier_user_id": SUPPLIER_USER_ID, "asset_type": "hp"},
+        headers={"Authorization": "Bearer minted-before-the-fix"},
+    )
+    assert response.status_code == 403
+    assert (await response.get_json())["error"] == "insufficient_scope"
+    assert await store.links.sessions_for(1) == []
+
+
+async def test_openapi_says_customer_tokens_are_refused(client) -> None:
+    document = await (await client.get("/api/openapi.json")).get_json()
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            assert "customer" in operation["responses"]["403"]["description"]
+
+
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer nope"}])
 async def test_missing_or_bad_token_gets_401(api, headers) -> None:
     response = await api.get(f"/api/v1/users/{SUPPLIER_USER_ID}/devices", headers=headers)

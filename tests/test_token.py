@@ -261,3 +261,113 @@ async def test_es256_key_after_rotation_signs_new_id_tokens(flow: Flow, app, sto
     clock.advance(3601)  # every token the old key signed has expired
     jwks = await (await flow.client.get("/jwks.json")).get_json()
     assert [k["kid"] for k in jwks["keys"]] == [kid]
+
+
+async def refresh_with(flow: Flow, token: str, client_id: str = "nox", secret: str = CLIENT_SECRET):  # type: ignore[no-untyped-def]
+    return await flow.client.post(
+        "/token",
+        form={"grant_type": "refresh_token", "refresh_token": token},
+        headers=basic_auth(client_id, secret),
+    )
+
+
+async def test_another_client_cannot_burn_a_refresh_token(flow: Flow, store) -> None:
+    other_secret = "other-secret-0123456789-abcdefghijklm"
+    await add_client(store, client_id="other", secret=other_secret)
+    tokens = await (await flow.token(await flow.code())).get_json()
+    stolen = await refresh_with(flow, tokens["refresh_token"], "other", other_secret)
+    assert stolen.status_code == 400
+    assert await error_of(stolen) == "invalid_grant"
+    # RFC 6749 §6: the token stays the rightful client's, unrotated and its family alive.
+    rightful = await refresh_with(flow, tokens["refresh_token"])
+    assert rightful.status_code == 200
+    assert await store.events.recent("refresh_token_reuse") == []
+
+
+async def test_refresh_token_has_an_absolute_lifetime_of_90_days(flow: Flow, clock) -> None:
+    token = (await (await flow.token(await flow.code())).get_json())["refresh_token"]
+    for _ in range(3):  # days 29, 58, 87: each refresh is within the sliding 30 days
+        clock.advance(29 * 86400)
+        response = await refresh_with(flow, token)
+        assert response.status_code == 200
+        token = (await response.get_json())["refresh_token"]
+    clock.advance(3 * 86400)  # day 90 since the family's first issue
+    response = await refresh_with(flow, token)
+    assert response.status_code == 400
+    assert await error_of(response) == "invalid_grant"
+
+
+async def test_introspection_shows_the_capped_refresh_expiry(flow: Flow, clock) -> None:
+    start = clock.now()
+    token = (await (await flow.token(await flow.code())).get_json())["refresh_token"]
+    for _ in range(3):
+        clock.advance(29 * 86400)
+        token = (await (await refresh_with(flow, token)).get_json())["refresh_token"]
+    answer = await flow.client.post(
+        "/introspect",
+        form={"token": token, "token_type_hint": "refresh_token"},
+        headers=basic_auth(),
+    )
+    assert (await answer.get_json())["exp"] == start + 90 * 86400
+
+
+async def test_code_replay_after_a_refresh_revokes_the_rotated_tokens(flow: Flow) -> None:
+    code = await flow.code()
+    tokens = await (await flow.token(code)).get_json()
+    rotated = await (await refresh_with(flow, tokens["refresh_token"])).get_json()
+    replay = await flow.token(code)
+    assert await error_of(replay) == "invalid_grant"
+    userinfo = await flow.client.get(
+        "/userinfo", headers={"Authorization": f"Bearer {rotated['access_token']}"}
+    )
+    assert userinfo.status_code == 401
+    assert await error_of(await refresh_with(flow, rotated["refresh_token"])) == "invalid_grant"
+
+
+async def test_absolute_refresh_lifetime_is_a_setting(flow: Flow, app, clock) -> None:
+    from idp.config import load_settings
+
+    assert load_settings({}).refresh_token_absolute_seconds == 7_776_000
+    assert (
+        load_settings({"IDP_REFRESH_TOKEN_ABSOLUTE_SECONDS": "600"}).refresh_token_absolute_seconds
+        == 600
+    )
+    server = app.extensions["idp"].server
+    server.settings = server.settings.with_overrides(refresh_token_absolute_seconds=600)
+    token = (await (await flow.token(await flow.code())).get_json())["refresh_token"]
+    clock.advance(599)
+    response = await refresh_with(flow, token)
+    assert response.status_code == 200
+    clock.advance(1)
+    response = await refresh_with(flow, (await response.get_json())["refresh_token"])
+    assert await error_of(response) == "invalid_grant"
+
+
+async def test_exchange_stores_nothing_once_its_code_was_replayed(flow: Flow, store, clock) -> None:
+    """The replay lands between the first exchange's claim and its storing of the tokens."""
+    from idp.security.secrets import digest
+
+    code = await flow.code()
+    first = await store.grants.consume_code(digest(code), "nox", clock.now())
+    assert first.code is not None and not first.replayed
+    replay = await flow.token(code)
+    assert await error_of(replay) == "invalid_grant"
+    stored = await store.grants.add_token(
+        client_id="nox",
+        user_id=1,
+        scope="openid",
+        access_token_hash="a" * 64,
+        refresh_token_hash="r" * 64,
+        issued_at=clock.now(),
+        expires_at=clock.now() + 3600,
+        refresh_seconds=3600,
+        refresh_absolute_seconds=7200,
+        family_id="family-1",
+        new_family=True,
+        code_id=first.code.id,
+        auth_time=clock.now(),
+    )
+    assert stored is False
+    assert await store.grants.by_access_token("a" * 64) is None
+    [event] = await store.events.recent("code_replay")
+    assert event["actor"] == "nox"

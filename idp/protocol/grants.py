@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from authlib.oauth2.rfc6749 import InvalidRequestError, grants
+from authlib.oauth2.rfc6749 import InvalidRequestError, InvalidScopeError, grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode, UserInfo
 
@@ -119,7 +119,20 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     def authenticate_refresh_token(self, refresh_token: str) -> IssuedToken | None:
         server = self.server
         now = server.clock.now()
-        use = server.run(server.store.grants.use_refresh_token(digest(refresh_token), now))
+        # Refuse a scope before the token is rotated, so a bad request does not burn it.
+        presented = server.run(server.store.grants.by_refresh_token(digest(refresh_token)))
+        if presented is not None and presented.client_id == self.request.client.get_client_id():
+            self._check_scope(presented.scope)
+        # The client is checked inside the rotation's conditional update: another client's
+        # request changes nothing.
+        use = server.run(
+            server.store.grants.use_refresh_token(
+                digest(refresh_token),
+                self.request.client.get_client_id(),
+                now,
+                server.settings.refresh_token_absolute_seconds,
+            )
+        )
         if use.reused:
             server.security_event(
                 "refresh_token_reuse",
@@ -130,6 +143,15 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         if use.token is None or use.token.revoked_at is not None:
             return None
         return IssuedToken(use.token, now, server.load_user)
+
+    def _check_scope(self, granted: str) -> None:
+        """RFC 6749 §6: no scope beyond the one originally granted, nor beyond what the client
+        has registered now."""
+        scope = self.request.payload.scope or granted
+        if not set(scope.split()) <= set(granted.split()):
+            raise InvalidScopeError()
+        if not self.request.client.allows_scope(scope):
+            raise InvalidScopeError()
 
     def authenticate_user(self, refresh_token: IssuedToken) -> Subject | None:
         user = refresh_token.get_user()

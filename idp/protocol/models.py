@@ -28,11 +28,19 @@ class OAuthClient(ClientMixin):
         uris = self.record.redirect_uris
         return uris[0] if len(uris) == 1 else None
 
-    def get_allowed_scope(self, scope: str | None) -> str:
+    def get_allowed_scope(self, scope: str | None) -> str | None:
+        """RFC 6749 §3.3: the registered scopes when none is asked for; the asked ones when the
+        client registered every one of them; else None, which Authlib answers `invalid_scope`."""
         allowed = self.record.scopes
         if not scope:
             return " ".join(s for s in allowed if s not in ("offline_access",))
-        return " ".join(s for s in dict.fromkeys(scope.split()) if s in allowed)
+        if not self.allows_scope(scope):
+            return None
+        return " ".join(dict.fromkeys(scope.split()))
+
+    def allows_scope(self, scope: str | None) -> bool:
+        """Whether every scope in `scope` is one this client registered (any grant, any time)."""
+        return all(s in self.record.scopes for s in (scope or "").split())
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         # RFC 9700 §4.1.3: exact string comparison, no patterns, no normalisation.

@@ -6,10 +6,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Request
+from authlib.oauth2.rfc6749 import (
+    AuthorizationServer,
+    InvalidGrantError,
+    InvalidScopeError,
+    OAuth2Request,
+)
 from authlib.oauth2.rfc9207 import IssuerParameter
 
 from idp.protocol.bridge import Runner
+from idp.protocol.client_auth import refuse_two_methods
 from idp.protocol.endpoints import (
     IntrospectionEndpoint,
     RevocationEndpoint,
@@ -98,17 +104,24 @@ class Server(AuthorizationServer):
             return None
         return OAuthClient(record)
 
+    def authenticate_client(
+        self, request: OAuth2Request, methods: list[str], endpoint: str = "token"
+    ) -> OAuthClient:
+        """Authlib's client authentication (for /token, /revoke and /introspect alike), after
+        refusing a request that uses two methods."""
+        refuse_two_methods(request)
+        return super().authenticate_client(request, methods, endpoint)
+
     def load_user(self, user_id: int) -> Any:
         return self.run(self.store.users.by_id(user_id))
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         now = self.clock.now()
-        grant_type = request.payload.grant_type
+        rotation = request.payload.grant_type == "refresh_token"
         code = request.authorization_code
-        previous = request.refresh_token
         subject = request.user
         refresh = token.get("refresh_token")
-        self.run(
+        stored = self.run(
             self.store.grants.add_token(
                 client_id=request.client.get_client_id(),
                 user_id=subject.id if subject else None,
@@ -117,12 +130,18 @@ class Server(AuthorizationServer):
                 refresh_token_hash=digest(refresh) if refresh else None,
                 issued_at=now,
                 expires_at=now + token["expires_in"],
-                refresh_expires_at=now + self.settings.refresh_token_seconds if refresh else None,
-                family_id=previous.family_id if grant_type == "refresh_token" else new_secret(16),
+                refresh_seconds=self.settings.refresh_token_seconds,
+                refresh_absolute_seconds=self.settings.refresh_token_absolute_seconds,
+                family_id=request.refresh_token.family_id if rotation else new_secret(16),
+                new_family=not rotation,
                 code_id=code.id if code is not None else None,
                 auth_time=subject.auth_time if subject else None,
             )
         )
+        if not stored:
+            # The code was replayed, or the family revoked, while these tokens were made: they
+            # were never stored, so they must not be handed out either.
+            raise InvalidGrantError()
 
     def security_event(self, kind: str, actor: str | None, detail: dict[str, Any]) -> None:
         self._on_security_event(kind, actor, detail)
@@ -137,6 +156,9 @@ class Server(AuthorizationServer):
         expires_in: int | None = None,
         include_refresh_token: bool = True,
     ) -> dict[str, Any]:
+        if not client.allows_scope(scope):
+            # RFC 6749 §3.3, §5.2: whatever the grant, never more than the client registered.
+            raise InvalidScopeError()
         scopes = (scope or "").split()
         if grant_type == "authorization_code":
             # A refresh token when the client may use them, and always for offline_access.

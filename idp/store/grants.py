@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from idp.store.base import Repository, to_record
 from idp.store.outbox import PENDING
 from idp.store.records import AuthorizationCode, Token
-from idp.store.tables import authorization_codes, handoffs, tokens
+from idp.store.tables import authorization_codes, handoffs, token_families, tokens
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,8 @@ class Grants(Repository):
 
     async def consume_code(self, code_hash: str, client_id: str, now: int) -> CodeConsumption:
         """Mark the code used, atomically. RFC 6749 §4.1.2: a code is used at most once; a second
-        presentation is reported as a replay so its tokens can be revoked."""
+        presentation marks it replayed and revokes every token issued from it (the families, so
+        rotated refresh tokens too); `add_token` then refuses to store any for it."""
         async with self.begin() as conn:
             row = (
                 await conn.execute(
@@ -89,11 +91,15 @@ class Grants(Repository):
                 .values(used_at=now)
             )
             if claimed.rowcount != 1:
+                # This UPDATE waits for an exchange that is storing its tokens (it holds the
+                # code's row), so the revocation below sees them; or that exchange, coming
+                # later, sees `replayed_at` and stores nothing.
                 await conn.execute(
-                    update(tokens)
-                    .where(tokens.c.code_id == row.id, tokens.c.revoked_at.is_(None))
-                    .values(revoked_at=now)
+                    update(authorization_codes)
+                    .where(authorization_codes.c.id == row.id)
+                    .values(replayed_at=func.coalesce(authorization_codes.c.replayed_at, now))
                 )
+                await self._revoke_families(conn, token_families.c.code_id == row.id, now)
                 return CodeConsumption(to_record(AuthorizationCode, row), replayed=True)
         if row.expires_at <= now:
             return CodeConsumption(None)
@@ -122,22 +128,64 @@ class Grants(Repository):
         refresh_token_hash: str | None,
         issued_at: int,
         expires_at: int,
-        refresh_expires_at: int | None,
+        refresh_seconds: int,
+        refresh_absolute_seconds: int,
         family_id: str,
+        new_family: bool,
         code_id: int | None,
         auth_time: int | None,
-    ) -> None:
+    ) -> bool:
+        """Store a token: the first of a new family (from a code, or client_credentials), or the
+        next of a family (a refresh). False, and nothing stored, when the code was replayed or
+        already exchanged, or the family was revoked, meanwhile: each is checked by the first
+        statement of this transaction, a conditional UPDATE that holds the row until commit.
+
+        The refresh token lives `refresh_seconds` (sliding), and never beyond
+        `refresh_absolute_seconds` after the family's first issue."""
         async with self.begin() as conn:
-            if code_id is not None:
-                # A code replayed while its tokens were being issued leaves them born revoked.
-                replay_seen = await conn.scalar(
-                    select(func.count())
-                    .select_from(tokens)
-                    .where(tokens.c.code_id == code_id, tokens.c.revoked_at.is_not(None))
+            if new_family:
+                if code_id is not None:
+                    claimed = await conn.execute(
+                        update(authorization_codes)
+                        .where(
+                            authorization_codes.c.id == code_id,
+                            authorization_codes.c.replayed_at.is_(None),
+                            authorization_codes.c.exchanged_at.is_(None),
+                        )
+                        .values(exchanged_at=issued_at)
+                    )
+                    if claimed.rowcount != 1:
+                        return False
+                await conn.execute(
+                    insert(token_families).values(
+                        id=family_id,
+                        client_id=client_id,
+                        code_id=code_id,
+                        created_at=issued_at,
+                        last_issued_at=issued_at,
+                    )
                 )
-                revoked_at = issued_at if replay_seen else None
+                family_started = issued_at
             else:
-                revoked_at = None
+                # RFC 9700 §4.14.2: a family revoked (reuse detected) after this refresh won its
+                # rotation gets no new token.
+                claimed = await conn.execute(
+                    update(token_families)
+                    .where(token_families.c.id == family_id, token_families.c.revoked_at.is_(None))
+                    .values(last_issued_at=issued_at)
+                )
+                if claimed.rowcount != 1:
+                    return False
+                started = await conn.scalar(
+                    select(token_families.c.created_at).where(token_families.c.id == family_id)
+                )
+                assert started is not None  # the UPDATE above has just matched this row
+                family_started = int(started)
+            refresh_expires_at = None
+            if refresh_token_hash is not None:
+                refresh_expires_at = min(
+                    issued_at + refresh_seconds, family_started + refresh_absolute_seconds
+                )
             await conn.execute(
                 insert(tokens).values(
                     client_id=client_id,
@@ -151,9 +199,9 @@ class Grants(Repository):
                     family_id=family_id,
                     code_id=code_id,
                     auth_time=auth_time,
-                    revoked_at=revoked_at,
                 )
             )
+        return True
 
     async def by_access_token(self, access_token_hash: str) -> Token | None:
         async with self.connect() as conn:
@@ -173,13 +221,21 @@ class Grants(Repository):
             ).first()
         return to_record(Token, row)
 
-    async def use_refresh_token(self, refresh_token_hash: str, now: int) -> RefreshUse:
-        """Rotate a refresh token, atomically. RFC 9700 §4.14.2: a rotated token presented again
-        means it leaked, so its whole family is revoked."""
+    async def use_refresh_token(
+        self, refresh_token_hash: str, client_id: str, now: int, absolute_seconds: int
+    ) -> RefreshUse:
+        """Rotate a refresh token of `client_id`, atomically. Another client's token is left
+        untouched (RFC 6749 §6: it must be bound to the client), so it cannot burn it.
+        RFC 9700 §4.14.2: a token presented again, and a rotation lost to a parallel request,
+        mean it leaked: its whole family is revoked. The family's absolute lifetime
+        (`absolute_seconds` from its first issue) ends it whatever the sliding expiry says."""
         async with self.begin() as conn:
             row = (
                 await conn.execute(
-                    select(tokens).where(tokens.c.refresh_token_hash == refresh_token_hash)
+                    select(tokens).where(
+                        tokens.c.refresh_token_hash == refresh_token_hash,
+                        tokens.c.client_id == client_id,
+                    )
                 )
             ).first()
             if row is None:
@@ -188,15 +244,22 @@ class Grants(Repository):
                 update(tokens)
                 .where(
                     tokens.c.id == row.id,
+                    tokens.c.client_id == client_id,
                     tokens.c.rotated_at.is_(None),
                     tokens.c.revoked_at.is_(None),
                 )
                 .values(rotated_at=now)
             )
             if claimed.rowcount != 1:
-                await self._revoke_family(conn, row.family_id, now)
-                return RefreshUse(to_record(Token, row), reused=row.rotated_at is not None)
+                await self._revoke_families(conn, token_families.c.id == row.family_id, now)
+                # Revoked outright is not reuse; rotated (before, or by the race's winner) is.
+                return RefreshUse(to_record(Token, row), reused=row.revoked_at is None)
+            family_started = await conn.scalar(
+                select(token_families.c.created_at).where(token_families.c.id == row.family_id)
+            )
         if row.refresh_expires_at is not None and row.refresh_expires_at <= now:
+            return RefreshUse(None)
+        if family_started is None or family_started + absolute_seconds <= now:
             return RefreshUse(None)
         return RefreshUse(to_record(Token, row))
 
@@ -207,7 +270,7 @@ class Grants(Repository):
                     select(tokens.c.family_id).where(tokens.c.id == token_id)
                 )
                 if family_id is not None:
-                    await self._revoke_family(conn, family_id, now)
+                    await self._revoke_families(conn, token_families.c.id == family_id, now)
             else:
                 await conn.execute(
                     update(tokens)
@@ -217,6 +280,8 @@ class Grants(Repository):
 
     async def revoke_for_user(self, user_id: int, now: int) -> None:
         async with self.begin() as conn:
+            families = select(tokens.c.family_id).where(tokens.c.user_id == user_id)
+            await self._revoke_families(conn, token_families.c.id.in_(families), now)
             await conn.execute(
                 update(tokens)
                 .where(tokens.c.user_id == user_id, tokens.c.revoked_at.is_(None))
@@ -224,9 +289,20 @@ class Grants(Repository):
             )
 
     @staticmethod
-    async def _revoke_family(conn, family_id: str, now: int) -> None:
+    async def _revoke_families(conn: AsyncConnection, which: Any, now: int) -> None:
+        """Revoke the families `which` selects, then every token in them. The family rows go
+        first: that waits for a token being added to one of them, and the token UPDATE after it
+        then sees that token."""
+        await conn.execute(
+            update(token_families)
+            .where(which, token_families.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
         await conn.execute(
             update(tokens)
-            .where(tokens.c.family_id == family_id, tokens.c.revoked_at.is_(None))
+            .where(
+                tokens.c.family_id.in_(select(token_families.c.id).where(which)),
+                tokens.c.revoked_at.is_(None),
+            )
             .values(revoked_at=now)
         )

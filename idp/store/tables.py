@@ -133,6 +133,9 @@ authorization_codes = Table(
     Column("created_at", Time, nullable=False),
     Column("expires_at", Time, nullable=False),
     Column("used_at", Time, nullable=True),
+    # When tokens were stored for it, and when it was presented again (then none may be).
+    Column("exchanged_at", Time, nullable=True),
+    Column("replayed_at", Time, nullable=True),
 )
 Index(
     "ix_authorization_codes_client_nonce",
@@ -159,6 +162,21 @@ tokens = Table(
     Column("auth_time", Time, nullable=True),
 )
 Index("ix_tokens_family_id", tokens.c.family_id)
+
+# A refresh-token family: the tokens issued from one code (or one client_credentials request)
+# and their rotations. Revoking a family and adding a token to it both update this row first, so
+# they serialise on it; `created_at` starts the absolute refresh lifetime.
+token_families = Table(
+    "token_families",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("client_id", String(128), nullable=False),
+    Column("code_id", Integer, nullable=True),
+    Column("created_at", Time, nullable=False),
+    Column("last_issued_at", Time, nullable=False),
+    Column("revoked_at", Time, nullable=True),
+)
+Index("ix_token_families_code_id", token_families.c.code_id)
 Index("ix_tokens_code_id", tokens.c.code_id)
 Index("ix_tokens_user_id", tokens.c.user_id)
 

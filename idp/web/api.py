@@ -1,6 +1,7 @@
 """The API for the supplier's own apps: start a link session for a customer, read devices.
 
-Bearer tokens from `client_credentials` (RFC 6750); scopes `links:write` and `links:read`.
+Bearer tokens from `client_credentials` only (RFC 6750); scopes `links:write` and `links:read`.
+A customer's token, whatever its scopes, is refused with 403 `insufficient_scope`.
 Errors are JSON with a machine-readable `error` code.
 """
 
@@ -24,23 +25,42 @@ from idp.web.openapi import OPENAPI
 bp = Blueprint("api", __name__)
 
 
+def _bearer_error(status: int, error: str, description: str, scope: str) -> Response:
+    response = json_error(status, error, description)
+    challenge = f'Bearer error="{error}"' + (f', scope="{scope}"' if status == 403 else "")
+    response.headers["WWW-Authenticate"] = challenge
+    return response
+
+
 async def authorize_token(scope: str) -> IssuedToken | Response:
-    """The bearer token of this request if it carries `scope`, else the RFC 6750 error."""
+    """The bearer token of this request if it is a client token carrying `scope`, else the
+    RFC 6750 error."""
     req = await protocol_request(request.path)
     try:
         token: IssuedToken = await in_thread(
             services().server.resource_protector.validate_request, [scope], req
         )
     except OAuth2Error as error:
-        status = error.status_code or 401
-        response = json_error(
-            status, error.error or "invalid_token", error.get_error_description() or ""
+        return _bearer_error(
+            error.status_code or 401,
+            error.error or "invalid_token",
+            error.get_error_description() or "",
+            scope,
         )
-        challenge = f'Bearer error="{error.error}"' + (
-            f', scope="{scope}"' if status == 403 else ""
+    # RFC 6750 §3.1: a customer's token is valid, it just does not carry the privilege this API
+    # needs (acting for the supplier, not for one customer): insufficient_scope, 403. The same
+    # for a scope the client no longer has registered.
+    if token.record.user_id is not None:
+        return _bearer_error(
+            403,
+            "insufficient_scope",
+            "This API takes only client tokens (client_credentials), not a customer's token",
+            scope,
         )
-        response.headers["WWW-Authenticate"] = challenge
-        return response
+    if not token.get_client().allows_scope(scope):
+        return _bearer_error(
+            403, "insufficient_scope", f"The client is not registered for {scope}", scope
+        )
     return token
 
 

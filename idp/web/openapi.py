@@ -17,7 +17,9 @@ OPENAPI: dict[str, Any] = {
         "title": "Supplier API of the NOX link identity provider",
         "version": "1.0.0",
         "description": "Start NOX link sessions for customers and read their linked devices. "
-        "Authenticate with a Bearer access token from the client_credentials grant.",
+        "Authenticate with a Bearer access token from the client_credentials grant. "
+        "Only client tokens are accepted: a token issued to a customer (authorization_code or "
+        "refresh_token grant), whatever its scopes, gets 403 insufficient_scope.",
     },
     "security": [{"bearer": []}],
     "paths": {
@@ -43,7 +45,10 @@ OPENAPI: dict[str, Any] = {
                     },
                     "400": _error("invalid_request or invalid_return_url"),
                     "401": _error("invalid_token"),
-                    "403": _error("insufficient_scope: the token lacks links:write"),
+                    "403": _error(
+                        "insufficient_scope: the token lacks links:write, or is a customer's "
+                        "token (only client_credentials tokens are accepted)"
+                    ),
                     "404": _error("unknown_customer"),
                     "502": _error("nox_unavailable: NOX did not create the link session"),
                 },
@@ -70,7 +75,10 @@ OPENAPI: dict[str, Any] = {
                         },
                     },
                     "401": _error("invalid_token"),
-                    "403": _error("insufficient_scope: the token lacks links:read"),
+                    "403": _error(
+                        "insufficient_scope: the token lacks links:read, or is a customer's "
+                        "token (only client_credentials tokens are accepted)"
+                    ),
                     "404": _error("unknown_customer"),
                 },
             }
@@ -80,6 +88,8 @@ OPENAPI: dict[str, Any] = {
         "securitySchemes": {
             "bearer": {
                 "type": "oauth2",
+                "description": "An access token from the client_credentials grant; "
+                "customers' tokens are refused (403 insufficient_scope).",
                 "flows": {
                     "clientCredentials": {
                         "tokenUrl": "/token",
