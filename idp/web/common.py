@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from quart import Response, current_app, render_template, request
@@ -11,6 +12,14 @@ from idp.i18n import current_language, gettext
 from idp.protocol.requests import ProtocolRequest
 from idp.protocol.server import ProtocolResponse
 from idp.services import Services
+
+# The ids we hand out (new_secret: URL-safe base64) as they may appear in a path or a form.
+OPAQUE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def valid_id(value: str | None) -> bool:
+    """True when `value` is wholly an id we could have issued (never a CR, LF or other byte)."""
+    return value is not None and OPAQUE_ID.fullmatch(value) is not None
 
 
 def services() -> Services:
