@@ -7,6 +7,7 @@ for the open link session this browser was sent to NOX for (rules in idp/nox/cal
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from typing import Any
 from urllib.parse import urlencode
@@ -58,6 +59,8 @@ NEXT = re.compile(r"/(account|link/resume|link/start/[A-Za-z0-9_-]{1,64})")
 BOUND = "link_bound"  # in the signed browser cookie: [[link session id, asset type], ...]
 PENDING = "pending_link"  # a callback that arrived before the customer signed in
 MAX_BOUND = 4
+ANONYMOUS_EVENT_WINDOW = 60  # seconds: one counted row per IP for callbacks nobody signed in made
+log = logging.getLogger("idp.web.account")
 
 
 def bind_browser(session: LinkSession) -> None:
@@ -274,16 +277,30 @@ async def link_start(session_id: str) -> Response:
 
 
 async def refuse(subject: Subject | None, reason: str, payload: LinkPayload | None) -> Response:
-    """A refused callback: a security event and a 400 page in the customer's language."""
-    await services().security_event(
-        "link_callback_rejected",
-        subject.user.supplier_user_id if subject else None,
-        {
-            "reason": reason,
-            "payload_supplier_user_id": payload.supplier_user_id if payload else None,
-        },
-        client_ip(),
-    )
+    """A refused callback: a security event and a 400 page in the customer's language. Anyone
+    can call the callback URL, so rejections nobody signed in caused are counted, one row per IP
+    and minute, rather than drowning the customers' own in the audit log."""
+    svc = services()
+    if subject is None:
+        opened = await svc.store.events.count_anonymous(
+            kind="link_callback_rejected",
+            now=svc.clock.now(),
+            ip=client_ip(),
+            reason=reason,
+            window=ANONYMOUS_EVENT_WINDOW,
+        )
+        if opened:
+            log.warning("security event link_callback_rejected (anonymous; counted per minute)")
+    else:
+        await svc.security_event(
+            "link_callback_rejected",
+            subject.user.supplier_user_id,
+            {
+                "reason": reason,
+                "payload_supplier_user_id": payload.supplier_user_id if payload else None,
+            },
+            client_ip(),
+        )
     return await page(
         "error.html",
         status=400,
