@@ -75,6 +75,9 @@ class Settings:
     # Hand-off URLs outside NOX's origin that an operator allows (space-separated, exact); they
     # never receive the NOX API key.
     handoff_allowed_urls: str = ""
+    # Reverse proxies (IPs or CIDRs, space- or comma-separated) whose X-Forwarded-For is
+    # believed; empty: the direct peer is the client (idp/web/proxies.py).
+    trusted_proxies: str = ""
     templates_dir: str = str(PROJECT_ROOT / "templates")
     static_dir: str = str(PROJECT_ROOT / "static")
     extra: dict[str, Any] = field(default_factory=dict)
@@ -121,6 +124,16 @@ class Settings:
     def handoff_allowed_url_list(self) -> tuple[str, ...]:
         return tuple(self.handoff_allowed_urls.split())
 
+    @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        try:
+            return tuple(
+                ipaddress.ip_network(item, strict=False)
+                for item in self.trusted_proxies.replace(",", " ").split()
+            )
+        except ValueError as exc:
+            raise ConfigError(f"IDP_TRUSTED_PROXIES: {exc}") from None
+
     def url(self, path: str) -> str:
         return self.issuer.rstrip("/") + path
 
@@ -157,6 +170,7 @@ class Settings:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"IDP_{name.upper()} must be a positive number")
         self.handoff_extra_fields  # noqa: B018 - parse it now, so a bad value fails at start-up
+        self.trusted_proxy_networks  # noqa: B018 - likewise
         # The NOX API key travels to both: never in clear text beyond this machine.
         for name, url in (
             ("NOX_AUTH_BASE", self.nox_auth_base),
