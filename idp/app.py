@@ -9,7 +9,7 @@ from typing import Any
 
 from quart import Quart, Response, send_file
 
-from idp import i18n
+from idp import i18n, retention
 from idp.config import Settings, load_settings
 from idp.nox.readiness import configuration_warnings
 from idp.security.clock import Clock, SystemClock
@@ -69,14 +69,19 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         for warning in await configuration_warnings(settings, services.store):
             log.warning("configuration: %s", warning)
         stop = asyncio.Event()
-        worker = asyncio.create_task(services.handoffs.run(stop), name="handoff-worker")
-        app.extensions["idp.worker"] = (stop, worker)
+        workers = [
+            asyncio.create_task(services.handoffs.run(stop), name="handoff-worker"),
+            asyncio.create_task(
+                retention.run(settings, services.store, clock, stop), name="retention-worker"
+            ),
+        ]
+        app.extensions["idp.worker"] = (stop, workers)
 
     @app.after_serving
     async def _stop() -> None:
-        stop, worker = app.extensions.pop("idp.worker")
+        stop, workers = app.extensions.pop("idp.worker")
         stop.set()
-        await worker
+        await asyncio.gather(*workers)
         await app.extensions["idp"].close()
 
     if settings.logo_path:

@@ -75,6 +75,16 @@ class Settings:
     # Hand-off URLs outside NOX's origin that an operator allows (space-separated, exact); they
     # never receive the NOX API key.
     handoff_allowed_urls: str = ""
+    # Retention (idp/retention.py, `idp purge`): how long rows are kept after they ended.
+    # Expired auth sessions, codes, tokens, link sessions, admin sessions and throttles: a day
+    # (long enough to read a fresh incident from them, useless after that).
+    retention_protocol_seconds: int = 24 * 3600
+    retention_signin_seconds: int = 30 * 24 * 3600  # expired sign-ins: the console lists them
+    retention_handoff_seconds: int = 30 * 24 * 3600  # delivered, failed or expired hand-offs
+    # Security events and the audit log: 400 days, a year of history plus a month's margin.
+    retention_event_seconds: int = 400 * 24 * 3600
+    retention_interval_seconds: int = 3600  # how often the background worker purges
+    retention_batch: int = 1000  # rows per DELETE; at most 50 batches per table per run
     # Reverse proxies (IPs or CIDRs, space- or comma-separated) whose X-Forwarded-For is
     # believed; empty: the direct peer is the client (idp/web/proxies.py).
     trusted_proxies: str = ""
@@ -166,6 +176,12 @@ class Settings:
             "handoff_timeout_seconds",
             "handoff_retry_base_seconds",
             "handoff_poll_seconds",
+            "retention_protocol_seconds",
+            "retention_signin_seconds",
+            "retention_handoff_seconds",
+            "retention_event_seconds",
+            "retention_interval_seconds",
+            "retention_batch",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"IDP_{name.upper()} must be a positive number")
