@@ -185,3 +185,18 @@ async def test_an_oversized_state_or_client_is_an_error_page(
     assert response.status_code == 400
     assert "invalid_request" in await response.get_data(as_text=True)
     assert await stored_sessions(store) == []
+
+
+@pytest.mark.parametrize(
+    "name", ["response_type", "redirect_uri", "client_id", "scope", "state", "nonce", "prompt"]
+)
+@pytest.mark.parametrize("value", ["\x1f", "code\u00ea", "a\x7fb"])
+async def test_a_parameter_outside_vschar_is_an_error_page(
+    flow: Flow, client, store, name: str, value: str
+) -> None:
+    """RFC 6749 Appendix A; Authlib echoes response_type and redirect_uri in its error
+    descriptions, which refused such characters with a 500."""
+    response = await client.get("/authorize", query_string=flow.params(**{name: value}))
+    assert response.status_code == 400
+    assert "invalid_request" in await response.get_data(as_text=True)
+    assert await stored_sessions(store) == []

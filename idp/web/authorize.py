@@ -6,6 +6,7 @@ page (400); after that, errors go to the client with `error`, `state` and `iss`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from urllib.parse import urlencode
 
@@ -49,6 +50,10 @@ KEPT_PARAMS = {
     "language": 16,
     "ui_locales": 64,
 }
+# RFC 6749 Appendix A: these parameters are VSCHAR (or URIs, which are narrower). Anything else
+# is refused before Authlib sees it: Authlib echoes some of them (response_type, redirect_uri)
+# in error descriptions, which may not carry such characters (RFC 6749 §4.1.2.1).
+VSCHAR = re.compile(r"[\x20-\x7e]*")
 # Too long to be echoed or trusted: before the redirect URI is verified, or the state the error
 # would carry back, only an error page is safe.
 PAGE_ONLY = ("client_id", "redirect_uri", "state")
@@ -57,6 +62,11 @@ PAGE_ONLY = ("client_id", "redirect_uri", "state")
 def oversized(params: dict[str, str], names: Iterable[str] = KEPT_PARAMS) -> str | None:
     """The first kept parameter whose value is longer than we accept, or None."""
     return next((n for n in names if len(params.get(n) or "") > KEPT_PARAMS[n]), None)
+
+
+def malformed(params: dict[str, str]) -> str | None:
+    """The first kept parameter with a character outside VSCHAR, or None."""
+    return next((n for n in KEPT_PARAMS if not VSCHAR.fullmatch(params.get(n) or "")), None)
 
 
 def kept_query(params: dict[str, str]) -> str:
@@ -97,6 +107,11 @@ async def authorize() -> Response:
     too_long = oversized(params, PAGE_ONLY)
     if too_long:
         return await invalid_request_page(InvalidRequestError(f"'{too_long}' is too long"))
+    bad = malformed(params)
+    if bad:
+        return await invalid_request_page(
+            InvalidRequestError(f"'{bad}' has characters RFC 6749 does not allow")
+        )
 
     subject = await signed_in_subject()
     prompts = params.get("prompt", "").split()
