@@ -16,7 +16,8 @@ from idp.security.clock import Clock, SystemClock
 from idp.security.secrets import new_secret
 from idp.services import Services
 from idp.web import account, admin, api, authorize, discovery, hardening, interaction, ops, token
-from idp.web.proxies import TrustedProxies
+from idp.web.common import guarded_static
+from idp.web.edge import Edge
 
 log = logging.getLogger("idp")
 # Authlib logs issued tokens at DEBUG; those lines must never reach a log, whatever the level.
@@ -93,8 +94,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     for module in (discovery, authorize, interaction, token, account, api, admin, ops):
         app.register_blueprint(module.bp)
     hardening.install(app, settings.log_format == "json", not settings.issuer_is_insecure)
-    if settings.trusted_proxy_networks:
-        app.asgi_app = TrustedProxies(app.asgi_app, settings.trusted_proxy_networks)  # type: ignore[method-assign]
+    app.view_functions["static"] = guarded_static(app.view_functions["static"])
+    app.asgi_app = Edge(app.asgi_app, settings.trusted_proxy_networks)  # type: ignore[method-assign]
     return app
 
 

@@ -46,3 +46,16 @@ async def test_link_start_with_a_bad_id_is_not_found(client, seeded, path: str) 
 async def test_interaction_with_a_bad_id_is_not_found(client, seeded, suffix: str) -> None:
     response = await client.get(f"/interaction/abc%0d%0aX:1/{suffix}")
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "name", ["\u00e9" * 300, "a" * 2000, "a/" + "b" * 300, "x%00y", "..%2f..%2fetc%2fpasswd"]
+)
+async def test_a_static_name_the_file_system_refuses_is_not_found(client, name: str) -> None:
+    response = await client.get(f"/static/{name}")
+    assert response.status_code == 404
+
+
+async def test_static_files_are_still_served(client) -> None:
+    response = await client.get("/static/idp.css")
+    assert response.status_code == 200

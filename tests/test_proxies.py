@@ -12,7 +12,7 @@ from idp.app import create_app
 from idp.config import ConfigError, Settings
 from idp.security.clock import FrozenClock
 from idp.store import Store
-from idp.web.proxies import forwarded_client
+from idp.web.edge import forwarded_client
 from tests.conftest import add_user, csrf_of
 
 TRUSTED = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("2001:db8::/32"))
@@ -93,3 +93,15 @@ async def test_without_the_setting_the_header_is_ignored(app: Quart, store: Stor
     await add_user(store)
     assert await failed_sign_in(app, "10.0.0.1", "203.0.113.9") == 401
     assert list(await store.throttles.get(["ip:10.0.0.1", "ip:203.0.113.9"])) == ["ip:10.0.0.1"]
+
+
+@pytest.mark.parametrize("host", [".", "a..b", "\u00e9" * 70, "x" * 70])
+async def test_a_host_the_router_cannot_read_is_a_400(client, seeded, host: str) -> None:
+    response = await client.get("/account/login", headers={"Host": host})
+    assert response.status_code == 400
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+async def test_an_ordinary_host_is_served(client, seeded) -> None:
+    response = await client.get("/healthz", headers={"Host": "login.example:8443"})
+    assert response.status_code == 200

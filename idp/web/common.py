@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from quart import Response, current_app, render_template, request
+from quart import Response, abort, current_app, render_template, request
 
 from idp.i18n import current_language, gettext
 from idp.protocol.requests import ProtocolRequest
@@ -79,6 +80,21 @@ async def forbidden_form() -> Response:
         status=403,
         message=gettext("This form has expired. Please go back and try again."),
     )
+
+
+def guarded_static(view: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    """Quart's static view, but a name the file system refuses (too long, a NUL byte) is a 404
+    rather than an OSError or ValueError and a 500."""
+
+    async def static(filename: str) -> Any:
+        if len(filename) > 1024 or any(len(p.encode()) > 255 for p in filename.split("/")):
+            abort(404)
+        try:
+            return await view(filename=filename)
+        except (OSError, ValueError):
+            abort(404)
+
+    return static
 
 
 def go(url: str) -> Response:

@@ -1,4 +1,6 @@
-"""The client's address behind trusted reverse proxies (IDP_TRUSTED_PROXIES), in one place.
+"""What is settled before Quart sees a request: the client's address behind trusted reverse
+proxies (IDP_TRUSTED_PROXIES), and a Host header Quart's router cannot read (a 400 here, where
+it would otherwise end in a 500 before any handler runs).
 
 `idp serve` does not terminate TLS, so in production a proxy is the direct peer of every
 request. X-Forwarded-For is honoured only when that peer is a listed proxy, and then the
@@ -50,22 +52,56 @@ def forwarded_client(peer: str, forwarded_for: Iterable[str], trusted: tuple[Net
     return client
 
 
-class TrustedProxies:
-    """ASGI middleware: the scope's `client` becomes the address `forwarded_client` finds."""
+def readable_host(host: str) -> bool:
+    """False for a Host header werkzeug's router refuses (BadHost): its name must be IDNA."""
+    try:
+        host.lower().partition(":")[0].encode("idna")
+    except UnicodeError:
+        return False
+    return True
+
+
+class Edge:
+    """ASGI middleware in front of the app: a Host the router cannot read is a plain 400; the
+    scope's `client` becomes the address `forwarded_client` finds."""
 
     def __init__(self, app: Any, trusted: tuple[Network, ...]) -> None:
         self.app = app
         self.trusted = trusted
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if self.trusted and scope.get("type") in ("http", "websocket") and scope.get("client"):
+        if scope.get("type") not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = scope.get("headers", ())
+        hosts = [value.decode("latin-1") for name, value in headers if name.lower() == b"host"]
+        if scope["type"] == "http" and not all(readable_host(h) for h in hosts):
+            await bad_request(send)
+            return
+        if self.trusted and scope.get("client"):
             host, port = scope["client"][0], scope["client"][1]
             values = [
                 value.decode("latin-1")
-                for name, value in scope.get("headers", ())
+                for name, value in headers
                 if name.lower() == b"x-forwarded-for"
             ]
             client = forwarded_client(str(host), values, self.trusted)
             if client != host:
                 scope = {**scope, "client": (client, port)}
         await self.app(scope, receive, send)
+
+
+async def bad_request(send: Any) -> None:
+    body = b"Bad Request: the Host header is not a host name.\n"
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 400,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
