@@ -59,3 +59,19 @@ async def test_a_static_name_the_file_system_refuses_is_not_found(client, name: 
 async def test_static_files_are_still_served(client) -> None:
     response = await client.get("/static/idp.css")
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/token", "/revoke", "/introspect"])
+@pytest.mark.parametrize("header", [" ", "x ", " Basic", "Basic /w==", "Basic " + "gA==:"])
+async def test_an_unreadable_authorization_header_is_no_client_authentication(
+    client, seeded, path: str, header: str
+) -> None:
+    """Authlib's Basic parser raised (a 500) on a header without credentials after the scheme
+    or with credentials that are not UTF-8; such a header authenticates nobody."""
+    response = await client.post(
+        path,
+        form={"grant_type": "client_credentials", "token": "t"},
+        headers={"Authorization": header},
+    )
+    assert response.status_code == 401
+    assert (await response.get_json())["error"] == "invalid_client"

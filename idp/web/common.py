@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -47,6 +49,28 @@ async def page(template: str, status: int = 200, **context: Any) -> Response:
     return Response(body, status=status, content_type="text/html; charset=utf-8")
 
 
+def readable_headers() -> dict[str, str]:
+    """The request's headers for Authlib, without an Authorization header its Basic parser
+    would raise on (a 500): one with nothing after the scheme, or Basic credentials that are
+    not UTF-8. Authlib treats an unreadable header as none, so dropping it changes nothing."""
+    headers = dict(request.headers.items())
+    name = next((k for k in headers if k.lower() == "authorization"), None)
+    if name is None:
+        return headers
+    parts = headers[name].split(None, 1)
+    readable = len(parts) == 2
+    if readable and parts[0].lower() == "basic":
+        try:
+            base64.b64decode(parts[1]).decode("utf-8")
+        except binascii.Error:
+            pass  # Authlib catches this one itself
+        except ValueError:
+            readable = False
+    if not readable:
+        del headers[name]
+    return headers
+
+
 async def protocol_request(path: str) -> ProtocolRequest:
     """An Authlib request for this HTTP request. The URL is built from the configured issuer,
     never from the Host header."""
@@ -57,7 +81,7 @@ async def protocol_request(path: str) -> ProtocolRequest:
     return ProtocolRequest(
         request.method,
         services().settings.url(path),
-        dict(request.headers.items()),
+        readable_headers(),
         query=query,
         form=form,
     )
