@@ -187,10 +187,18 @@ async def test_an_oversized_state_or_client_is_an_error_page(
     assert await stored_sessions(store) == []
 
 
+OUTSIDE_VSCHAR = ["\x1f", "code\u00ea", "a\x7fb"]
+ECHO_UNSAFE = ["..\\..", 'a"b']  # VSCHAR, but not in an error_description
+
+
 @pytest.mark.parametrize(
-    "name", ["response_type", "redirect_uri", "client_id", "scope", "state", "nonce", "prompt"]
+    ("name", "value"),
+    [
+        (name, value)
+        for name in ("response_type", "redirect_uri", "client_id", "scope", "state", "nonce")
+        for value in OUTSIDE_VSCHAR + ([] if name in ("state", "nonce") else ECHO_UNSAFE)
+    ],
 )
-@pytest.mark.parametrize("value", ["\x1f", "code\u00ea", "a\x7fb"])
 async def test_a_parameter_outside_vschar_is_an_error_page(
     flow: Flow, client, store, name: str, value: str
 ) -> None:
@@ -200,3 +208,8 @@ async def test_a_parameter_outside_vschar_is_an_error_page(
     assert response.status_code == 400
     assert "invalid_request" in await response.get_data(as_text=True)
     assert await stored_sessions(store) == []
+
+
+async def test_state_and_nonce_may_carry_any_vschar(flow: Flow) -> None:
+    url = location(await flow.authorize(state='s"\\1', nonce='n"\\1'))
+    assert url.endswith("/login")

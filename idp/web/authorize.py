@@ -54,6 +54,10 @@ KEPT_PARAMS = {
 # is refused before Authlib sees it: Authlib echoes some of them (response_type, redirect_uri)
 # in error descriptions, which may not carry such characters (RFC 6749 §4.1.2.1).
 VSCHAR = re.compile(r"[\x20-\x7e]*")
+# Nor '"' or '\' (RFC 6749 §4.1.2.1, error_description), except in the two parameters Authlib
+# never echoes and RFC 6749 / OIDC let carry any VSCHAR.
+ECHO_SAFE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
+ANY_VSCHAR = ("state", "nonce")
 # Too long to be echoed or trusted: before the redirect URI is verified, or the state the error
 # would carry back, only an error page is safe.
 PAGE_ONLY = ("client_id", "redirect_uri", "state")
@@ -66,7 +70,11 @@ def oversized(params: dict[str, str], names: Iterable[str] = KEPT_PARAMS) -> str
 
 def malformed(params: dict[str, str]) -> str | None:
     """The first kept parameter with a character outside VSCHAR, or None."""
-    return next((n for n in KEPT_PARAMS if not VSCHAR.fullmatch(params.get(n) or "")), None)
+    for name in KEPT_PARAMS:
+        allowed = VSCHAR if name in ANY_VSCHAR else ECHO_SAFE
+        if not allowed.fullmatch(params.get(name) or ""):
+            return name
+    return None
 
 
 def kept_query(params: dict[str, str]) -> str:
