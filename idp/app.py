@@ -9,13 +9,15 @@ from typing import Any
 
 from quart import Quart, Response, send_file
 
-from idp import i18n
+from idp import i18n, retention
 from idp.config import Settings, load_settings
 from idp.nox.readiness import configuration_warnings
 from idp.security.clock import Clock, SystemClock
 from idp.security.secrets import new_secret
 from idp.services import Services
 from idp.web import account, admin, api, authorize, discovery, hardening, interaction, ops, token
+from idp.web.common import guarded_static
+from idp.web.edge import Edge
 
 log = logging.getLogger("idp")
 # Authlib logs issued tokens at DEBUG; those lines must never reach a log, whatever the level.
@@ -68,14 +70,19 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         for warning in await configuration_warnings(settings, services.store):
             log.warning("configuration: %s", warning)
         stop = asyncio.Event()
-        worker = asyncio.create_task(services.handoffs.run(stop), name="handoff-worker")
-        app.extensions["idp.worker"] = (stop, worker)
+        workers = [
+            asyncio.create_task(services.handoffs.run(stop), name="handoff-worker"),
+            asyncio.create_task(
+                retention.run(settings, services.store, clock, stop), name="retention-worker"
+            ),
+        ]
+        app.extensions["idp.worker"] = (stop, workers)
 
     @app.after_serving
     async def _stop() -> None:
-        stop, worker = app.extensions.pop("idp.worker")
+        stop, workers = app.extensions.pop("idp.worker")
         stop.set()
-        await worker
+        await asyncio.gather(*workers)
         await app.extensions["idp"].close()
 
     if settings.logo_path:
@@ -87,6 +94,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     for module in (discovery, authorize, interaction, token, account, api, admin, ops):
         app.register_blueprint(module.bp)
     hardening.install(app, settings.log_format == "json", not settings.issuer_is_insecure)
+    app.view_functions["static"] = guarded_static(app.view_functions["static"])
+    app.asgi_app = Edge(app.asgi_app, settings.trusted_proxy_networks)  # type: ignore[method-assign]
     return app
 
 

@@ -77,6 +77,19 @@ class Settings:
     # Hand-off URLs outside NOX's origin that an operator allows (space-separated, exact); they
     # never receive the NOX API key.
     handoff_allowed_urls: str = ""
+    # Retention (idp/retention.py, `idp purge`): how long rows are kept after they ended.
+    # Expired auth sessions, codes, tokens, link sessions, admin sessions and throttles: a day
+    # (long enough to read a fresh incident from them, useless after that).
+    retention_protocol_seconds: int = 24 * 3600
+    retention_signin_seconds: int = 30 * 24 * 3600  # expired sign-ins: the console lists them
+    retention_handoff_seconds: int = 30 * 24 * 3600  # delivered, failed or expired hand-offs
+    # Security events and the audit log: 400 days, a year of history plus a month's margin.
+    retention_event_seconds: int = 400 * 24 * 3600
+    retention_interval_seconds: int = 3600  # how often the background worker purges
+    retention_batch: int = 1000  # rows per DELETE; at most 50 batches per table per run
+    # Reverse proxies (IPs or CIDRs, space- or comma-separated) whose X-Forwarded-For is
+    # believed; empty: the direct peer is the client (idp/web/proxies.py).
+    trusted_proxies: str = ""
     templates_dir: str = str(PROJECT_ROOT / "templates")
     static_dir: str = str(PROJECT_ROOT / "static")
     extra: dict[str, Any] = field(default_factory=dict)
@@ -123,6 +136,16 @@ class Settings:
     def handoff_allowed_url_list(self) -> tuple[str, ...]:
         return tuple(self.handoff_allowed_urls.split())
 
+    @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        try:
+            return tuple(
+                ipaddress.ip_network(item, strict=False)
+                for item in self.trusted_proxies.replace(",", " ").split()
+            )
+        except ValueError as exc:
+            raise ConfigError(f"IDP_TRUSTED_PROXIES: {exc}") from None
+
     def url(self, path: str) -> str:
         return self.issuer.rstrip("/") + path
 
@@ -156,10 +179,17 @@ class Settings:
             "handoff_timeout_seconds",
             "handoff_retry_base_seconds",
             "handoff_poll_seconds",
+            "retention_protocol_seconds",
+            "retention_signin_seconds",
+            "retention_handoff_seconds",
+            "retention_event_seconds",
+            "retention_interval_seconds",
+            "retention_batch",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"IDP_{name.upper()} must be a positive number")
         self.handoff_extra_fields  # noqa: B018 - parse it now, so a bad value fails at start-up
+        self.trusted_proxy_networks  # noqa: B018 - likewise
         # The NOX API key travels to both: never in clear text beyond this machine.
         for name, url in (
             ("NOX_AUTH_BASE", self.nox_auth_base),

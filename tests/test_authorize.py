@@ -134,3 +134,82 @@ async def test_prompt_none_without_accepted_terms_is_consent_required(flow: Flow
     params = query_of(location(await flow.authorize(prompt="none")))
     assert params["error"] == "consent_required"
     assert params["iss"] == ISSUER
+
+
+async def stored_sessions(store) -> list[dict]:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from idp.store.tables import auth_sessions
+
+    async with store.engine.connect() as conn:
+        return [dict(r._mapping) for r in (await conn.execute(select(auth_sessions))).all()]
+
+
+async def test_post_authorize_stores_only_the_parameters_the_flow_needs(
+    flow: Flow, client, store
+) -> None:
+    params = flow.params(prompt="login", ui_locales="en", language="en")
+    junk = {f"junk{i}": "x" * 1000 for i in range(60)}  # ~60 kB nobody needs
+    response = await client.post("/authorize", form={**params, **junk})
+    url = location(response)
+    assert url.endswith("/login")
+    [row] = await stored_sessions(store)
+    assert query_of("?" + row["query"]) == {k: params[k] for k in sorted(params)}
+    assert len(row["query"]) < 1000
+    # The stored request still carries everything Authlib checks again when it issues the code.
+    response = await flow.sign_in(url)
+    url = location(response)
+    if url.endswith("/terms"):
+        url = location(await flow.accept_terms(url))
+    assert url.startswith(REDIRECT_URI) and "code" in query_of(url)
+
+
+@pytest.mark.parametrize("name", ["nonce", "scope", "code_challenge", "prompt", "ui_locales"])
+async def test_an_oversized_parameter_is_refused_before_anything_is_stored(
+    flow: Flow, client, store, name: str
+) -> None:
+    value = "openid " * 800 if name == "scope" else "a" * 5000
+    response = await client.post("/authorize", form=flow.params(**{name: value}))
+    url = location(response)
+    assert url.startswith(REDIRECT_URI)
+    assert query_of(url)["error"] == "invalid_request"
+    assert query_of(url)["state"] == "state-123"
+    assert await stored_sessions(store) == []
+
+
+@pytest.mark.parametrize("name", ["state", "redirect_uri", "client_id"])
+async def test_an_oversized_state_or_client_is_an_error_page(
+    flow: Flow, client, store, name: str
+) -> None:
+    response = await client.post("/authorize", form=flow.params(**{name: "a" * 5000}))
+    assert response.status_code == 400
+    assert "invalid_request" in await response.get_data(as_text=True)
+    assert await stored_sessions(store) == []
+
+
+OUTSIDE_VSCHAR = ["\x1f", "code\u00ea", "a\x7fb"]
+ECHO_UNSAFE = ["..\\..", 'a"b']  # VSCHAR, but not in an error_description
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        (name, value)
+        for name in ("response_type", "redirect_uri", "client_id", "scope", "state", "nonce")
+        for value in OUTSIDE_VSCHAR + ([] if name in ("state", "nonce") else ECHO_UNSAFE)
+    ],
+)
+async def test_a_parameter_outside_vschar_is_an_error_page(
+    flow: Flow, client, store, name: str, value: str
+) -> None:
+    """RFC 6749 Appendix A; Authlib echoes response_type and redirect_uri in its error
+    descriptions, which refused such characters with a 500."""
+    response = await client.get("/authorize", query_string=flow.params(**{name: value}))
+    assert response.status_code == 400
+    assert "invalid_request" in await response.get_data(as_text=True)
+    assert await stored_sessions(store) == []
+
+
+async def test_state_and_nonce_may_carry_any_vschar(flow: Flow) -> None:
+    url = location(await flow.authorize(state='s"\\1', nonce='n"\\1'))
+    assert url.endswith("/login")

@@ -590,3 +590,38 @@ async def test_a_bad_payload_before_sign_in_is_refused_at_once(client, store, se
     assert response.status_code == 400
     message = "This link could not be completed. Nothing was changed; please start again."
     assert translated(message, "fr") in await response.get_data(as_text=True)
+
+
+# ---- anonymous noise (issue 9): counted per IP and minute, customers' rejections one by one ----
+async def test_anonymous_rejected_callbacks_are_counted_per_ip_and_minute(
+    client, store, seeded, clock
+) -> None:
+    for data in ("", "!!!", "e30", "bm90LWpzb24", "a"):
+        response = await client.get("/link/callback", query_string={"data": data})
+        assert response.status_code == 400
+        clock.advance(5)
+    [event] = await store.events.recent("link_callback_rejected")
+    assert event["actor"] is None
+    assert event["ip"] == "<local>"  # Quart's test client
+    assert event["detail"] == {
+        "anonymous": True,
+        "count": 5,
+        "reasons": {"missing": 1, "bad_json": 2, "missing_fields": 1, "bad_base64": 1},
+        "last_at": clock.now() - 5,
+    }
+    clock.advance(60)  # a new minute starts a new row
+    await client.get("/link/callback", query_string={"data": "!!!"})
+    newest, oldest = await store.events.recent("link_callback_rejected")
+    assert oldest["id"] == event["id"] and oldest["detail"]["count"] == 5
+    assert newest["detail"]["count"] == 1
+
+
+async def test_signed_in_rejections_are_recorded_one_by_one(client, store, seeded) -> None:
+    await sign_in(client)
+    for _ in range(3):
+        response = await client.get("/link/callback", query_string={"data": "!!!"})
+        assert response.status_code == 400
+    events = await store.events.recent("link_callback_rejected")
+    assert [(e["actor"], e["detail"]["reason"]) for e in events] == [
+        (SUPPLIER_USER_ID, "bad_json")
+    ] * 3

@@ -360,3 +360,54 @@ async def test_account_login_next_is_never_an_open_redirect(client, seeded) -> N
         form={"csrf_token": csrf_of(body), "email": EMAIL, "password": PASSWORD},
     )
     assert location(response) == "/account"
+
+
+@pytest.mark.parametrize(
+    "link_url",
+    [
+        f"https://evil.example\\@{NOX[len('https://') :]}/ui",  # WHATWG: \ ends the host
+        f"https://evil.example\\.{NOX[len('https://') :]}/ui",
+        f"https://user@{NOX[len('https://') :]}/ui",  # userinfo
+        f"https://:@{NOX[len('https://') :]}/ui",
+        f"{NOX}/ui\\..\\x",  # a backslash anywhere
+        f"{NOX}/ui?x=\n1",  # control characters and whitespace: browsers strip or reject them
+        f"{NOX}/u i",
+        f"{NOX}\t/ui",
+        f"{NOX}:8443/ui",  # another port
+        f"{NOX.replace('https', 'http')}/ui",  # another scheme
+        f"{NOX}:99999/ui",  # no port at all
+    ],
+)
+async def test_link_url_must_be_on_noxs_origin_as_a_browser_reads_it(
+    customer, store, use_nox, link_url: str
+) -> None:
+    async def handler(request: httpx.Request) -> httpx.Response:
+        answer = good_answer(request).json()
+        answer["link_url"] = link_url
+        return httpx.Response(200, json=answer)
+
+    use_nox(handler)
+    response = await start_link(customer)
+    assert response.status_code == 502
+    assert await store.links.sessions_for(1) == []
+
+
+@pytest.mark.parametrize(
+    ("url", "same"),
+    [
+        ("https://auth.nox.energy/ui?token=t", True),
+        ("https://AUTH.nox.energy:443/ui", True),  # the default port, spelled out
+        ("https://auth.nox.energy./ui", False),
+        ("https://evil.example\\@auth.nox.energy/ui", False),
+        ("https://auth.nox.energy@evil.example/ui", False),
+        ("https://auth.nox.energy%2eevil.example/ui", False),
+        ("https:auth.nox.energy/ui", False),
+        ("//auth.nox.energy/ui", False),
+        ("https://auth.nox.energy:0443x/ui", False),
+        ("https://auth.nox.energy/\x00", False),
+    ],
+)
+def test_same_origin_parses_as_browsers_do(url: str, same: bool) -> None:
+    from idp.nox.links import same_origin
+
+    assert same_origin(url, "https://auth.nox.energy") is same

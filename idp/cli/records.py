@@ -8,8 +8,9 @@ from typing import Any
 
 import click
 
+from idp import retention
 from idp.admin.actions import Actor, AdminActions
-from idp.cli.base import clock, main, read_text, with_actions, with_store
+from idp.cli.base import clock, main, read_text, settings, with_actions, with_store
 from idp.config import LANGUAGES
 from idp.protocol.keys import ALGORITHMS, generate_key
 from idp.store import Store
@@ -198,3 +199,28 @@ def keys_rotate(alg: str) -> None:
 
     with_store(run)
     click.echo(f"new current signing key {kid} ({alg})")
+
+
+# ---- retention --------------------------------------------------------------------------------
+@main.command("purge")
+@click.option("--json", "as_json", is_flag=True)
+def purge_command(as_json: bool) -> None:
+    """Delete what IDP_RETENTION_* says has been kept long enough (the server does this hourly)."""
+    config = settings()
+
+    async def run(store: Store) -> dict[str, int]:
+        total: dict[str, int] = {}
+        while True:  # each pass is bounded; repeat while a table still had more
+            deleted = await retention.purge(config, store, clock)
+            for name, count in deleted.items():
+                total[name] = total.get(name, 0) + count
+            cap = config.retention_batch * retention.MAX_BATCHES
+            if not any(count >= cap for count in deleted.values()):
+                return total
+
+    total = with_store(run)
+    if as_json:
+        click.echo(json.dumps(total, indent=2))
+        return
+    for name, count in total.items():
+        click.echo(f"{name}\t{count} deleted")

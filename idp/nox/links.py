@@ -93,9 +93,40 @@ def _text(value: Any, limit: int) -> bool:
     return isinstance(value, str) and 0 < len(value) <= limit
 
 
+DEFAULT_PORTS = {"https": 443, "http": 80}
+# What a browser reads differently from urlsplit (WHATWG URL): "\" is a path separator in
+# http(s) URLs, so "https://evil.example\@nox/" goes to evil.example; tabs and newlines are
+# silently removed; "%" in a host is decoded. Such a URL is refused rather than interpreted.
+URL_CHARS = re.compile(r"[!#-\[\]-~]+")  # printable ASCII without space, '"' and backslash
+AUTHORITY = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?")  # host[:port]: no userinfo, no "%"
+
+
+def origin_of(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an absolute http(s) URL as every browser reads it, or None when
+    the URL is one that parsers disagree on (userinfo, backslashes, control characters, spaces,
+    percent-encoded or trailing-dot hosts)."""
+    if not URL_CHARS.fullmatch(url):
+        return None
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not url[len(scheme) :].startswith("://"):
+        return None
+    if not AUTHORITY.fullmatch(parts.netloc):
+        return None
+    host = (parts.hostname or "").lower()
+    if not host or host.endswith(".") or ".." in host:
+        return None
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    return scheme, host, DEFAULT_PORTS[scheme] if port is None else port
+
+
 def same_origin(url: str, base: str) -> bool:
-    a, b = urlsplit(url), urlsplit(base)
-    return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
+    """True when a browser sent to `url` lands on `base`'s scheme, host and port exactly."""
+    a = origin_of(url)
+    return a is not None and a == origin_of(base)
 
 
 class NoxLinkClient:

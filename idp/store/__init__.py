@@ -16,6 +16,7 @@ from idp.store.keys import SigningKeys
 from idp.store.links import Links
 from idp.store.misc import SecurityEvents, ServiceSettings, Throttles
 from idp.store.outbox import Outbox
+from idp.store.retention import Retention
 from idp.store.sessions import AuthSessions, LoginSessions
 from idp.store.terms import Terms
 from idp.store.users import Users
@@ -39,6 +40,7 @@ class Store:
         self.outbox = Outbox(engine, conn)
         self.links = Links(engine, conn)
         self.admins = Admins(engine, conn)
+        self.retention = Retention(engine, conn)
 
     @classmethod
     def connect(cls, database_url: str) -> Store:

@@ -69,6 +69,44 @@ class SecurityEvents(Repository):
                 insert(security_events).values(at=now, kind=kind, actor=actor, ip=ip, detail=detail)
             )
 
+    async def count_anonymous(
+        self, *, kind: str, now: int, ip: str, reason: str, window: int
+    ) -> bool:
+        """Count an event nobody signed in caused in the row for `ip` opened less than `window`
+        seconds ago, or open one: anonymous noise stays one row per IP and window. True when a
+        row was opened."""
+        async with self.begin() as conn:
+            row = (
+                await conn.execute(
+                    select(security_events.c.id, security_events.c.detail)
+                    .where(
+                        security_events.c.kind == kind,
+                        security_events.c.at > now - window,
+                        security_events.c.actor.is_(None),
+                        security_events.c.ip == ip,
+                    )
+                    .order_by(security_events.c.id.desc())
+                    .limit(1)
+                    .with_for_update()
+                )
+            ).first()
+            detail = dict(row.detail) if row is not None else {}
+            if row is None or not detail.get("anonymous"):
+                detail = {"anonymous": True, "count": 1, "reasons": {reason: 1}, "last_at": now}
+                await conn.execute(
+                    insert(security_events).values(
+                        at=now, kind=kind, actor=None, ip=ip, detail=detail
+                    )
+                )
+                return True
+            reasons = dict(detail.get("reasons") or {})
+            reasons[reason] = int(reasons.get(reason, 0)) + 1
+            detail.update(count=int(detail.get("count", 0)) + 1, reasons=reasons, last_at=now)
+            await conn.execute(
+                update(security_events).where(security_events.c.id == row.id).values(detail=detail)
+            )
+            return False
+
     async def recent(
         self,
         kind: str | None = None,

@@ -115,6 +115,7 @@ login_sessions = Table(
     Column("ip", String(64), nullable=True),
     Column("user_agent", String(512), nullable=True),
 )
+Index("ix_login_sessions_expires_at", login_sessions.c.expires_at)  # retention
 
 authorization_codes = Table(
     "authorization_codes",
@@ -142,6 +143,7 @@ Index(
     authorization_codes.c.client_id,
     authorization_codes.c.nonce,
 )
+Index("ix_authorization_codes_expires_at", authorization_codes.c.expires_at)  # retention
 
 tokens = Table(
     "tokens",
@@ -179,6 +181,7 @@ token_families = Table(
 Index("ix_token_families_code_id", token_families.c.code_id)
 Index("ix_tokens_code_id", tokens.c.code_id)
 Index("ix_tokens_user_id", tokens.c.user_id)
+Index("ix_tokens_expires_at", tokens.c.expires_at)  # retention
 
 terms_versions = Table(
     "terms_versions",
@@ -223,6 +226,7 @@ throttles = Table(
     Column("failures", Integer, nullable=False),
     Column("last_failure_at", Time, nullable=False),
 )
+Index("ix_throttles_last_failure_at", throttles.c.last_failure_at)  # retention
 
 security_events = Table(
     "security_events",
@@ -235,6 +239,7 @@ security_events = Table(
     Column("detail", JSON, nullable=False),
 )
 Index("ix_security_events_kind_at", security_events.c.kind, security_events.c.at)
+Index("ix_security_events_at", security_events.c.at)  # retention
 
 # The outbox of hand-offs to NOX's POST /post-login-redirect: written with the code, delivered
 # at least once (with an Idempotency-Key), never again once one attempt succeeded.
@@ -257,6 +262,7 @@ handoffs = Table(
     Column("expires_at", Time, nullable=True),
 )
 Index("ix_handoffs_status_next", handoffs.c.status, handoffs.c.next_attempt_at)
+Index("ix_handoffs_finished_at", handoffs.c.finished_at)  # retention
 
 # Flow 2: link sessions we started at NOX, and the device registry with its history.
 link_sessions = Table(
@@ -277,6 +283,7 @@ link_sessions = Table(
     Column("completed_at", Time, nullable=True),
 )
 Index("ix_link_sessions_user_open", link_sessions.c.user_id, link_sessions.c.completed_at)
+Index("ix_link_sessions_expires_at", link_sessions.c.expires_at)  # retention
 
 devices = Table(
     "devices",
@@ -365,3 +372,4 @@ admin_sessions = Table(
     Column("last_seen_at", Time, nullable=False),
     Column("ip", String(64), nullable=True),
 )
+Index("ix_admin_sessions_last_seen_at", admin_sessions.c.last_seen_at)  # retention

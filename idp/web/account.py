@@ -7,6 +7,7 @@ for the open link session this browser was sent to NOX for (rules in idp/nox/cal
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from typing import Any
 from urllib.parse import urlencode
@@ -40,14 +41,26 @@ from idp.security.browser import (
 from idp.security.secrets import new_secret
 from idp.security.signin import sign_in
 from idp.store.records import Device, LinkSession
-from idp.web.common import client_ip, forbidden_form, go, page, services, user_agent
+from idp.web.common import (
+    client_ip,
+    forbidden_form,
+    go,
+    page,
+    services,
+    user_agent,
+    valid_id,
+)
 from idp.web.flow import sign_out, signed_in_subject
 
 bp = Blueprint("account", __name__)
-NEXT = re.compile(r"^/(account|link/resume|link/start/[A-Za-z0-9_-]{1,64})$")  # no open redirects
+# Where sign-in may send the browser on; matched against the whole string (fullmatch), so that
+# no trailing newline or anything else rides along into a Location header. No open redirects.
+NEXT = re.compile(r"/(account|link/resume|link/start/[A-Za-z0-9_-]{1,64})")
 BOUND = "link_bound"  # in the signed browser cookie: [[link session id, asset type], ...]
 PENDING = "pending_link"  # a callback that arrived before the customer signed in
 MAX_BOUND = 4
+ANONYMOUS_EVENT_WINDOW = 60  # seconds: one counted row per IP for callbacks nobody signed in made
+log = logging.getLogger("idp.web.account")
 
 
 def bind_browser(session: LinkSession) -> None:
@@ -125,7 +138,7 @@ async def account_login_page(
 ) -> Response:
     next_path = request.args.get("next", "")
     query = {"language": current_language()}
-    if NEXT.match(next_path):
+    if NEXT.fullmatch(next_path):
         query["next"] = next_path
     action = "/account/login?" + urlencode(query)
     notice = None
@@ -164,7 +177,7 @@ async def account_login_submit() -> Response:
     if result.user is None or result.raw_session_id is None:
         return await account_login_page(result.status, result.error, email.strip()[:320])
     next_path = request.args.get("next", "")
-    response = go(next_path if NEXT.match(next_path) else "/account")
+    response = go(next_path if NEXT.fullmatch(next_path) else "/account")
     set_signin_cookie(
         response,
         result.raw_session_id,
@@ -245,11 +258,13 @@ async def start_link() -> Response:
 @bp.get("/link/start/<session_id>")
 async def link_start(session_id: str) -> Response:
     """The link_url the API hands out: the customer signs in here first, then goes to NOX."""
+    if not valid_id(session_id):
+        return await page("error.html", status=404, message=_("This link was not found."))
     subject = await signed_in_subject()
     if subject is None:
-        return go(f"/account/login?next=/link/start/{session_id[:64]}")
+        return go(f"/account/login?next=/link/start/{session_id}")
     svc = services()
-    session = await svc.store.links.get_session(session_id[:64])
+    session = await svc.store.links.get_session(session_id)
     if session is None or session.user_id != subject.id:
         return await page("error.html", status=404, message=_("This link was not found."))
     set_language(session.language)
@@ -262,16 +277,30 @@ async def link_start(session_id: str) -> Response:
 
 
 async def refuse(subject: Subject | None, reason: str, payload: LinkPayload | None) -> Response:
-    """A refused callback: a security event and a 400 page in the customer's language."""
-    await services().security_event(
-        "link_callback_rejected",
-        subject.user.supplier_user_id if subject else None,
-        {
-            "reason": reason,
-            "payload_supplier_user_id": payload.supplier_user_id if payload else None,
-        },
-        client_ip(),
-    )
+    """A refused callback: a security event and a 400 page in the customer's language. Anyone
+    can call the callback URL, so rejections nobody signed in caused are counted, one row per IP
+    and minute, rather than drowning the customers' own in the audit log."""
+    svc = services()
+    if subject is None:
+        opened = await svc.store.events.count_anonymous(
+            kind="link_callback_rejected",
+            now=svc.clock.now(),
+            ip=client_ip(),
+            reason=reason,
+            window=ANONYMOUS_EVENT_WINDOW,
+        )
+        if opened:
+            log.warning("security event link_callback_rejected (anonymous; counted per minute)")
+    else:
+        await svc.security_event(
+            "link_callback_rejected",
+            subject.user.supplier_user_id,
+            {
+                "reason": reason,
+                "payload_supplier_user_id": payload.supplier_user_id if payload else None,
+            },
+            client_ip(),
+        )
     return await page(
         "error.html",
         status=400,
@@ -281,8 +310,10 @@ async def refuse(subject: Subject | None, reason: str, payload: LinkPayload | No
 
 
 def session_param() -> str | None:
+    """The link session the callback URL names; "" (naming none of ours) when it is not an id."""
     name = services().settings.link_callback_session_param
-    return request.args.get(name) if name else None
+    value = request.args.get(name) if name else None
+    return value if value is None or valid_id(value) else ""
 
 
 @bp.get("/link/callback")

@@ -6,9 +6,12 @@ page (400); after that, errors go to the client with `error`, `state` and `iss`.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from urllib.parse import urlencode
 
 from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from quart import Blueprint, Response, request
 
 from idp.i18n import pick_language, set_language
@@ -29,10 +32,61 @@ from idp.web.flow import (
 bp = Blueprint("authorize", __name__)
 
 KNOWN_PROMPTS = {"none", "login", "consent", "select_account"}
+# The parameters this flow reads (ours, RFC 6749 §4.1.1, RFC 7636 §4.3, OIDC Core §3.1.2.1), each
+# with the longest value accepted. Only these are kept in the authentication session: they are
+# all Authlib needs to validate the stored request again when it issues the code (flow.py).
+KEPT_PARAMS = {
+    "response_type": 32,
+    "client_id": 128,
+    "redirect_uri": 2048,
+    "scope": 1024,
+    "state": 2048,
+    "nonce": 512,
+    "code_challenge": 128,  # RFC 7636 §4.2: 43 characters for S256
+    "code_challenge_method": 16,
+    "response_mode": 32,
+    "prompt": 64,
+    "max_age": 16,
+    "language": 16,
+    "ui_locales": 64,
+}
+# RFC 6749 Appendix A: these parameters are VSCHAR (or URIs, which are narrower). Anything else
+# is refused before Authlib sees it: Authlib echoes some of them (response_type, redirect_uri)
+# in error descriptions, which may not carry such characters (RFC 6749 §4.1.2.1).
+VSCHAR = re.compile(r"[\x20-\x7e]*")
+# Nor '"' or '\' (RFC 6749 §4.1.2.1, error_description), except in the two parameters Authlib
+# never echoes and RFC 6749 / OIDC let carry any VSCHAR.
+ECHO_SAFE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
+ANY_VSCHAR = ("state", "nonce")
+# Too long to be echoed or trusted: before the redirect URI is verified, or the state the error
+# would carry back, only an error page is safe.
+PAGE_ONLY = ("client_id", "redirect_uri", "state")
+
+
+def oversized(params: dict[str, str], names: Iterable[str] = KEPT_PARAMS) -> str | None:
+    """The first kept parameter whose value is longer than we accept, or None."""
+    return next((n for n in names if len(params.get(n) or "") > KEPT_PARAMS[n]), None)
+
+
+def malformed(params: dict[str, str]) -> str | None:
+    """The first kept parameter with a character outside VSCHAR, or None."""
+    for name in KEPT_PARAMS:
+        allowed = VSCHAR if name in ANY_VSCHAR else ECHO_SAFE
+        if not allowed.fullmatch(params.get(name) or ""):
+            return name
+    return None
+
+
+def kept_query(params: dict[str, str]) -> str:
+    """The stored part of the request: the kept parameters only, in a fixed order."""
+    return urlencode([(name, params[name]) for name in KEPT_PARAMS if name in params])
 
 
 def extra_checks(params: dict[str, str]) -> tuple[str, str] | None:
     """What OIDC Core asks of the request beyond Authlib's checks, as (error, description)."""
+    too_long = oversized(params)
+    if too_long:
+        return "invalid_request", f"'{too_long}' is too long"
     if "request" in params:
         return "request_not_supported", "The 'request' parameter is not supported"  # OIDC §6
     if "request_uri" in params:
@@ -58,6 +112,14 @@ async def authorize() -> Response:
     params = req.payload.data
     set_language(pick_language(params.get("language"), params.get("ui_locales")))
     now = svc.clock.now()
+    too_long = oversized(params, PAGE_ONLY)
+    if too_long:
+        return await invalid_request_page(InvalidRequestError(f"'{too_long}' is too long"))
+    bad = malformed(params)
+    if bad:
+        return await invalid_request_page(
+            InvalidRequestError(f"'{bad}' has characters RFC 6749 does not allow")
+        )
 
     subject = await signed_in_subject()
     prompts = params.get("prompt", "").split()
@@ -81,7 +143,7 @@ async def authorize() -> Response:
         id=new_secret(24),
         browser_id=browser_id(),
         client_id=grant.client.get_client_id(),
-        query=urlencode(list(req.payload.data.items())),
+        query=kept_query(params),
         redirect_uri=grant.redirect_uri,
         state=params.get("state"),
         language=pick_language(params.get("language"), params.get("ui_locales")),

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from quart import Response, current_app, render_template, request
+from quart import Response, abort, current_app, render_template, request
 
 from idp.i18n import current_language, gettext
 from idp.protocol.requests import ProtocolRequest
 from idp.protocol.server import ProtocolResponse
 from idp.services import Services
+
+# The ids we hand out (new_secret: URL-safe base64) as they may appear in a path or a form.
+OPAQUE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def valid_id(value: str | None) -> bool:
+    """True when `value` is wholly an id we could have issued (never a CR, LF or other byte)."""
+    return value is not None and OPAQUE_ID.fullmatch(value) is not None
 
 
 def services() -> Services:
@@ -37,6 +49,28 @@ async def page(template: str, status: int = 200, **context: Any) -> Response:
     return Response(body, status=status, content_type="text/html; charset=utf-8")
 
 
+def readable_headers() -> dict[str, str]:
+    """The request's headers for Authlib, without an Authorization header its Basic parser
+    would raise on (a 500): one with nothing after the scheme, or Basic credentials that are
+    not UTF-8. Authlib treats an unreadable header as none, so dropping it changes nothing."""
+    headers = dict(request.headers.items())
+    name = next((k for k in headers if k.lower() == "authorization"), None)
+    if name is None:
+        return headers
+    parts = headers[name].split(None, 1)
+    readable = len(parts) == 2
+    if readable and parts[0].lower() == "basic":
+        try:
+            base64.b64decode(parts[1]).decode("utf-8")
+        except binascii.Error:
+            pass  # Authlib catches this one itself
+        except ValueError:
+            readable = False
+    if not readable:
+        del headers[name]
+    return headers
+
+
 async def protocol_request(path: str) -> ProtocolRequest:
     """An Authlib request for this HTTP request. The URL is built from the configured issuer,
     never from the Host header."""
@@ -47,7 +81,7 @@ async def protocol_request(path: str) -> ProtocolRequest:
     return ProtocolRequest(
         request.method,
         services().settings.url(path),
-        dict(request.headers.items()),
+        readable_headers(),
         query=query,
         form=form,
     )
@@ -70,6 +104,21 @@ async def forbidden_form() -> Response:
         status=403,
         message=gettext("This form has expired. Please go back and try again."),
     )
+
+
+def guarded_static(view: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    """Quart's static view, but a name the file system refuses (too long, a NUL byte) is a 404
+    rather than an OSError or ValueError and a 500."""
+
+    async def static(filename: str) -> Any:
+        if len(filename) > 1024 or any(len(p.encode()) > 255 for p in filename.split("/")):
+            abort(404)
+        try:
+            return await view(filename=filename)
+        except (OSError, ValueError):
+            abort(404)
+
+    return static
 
 
 def go(url: str) -> Response:

@@ -14,7 +14,7 @@ from idp.security.secrets import same
 from idp.security.signin import sign_in
 from idp.store.records import AuthSession
 from idp.store.sessions import PENDING
-from idp.web.common import client_ip, forbidden_form, go, page, services, user_agent
+from idp.web.common import client_ip, forbidden_form, go, page, services, user_agent, valid_id
 from idp.web.flow import (
     TermsToAccept,
     TermsUnavailable,
@@ -37,7 +37,7 @@ markdown = MarkdownIt("commonmark", {"html": False, "linkify": False})
 
 async def load(session_id: str) -> AuthSession | Response:
     """The authentication session of this browser, or the page that explains why not."""
-    auth = await services().store.auth_sessions.get(session_id[:64])
+    auth = await services().store.auth_sessions.get(session_id) if valid_id(session_id) else None
     if auth is None or not same(auth.browser_id, browser_id()):
         return await page(
             "error.html", status=404, message=_("This sign-in session was not found.")
