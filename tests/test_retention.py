@@ -27,6 +27,7 @@ from idp.store.tables import (
     login_sessions,
     security_events,
     throttles,
+    token_families,
     tokens,
 )
 from tests.conftest import add_user
@@ -39,7 +40,7 @@ async def day_of_traffic(store: Store, now: int, day: int) -> None:
     """What a day writes to each table the retention job looks after (user 1, admin 1)."""
     rows: dict[Any, list[dict[str, Any]]] = {t: [] for t in (auth_sessions, authorization_codes)}
     rows.update({t: [] for t in (tokens, link_sessions, login_sessions, admin_sessions)})
-    rows.update({t: [] for t in (throttles, handoffs, security_events)})
+    rows.update({t: [] for t in (throttles, handoffs, security_events, token_families)})
     for i in range(PER_DAY):
         key = f"{day}-{i}"
         rows[auth_sessions].append(
@@ -56,6 +57,9 @@ async def day_of_traffic(store: Store, now: int, day: int) -> None:
                  refresh_token_hash=f"r{key}", issued_at=now, expires_at=now + 3600,
                  refresh_expires_at=now + 30 * DAY, family_id=f"f{key}")
         )  # fmt: skip
+        rows[token_families].append(
+            dict(id=f"f{key}", client_id="nox", created_at=now, last_issued_at=now)
+        )
         rows[link_sessions].append(
             dict(id=f"l{key}", link_token=f"lt{key}", user_id=1, supplier_user_id="cust-0001",
                  asset_type="hp", language="nl", link_url="https://nox/ui", created_at=now,
@@ -106,6 +110,7 @@ async def test_a_year_and_more_of_traffic_stays_bounded(
         "auth_sessions": 0,
         "authorization_codes": 0,
         "tokens": 15 * PER_DAY,  # refresh tokens live 30 days, then one day more
+        "token_families": 15 * PER_DAY,  # each as long as its last token
         "link_sessions": 0,
         "login_sessions": 15 * PER_DAY,
         "admin_sessions": 0,

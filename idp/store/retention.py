@@ -17,6 +17,7 @@ from idp.store.tables import (
     login_sessions,
     security_events,
     throttles,
+    token_families,
     tokens,
 )
 
@@ -45,6 +46,14 @@ def _expired(c: Cutoffs) -> list[tuple[Table, ColumnElement[bool]]]:
                 or_(
                     tokens.c.refresh_expires_at.is_(None), tokens.c.refresh_expires_at < c.protocol
                 ),
+            ),
+        ),
+        (
+            # A family outlives its tokens only as a record: gone once its last token is.
+            token_families,
+            and_(
+                token_families.c.last_issued_at < c.protocol,
+                ~select(tokens.c.id).where(tokens.c.family_id == token_families.c.id).exists(),
             ),
         ),
         (link_sessions, link_sessions.c.expires_at < c.protocol),
