@@ -86,7 +86,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     for module in (discovery, authorize, interaction, token, account, api, admin, ops):
         app.register_blueprint(module.bp)
-    hardening.install(app, settings.log_format == "json", not settings.issuer_is_insecure)
+    hardening.install(
+        app,
+        settings.log_format == "json",
+        not settings.issuer_is_insecure,
+        server_timing=settings.server_timing,
+    )
     return app
 
 

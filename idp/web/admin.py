@@ -114,22 +114,25 @@ async def login_submit() -> Response:
     async def refuse(status: int, message: str) -> Response:
         return await admin_page("login.html", status, error=message, email=email)
 
-    wait = await svc.admin_throttle.wait_seconds(email, ip, now)
-    if wait:
+    attempt = await svc.admin_throttle.attempt(email, ip, now)  # counted before checking
+    if attempt.wait:
+        wait = attempt.wait
         await svc.security_event("admin_signin_throttled", email.lower(), {"wait": wait}, ip)
         return await refuse(429, f"Too many failed attempts. Wait {wait} seconds.")
     found = await svc.store.admins.by_email(email) if email else None
-    check = await passwords.verify_async(password, found.password_hash if found else None)
+    try:
+        check = await passwords.verify_async(password, found.password_hash if found else None)
+    except passwords.PasswordPoolFull:
+        await svc.admin_throttle.not_checked(attempt)
+        raise
     step = matching_step(found.totp_secret, code, now) if found else None
     if found is None or found.disabled or not check.ok or step is None:
-        await svc.admin_throttle.failed(email, ip, now)
         await svc.security_event("admin_signin_failed", email.lower(), {}, ip)
         return await refuse(401, "The email, password or code is not correct.")
     if not await svc.store.admins.use_totp_step(found.id, step):
-        await svc.admin_throttle.failed(email, ip, now)
         await svc.security_event("admin_totp_reused", email.lower(), {}, ip)
         return await refuse(401, "That code was used already. Wait for the next one.")
-    await svc.admin_throttle.succeeded(email)
+    await svc.admin_throttle.succeeded(attempt)
     raw = new_secret(32)
     await svc.store.admins.start_session(digest(raw), found.id, now, ip)
     await svc.actions.audit("admin.signed_in", Actor(f"admin:{found.email}", ip))
