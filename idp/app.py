@@ -13,6 +13,7 @@ from idp import i18n
 from idp.config import Settings, load_settings
 from idp.nox.readiness import configuration_warnings
 from idp.security.clock import Clock, SystemClock
+from idp.security.logs import configure_logging
 from idp.security.secrets import new_secret
 from idp.services import Services
 from idp.web import account, admin, api, authorize, discovery, hardening, interaction, ops, token
@@ -97,5 +98,5 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
 def asgi_app() -> Any:
     """The entry point Hypercorn workers load (`idp.app:asgi_app()`)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
     return create_app()
