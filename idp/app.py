@@ -13,6 +13,7 @@ from idp import i18n, retention
 from idp.config import Settings, load_settings
 from idp.nox.readiness import configuration_warnings
 from idp.security.clock import Clock, SystemClock
+from idp.security.logs import configure_logging
 from idp.security.secrets import new_secret
 from idp.services import Services
 from idp.web import account, admin, api, authorize, discovery, hardening, interaction, ops, token
@@ -93,7 +94,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     for module in (discovery, authorize, interaction, token, account, api, admin, ops):
         app.register_blueprint(module.bp)
-    hardening.install(app, settings.log_format == "json", not settings.issuer_is_insecure)
+    hardening.install(
+        app,
+        settings.log_format == "json",
+        not settings.issuer_is_insecure,
+        server_timing=settings.server_timing,
+    )
     app.view_functions["static"] = guarded_static(app.view_functions["static"])
     app.asgi_app = Edge(app.asgi_app, settings.trusted_proxy_networks)  # type: ignore[method-assign]
     return app
@@ -101,5 +107,5 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
 def asgi_app() -> Any:
     """The entry point Hypercorn workers load (`idp.app:asgi_app()`)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
     return create_app()

@@ -55,6 +55,15 @@ class Settings:
     signin_free_failures: int = 5
     signin_ip_free_failures: int = 20
     admin_idle_seconds: int = 15 * 60
+    # An admin session ends this long after sign-in, however active (the idle timeout aside).
+    admin_session_seconds: int = 8 * 3600
+    # Password hashing runs on a pool of its own: this many threads (argon2id takes 64 MiB
+    # each) and at most this many waiting checks; beyond that a sign-in is answered 503.
+    password_workers: int = 2
+    password_queue: int = 8
+    # `Server-Timing` tells how long a request took, and so whether an email is known: only
+    # for development.
+    server_timing: bool = False
     var_dir: str = str(PROJECT_ROOT / "var")
     # NOX: the API key NOX gave the supplier, and the hand-off to POST /post-login-redirect.
     nox_api_key: str | None = None
@@ -175,6 +184,8 @@ class Settings:
             "login_session_seconds",
             "max_body_bytes",
             "admin_idle_seconds",
+            "admin_session_seconds",
+            "password_workers",
             "nox_timeout_seconds",
             "handoff_timeout_seconds",
             "handoff_retry_base_seconds",
@@ -188,6 +199,8 @@ class Settings:
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"IDP_{name.upper()} must be a positive number")
+        if self.password_queue < 0:
+            raise ConfigError("IDP_PASSWORD_QUEUE must not be negative")
         self.handoff_extra_fields  # noqa: B018 - parse it now, so a bad value fails at start-up
         self.trusted_proxy_networks  # noqa: B018 - likewise
         # The NOX API key travels to both: never in clear text beyond this machine.
@@ -221,6 +234,12 @@ def _coerce(name: str, kind: Any, raw: str) -> Any:
             return int(raw)
         except ValueError:
             raise ConfigError(f"IDP_{name.upper()} must be a whole number, got {raw!r}") from None
+    if kind_name.startswith("bool"):
+        if raw.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.strip().lower() in ("", "0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"IDP_{name.upper()} must be true or false, got {raw!r}")
     if kind_name.startswith("float"):
         try:
             return float(raw)

@@ -16,6 +16,7 @@ from idp.nox.links import NoxLinkClient
 from idp.protocol.bridge import LoopBridge
 from idp.protocol.keys import KeyRing, generate_key
 from idp.protocol.server import Server
+from idp.security import passwords
 from idp.security.clock import Clock
 from idp.security.throttle import SignInThrottle
 from idp.store import Store
@@ -42,6 +43,7 @@ class Services:
     @classmethod
     async def start(cls, settings: Settings, clock: Clock) -> Services:
         store = Store.connect(settings.database_url)
+        passwords.configure(settings.password_workers, settings.password_queue)
         throttle = SignInThrottle(
             store.throttles, settings.signin_free_failures, settings.signin_ip_free_failures
         )

@@ -225,7 +225,7 @@ async def test_role_matrix(app, seeded, store, clock, role: str, name: str) -> N
     needed, path, form, kind = ACTIONS[name]
     path = path.format(user=await customer_id(store))
     await failed_handoff(store, "h1", clock.now())
-    await store.throttles.record_failure("account:ada@example.com", clock.now(), 0)
+    await store.throttles.reserve("account:ada@example.com", clock.now(), lambda f, _: (0, f + 1))
     admin = await make_admin(app, role)
     client = app.test_client()
     await sign_in(client, admin, clock)

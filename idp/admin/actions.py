@@ -337,3 +337,19 @@ class AdminActions:
             raise ActionError(f"An admin {email} exists already.") from None
         await self.audit("admin.admin.created", actor, email=email.lower(), role=role)
         return str(pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=issuer_name))
+
+    @transactional
+    async def reenrol_totp(
+        self, actor: Actor, admin_id: int, keep_session_hash: str, issuer_name: str
+    ) -> str:
+        """A new TOTP secret for the signed-in admin themself (who proved their password and a
+        current code); returns the enrolment URI to show them once. Their other console
+        sessions end: whoever holds the old secret is signed out."""
+        admin = await self.store.admins.by_id(admin_id)
+        if admin is None or admin.disabled:
+            raise ActionError("There is no such admin.")
+        secret = pyotp.random_base32()
+        await self.store.admins.set_totp_secret(admin.id, secret)
+        await self.store.admins.end_other_sessions(admin.id, keep_session_hash)
+        await self.audit("admin.admin.totp_reenrolled", actor, email=admin.email)
+        return str(pyotp.TOTP(secret).provisioning_uri(name=admin.email, issuer_name=issuer_name))

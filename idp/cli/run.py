@@ -45,13 +45,13 @@ def serve(host: str, port: int, workers: int) -> None:
 def dev(host: str, port: int, sandbox_port: int) -> None:
     """Try it on one machine: migrate an SQLite database, seed demo data, serve the identity
     provider and the NOX sandbox, print what to open."""
-    import logging
     import os
 
     from idp.devserver import run_dev
+    from idp.security.logs import configure_logging
 
     os.environ.setdefault("IDP_ISSUER", f"http://127.0.0.1:{port}")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
     asyncio.run(run_dev(settings(), host, port, sandbox_port))
 
 

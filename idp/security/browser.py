@@ -27,6 +27,13 @@ def csrf_token() -> str:
     return str(session["csrf"])
 
 
+def rotate_csrf() -> str:
+    """A new CSRF token, at a change of privilege (an admin signing in): a token read before
+    it is worth nothing after."""
+    session["csrf"] = new_secret(24)
+    return str(session["csrf"])
+
+
 def csrf_ok(submitted: str | None) -> bool:
     expected = session.get("csrf")
     return bool(expected and submitted) and same(str(expected), str(submitted))

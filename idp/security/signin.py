@@ -1,7 +1,8 @@
 """Checking a customer's email and password: the same rules wherever they sign in.
 
 A wrong email and a wrong password cost the same (a dummy hash is checked) and read the same;
-failures are throttled per account and per IP; a legacy hash is upgraded on success; a new
+attempts are counted per account and per IP before the password is checked, and throttled
+after a few failures; a legacy hash is upgraded on success; a new
 sign-in session id is issued every time (no fixation).
 """
 
@@ -40,20 +41,24 @@ async def sign_in(
         return SignIn(status=400, error=_("Enter your email address and password."))
 
     now = svc.clock.now()
-    wait = await svc.throttle.wait_seconds(email, ip, now)
-    if wait:
+    attempt = await svc.throttle.attempt(email, ip, now)  # counted before the password is checked
+    if attempt.wait:
+        wait = attempt.wait
         await svc.security_event("signin_throttled", email.lower(), {"wait": wait}, ip)
         message = _("Too many failed attempts. Please wait %(seconds)s seconds and try again.")
         return SignIn(status=429, error=message % {"seconds": wait})
 
     user = await svc.store.users.by_email(email)
-    check = await passwords.verify_async(password, user.password_hash if user else None)
+    try:
+        check = await passwords.verify_async(password, user.password_hash if user else None)
+    except passwords.PasswordPoolFull:
+        await svc.throttle.not_checked(attempt)
+        raise
     if user is None or not check.ok or user.disabled:
-        await svc.throttle.failed(email, ip, now)
         await svc.security_event("signin_failed", email.lower(), context, ip)
         return SignIn(status=401, error=_("The email address or password is not correct."))
 
-    await svc.throttle.succeeded(email)
+    await svc.throttle.succeeded(attempt)
     if check.new_hash:  # a legacy or outdated hash: upgrade to argon2id now we know the password
         await svc.store.users.set_password_hash(user.id, check.new_hash, now)
     raw_session_id = new_secret(32)

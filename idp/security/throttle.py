@@ -1,4 +1,9 @@
-"""Sign-in throttling: after a few failures, each further attempt waits longer. Never a lock-out."""
+"""Sign-in throttling: after a few failures, each further attempt waits longer. Never a lock-out.
+
+An attempt is counted *before* its password is checked (atomically, per key), so a burst of
+parallel attempts cannot all pass the check while none is counted yet; a successful sign-in
+then takes its count back (account: cleared, IP: one less).
+"""
 
 from __future__ import annotations
 
@@ -23,38 +28,54 @@ def delay_for(failures: int, free_failures: int) -> int:
     return min(MAX_DELAY, 30 * 2 ** (failures - free_failures))
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """The outcome of `SignInThrottle.attempt`: wait > 0 means refused, nothing counted."""
+
+    email: str
+    ip: str
+    wait: int = 0
+
+
 class SignInThrottle:
     def __init__(self, repo: Throttles, account_free: int, ip_free: int, realm: str = "") -> None:
         """`realm` keeps separate counters for separate doors (customers, admins)."""
         self.repo = repo
-        self.rules = (
-            ThrottleRule(f"{realm}account:", account_free),
-            ThrottleRule(f"{realm}ip:", ip_free),
-        )
+        self.account = ThrottleRule(f"{realm}account:", account_free)
+        self.ip = ThrottleRule(f"{realm}ip:", ip_free)
 
-    def _keys(self, email: str, ip: str) -> list[tuple[str, ThrottleRule]]:
-        return [
-            (self.rules[0].prefix + email.strip().lower(), self.rules[0]),
-            (self.rules[1].prefix + ip, self.rules[1]),
-        ]
+    def account_key(self, email: str) -> str:
+        return self.account.prefix + email.strip().lower()
 
-    async def wait_seconds(self, email: str, ip: str, now: int) -> int:
-        """How long this email and IP must still wait before another attempt is checked."""
-        keys = self._keys(email, ip)
-        found = await self.repo.get([k for k, _ in keys])
-        wait = 0
-        for key, rule in keys:
-            if key not in found:
-                continue
-            failures, last = found[key]
+    def ip_key(self, ip: str) -> str:
+        return self.ip.prefix + ip
+
+    async def _reserve(self, key: str, rule: ThrottleRule, now: int) -> int:
+        def decide(failures: int, last: int) -> tuple[int, int]:
             if now - last >= FORGET_AFTER:
-                continue
-            wait = max(wait, last + delay_for(failures, rule.free_failures) - now)
-        return max(0, wait)
+                return 0, 1
+            return max(0, last + delay_for(failures, rule.free_failures) - now), failures + 1
 
-    async def failed(self, email: str, ip: str, now: int) -> None:
-        for key, _ in self._keys(email, ip):
-            await self.repo.record_failure(key, now, reset_before=now - FORGET_AFTER)
+        return await self.repo.reserve(key, now, decide)
 
-    async def succeeded(self, email: str) -> None:
-        await self.repo.clear(self.rules[0].prefix + email.strip().lower())
+    async def attempt(self, email: str, ip: str, now: int) -> Attempt:
+        """Count this attempt against the account and the IP, or say how long it must wait."""
+        account_key = self.account_key(email)
+        wait = await self._reserve(account_key, self.account, now)
+        if wait:
+            return Attempt(email, ip, wait)
+        wait = await self._reserve(self.ip_key(ip), self.ip, now)
+        if wait:
+            await self.repo.release(account_key)
+            return Attempt(email, ip, wait)
+        return Attempt(email, ip)
+
+    async def succeeded(self, attempt: Attempt) -> None:
+        """The attempt was right: the account starts afresh, and the IP did not fail."""
+        await self.repo.clear(self.account_key(attempt.email))
+        await self.repo.release(self.ip_key(attempt.ip))
+
+    async def not_checked(self, attempt: Attempt) -> None:
+        """The password could not be checked (the pool was full): the attempt does not count."""
+        await self.repo.release(self.account_key(attempt.email))
+        await self.repo.release(self.ip_key(attempt.ip))

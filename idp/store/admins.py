@@ -1,4 +1,5 @@
-"""Supplier admins and their console sessions (idle timeout enforced by the caller's clock)."""
+"""Supplier admins and their console sessions (idle timeout and absolute lifetime enforced by
+the caller's clock)."""
 
 from __future__ import annotations
 
@@ -73,8 +74,11 @@ class Admins(Repository):
                 )
             )
 
-    async def touch_session(self, id_hash: str, now: int, idle_seconds: int) -> Admin | None:
-        """The admin of a live session, which is kept alive; an idle one is ended."""
+    async def touch_session(
+        self, id_hash: str, now: int, idle_seconds: int, lifetime_seconds: int
+    ) -> Admin | None:
+        """The admin of a live session, which is kept alive; one idle for `idle_seconds`, or
+        started `lifetime_seconds` ago however active, is ended."""
         async with self.begin() as conn:
             row = (
                 await conn.execute(
@@ -83,7 +87,7 @@ class Admins(Repository):
             ).first()
             if row is None:
                 return None
-            if now - row.last_seen_at >= idle_seconds:
+            if now - row.last_seen_at >= idle_seconds or now - row.created_at >= lifetime_seconds:
                 await conn.execute(
                     delete(admin_sessions).where(admin_sessions.c.id_hash == id_hash)
                 )
@@ -96,6 +100,21 @@ class Admins(Repository):
             admin = (await conn.execute(select(admins).where(admins.c.id == row.admin_id))).first()
         found = to_record(Admin, admin)
         return None if found is None or found.disabled else found
+
+    async def set_totp_secret(self, admin_id: int, secret: str) -> None:
+        async with self.begin() as conn:
+            await conn.execute(
+                update(admins).where(admins.c.id == admin_id).values(totp_secret=secret)
+            )
+
+    async def end_other_sessions(self, admin_id: int, keep_id_hash: str) -> None:
+        """End every console session of this admin but the one whose digest is `keep_id_hash`."""
+        async with self.begin() as conn:
+            await conn.execute(
+                delete(admin_sessions).where(
+                    admin_sessions.c.admin_id == admin_id, admin_sessions.c.id_hash != keep_id_hash
+                )
+            )
 
     async def end_session(self, id_hash: str) -> None:
         async with self.begin() as conn:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -9,6 +10,8 @@ from sqlalchemy.exc import IntegrityError
 
 from idp.store.base import Repository
 from idp.store.tables import security_events, settings, throttles
+
+MAX_RESERVE_TRIES = 100
 
 
 class ServiceSettings(Repository):
@@ -33,26 +36,50 @@ class Throttles(Repository):
             rows = (await conn.execute(select(throttles).where(throttles.c.key.in_(keys)))).all()
         return {r.key: (r.failures, r.last_failure_at) for r in rows}
 
-    async def record_failure(self, key: str, now: int, reset_before: int) -> None:
+    async def reserve(
+        self, key: str, now: int, decide: Callable[[int, int], tuple[int, int]]
+    ) -> int:
+        """Count an attempt for `key` now, unless it must still wait; returns that wait (0: the
+        attempt is counted). `decide(failures, last_failure_at)` of the stored row says how
+        long to wait and, when that is 0, the new count.
+
+        A compare-and-set on the row: of concurrent attempts, each sees the count the others
+        left, so a burst cannot all pass the check before any of them is counted."""
+        for _ in range(MAX_RESERVE_TRIES):
+            async with self.begin() as conn:
+                row = (await conn.execute(select(throttles).where(throttles.c.key == key))).first()
+                if row is None:
+                    try:
+                        async with conn.begin_nested():
+                            await conn.execute(
+                                insert(throttles).values(key=key, failures=1, last_failure_at=now)
+                            )
+                        return 0
+                    except IntegrityError:
+                        continue  # another attempt created it: decide on its row
+                wait, failures = decide(row.failures, row.last_failure_at)
+                if wait > 0:
+                    return wait
+                result = await conn.execute(
+                    update(throttles)
+                    .where(
+                        throttles.c.key == key,
+                        throttles.c.failures == row.failures,
+                        throttles.c.last_failure_at == row.last_failure_at,
+                    )
+                    .values(failures=failures, last_failure_at=now)
+                )
+                if result.rowcount == 1:
+                    return 0
+        return 1  # still contended after many tries: refuse this one rather than check it
+
+    async def release(self, key: str) -> None:
+        """Take back one counted attempt (it turned out not to be a failure)."""
         async with self.begin() as conn:
-            row = (await conn.execute(select(throttles).where(throttles.c.key == key))).first()
-            if row is None:
-                try:
-                    async with conn.begin_nested():
-                        await conn.execute(
-                            insert(throttles).values(key=key, failures=1, last_failure_at=now)
-                        )
-                    return
-                except IntegrityError:
-                    row = (
-                        await conn.execute(select(throttles).where(throttles.c.key == key))
-                    ).first()
-            assert row is not None
-            failures = 1 if row.last_failure_at < reset_before else row.failures + 1
             await conn.execute(
                 update(throttles)
-                .where(throttles.c.key == key)
-                .values(failures=failures, last_failure_at=now)
+                .where(throttles.c.key == key, throttles.c.failures > 0)
+                .values(failures=throttles.c.failures - 1)
             )
 
     async def clear(self, key: str) -> None:

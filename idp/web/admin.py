@@ -1,5 +1,8 @@
 """The supplier admin console at /admin: password + TOTP sign-in, roles, CSRF on every form.
 
+A session ends after `IDP_ADMIN_IDLE_SECONDS` idle or `IDP_ADMIN_SESSION_SECONDS` after sign-in;
+signing in replaces the session and the CSRF token.
+
 Views parse the form, call an AdminActions method (which validates, changes and audits) and
 render. A forbidden action is a 403 and changes nothing.
 """
@@ -19,7 +22,7 @@ from idp.admin.totp import matching_step
 from idp.i18n import set_language
 from idp.nox.readiness import configuration_warnings
 from idp.security import passwords
-from idp.security.browser import csrf_ok, csrf_token
+from idp.security.browser import csrf_ok, csrf_token, rotate_csrf
 from idp.security.secrets import digest, new_secret
 from idp.store.records import Admin
 from idp.web.common import client_ip, forbidden_form, go, page, services
@@ -83,7 +86,10 @@ async def gate() -> Response | None:
     raw = request.cookies.get(ADMIN_COOKIE)
     if raw:
         g.admin = await svc.store.admins.touch_session(
-            digest(raw), svc.clock.now(), svc.settings.admin_idle_seconds
+            digest(raw),
+            svc.clock.now(),
+            svc.settings.admin_idle_seconds,
+            svc.settings.admin_session_seconds,
         )
     if request.method == "POST":
         if request.path == "/admin/terms":
@@ -114,24 +120,31 @@ async def login_submit() -> Response:
     async def refuse(status: int, message: str) -> Response:
         return await admin_page("login.html", status, error=message, email=email)
 
-    wait = await svc.admin_throttle.wait_seconds(email, ip, now)
-    if wait:
+    attempt = await svc.admin_throttle.attempt(email, ip, now)  # counted before checking
+    if attempt.wait:
+        wait = attempt.wait
         await svc.security_event("admin_signin_throttled", email.lower(), {"wait": wait}, ip)
         return await refuse(429, f"Too many failed attempts. Wait {wait} seconds.")
     found = await svc.store.admins.by_email(email) if email else None
-    check = await passwords.verify_async(password, found.password_hash if found else None)
+    try:
+        check = await passwords.verify_async(password, found.password_hash if found else None)
+    except passwords.PasswordPoolFull:
+        await svc.admin_throttle.not_checked(attempt)
+        raise
     step = matching_step(found.totp_secret, code, now) if found else None
     if found is None or found.disabled or not check.ok or step is None:
-        await svc.admin_throttle.failed(email, ip, now)
         await svc.security_event("admin_signin_failed", email.lower(), {}, ip)
         return await refuse(401, "The email, password or code is not correct.")
     if not await svc.store.admins.use_totp_step(found.id, step):
-        await svc.admin_throttle.failed(email, ip, now)
         await svc.security_event("admin_totp_reused", email.lower(), {}, ip)
         return await refuse(401, "That code was used already. Wait for the next one.")
-    await svc.admin_throttle.succeeded(email)
+    await svc.admin_throttle.succeeded(attempt)
+    previous = request.cookies.get(ADMIN_COOKIE)
+    if previous:  # no session survives a sign-in: a planted or stale cookie is worth nothing
+        await svc.store.admins.end_session(digest(previous))
     raw = new_secret(32)
     await svc.store.admins.start_session(digest(raw), found.id, now, ip)
+    rotate_csrf()
     await svc.actions.audit("admin.signed_in", Actor(f"admin:{found.email}", ip))
     response = go("/admin")
     response.set_cookie(
@@ -187,6 +200,7 @@ async def settings_page() -> Response:
         ("Hand-off maximum age", f"{s.handoff_max_age_seconds} s"),
         ("Authentication session", f"{s.auth_session_seconds} s"),
         ("Admin idle timeout", f"{s.admin_idle_seconds} s"),
+        ("Admin session lifetime", f"{s.admin_session_seconds} s"),
     ]
     return await admin_page("settings.html", rows=rows)
 
@@ -505,3 +519,38 @@ async def add_admin() -> Response:
             "admins.html", 400, admins=await svc.store.admins.all(), error=str(exc)
         )
     return await admin_page("admin_created.html", email=form.get("email"), totp_uri=uri)
+
+
+# ---- the admin's own authenticator --------------------------------------------------------
+@bp.get("/totp")
+async def totp_form() -> Response:
+    return await admin_page("totp.html")
+
+
+@bp.post("/totp")
+async def reenrol_totp() -> Response:
+    """A new TOTP secret for the signed-in admin, after their password and a current code.
+    Only ever for oneself: no admin, the owner included, sees another admin's secret."""
+    svc, me = services(), admin()
+    form = await request.form
+    password, code = form.get("password", "")[:1024], form.get("code", "")[:16]
+    now, ip = svc.clock.now(), client_ip()
+    attempt = await svc.admin_throttle.attempt(me.email, ip, now)
+    if attempt.wait:
+        await svc.security_event("admin_signin_throttled", me.email, {"wait": attempt.wait}, ip)
+        return await admin_page(
+            "totp.html", 429, error=f"Too many failed attempts. Wait {attempt.wait} seconds."
+        )
+    try:
+        check = await passwords.verify_async(password, me.password_hash)
+    except passwords.PasswordPoolFull:
+        await svc.admin_throttle.not_checked(attempt)
+        raise
+    step = matching_step(me.totp_secret, code, now)
+    if not check.ok or step is None or not await svc.store.admins.use_totp_step(me.id, step):
+        await svc.security_event("admin_totp_reenrol_failed", me.email, {}, ip)
+        return await admin_page("totp.html", 401, error="The password or code is not correct.")
+    await svc.admin_throttle.succeeded(attempt)
+    raw = request.cookies.get(ADMIN_COOKIE, "")
+    uri = await svc.actions.reenrol_totp(actor(), me.id, digest(raw), svc.settings.supplier_name)
+    return await admin_page("totp_enrolled.html", totp_uri=uri)

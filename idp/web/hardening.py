@@ -11,6 +11,7 @@ from quart import Quart, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from idp.i18n import gettext as _
+from idp.security.passwords import PasswordPoolFull
 from idp.web.common import json_error, page
 
 log = logging.getLogger("idp.request")
@@ -34,7 +35,19 @@ def wants_json() -> bool:
     return request.path.startswith(JSON_PATHS)
 
 
-def install(app: Quart, json_logs: bool, https: bool) -> None:
+# Pages that show a secret or someone's account: never kept by a browser or a proxy.
+NO_STORE_PREFIXES = ("/interaction/", "/account", "/link/", "/admin")
+NO_STORE_PATHS = ("/authorize", "/link", "/admin")
+
+
+def no_store(path: str) -> bool:
+    return path in NO_STORE_PATHS or path.startswith(NO_STORE_PREFIXES)
+
+
+def install(app: Quart, json_logs: bool, https: bool, server_timing: bool = False) -> None:
+    """`server_timing` (IDP_SERVER_TIMING, development only) adds `Server-Timing`: how long a
+    sign-in took tells whether the email is known, so production never sends it."""
+
     @app.before_request
     async def _start() -> None:
         incoming = request.headers.get("X-Request-Id", "")
@@ -47,11 +60,13 @@ def install(app: Quart, json_logs: bool, https: bool) -> None:
             response.headers.setdefault(name, value)
         if https:
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-        if request.path.startswith("/interaction/") or request.path == "/authorize":
+        if no_store(request.path):
             response.headers["Cache-Control"] = "no-store"
+            response.headers["Pragma"] = "no-cache"
         response.headers["X-Request-Id"] = g.get("request_id", "-")
         elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-        response.headers["Server-Timing"] = f"app;dur={elapsed_ms:.1f}"
+        if server_timing:
+            response.headers["Server-Timing"] = f"app;dur={elapsed_ms:.1f}"
         # The path only: query strings carry codes and states, bodies carry passwords.
         fields = {
             "request_id": g.get("request_id", "-"),
@@ -81,6 +96,17 @@ def install(app: Quart, json_logs: bool, https: bool) -> None:
         return await page(
             "error.html", status=status, message=messages.get(status, _("Something went wrong."))
         )
+
+    @app.errorhandler(PasswordPoolFull)
+    async def _busy(error: PasswordPoolFull) -> Response:
+        """The password pool is full (a burst of sign-ins): come back in a moment."""
+        if wants_json():
+            response = json_error(503, "temporarily_unavailable", "Try again in a moment")
+        else:
+            message = _("Many people are signing in right now. Please try again in a moment.")
+            response = await page("error.html", status=503, message=message)
+        response.headers["Retry-After"] = str(error.retry_after)
+        return response
 
     @app.errorhandler(Exception)
     async def _unexpected(error: Exception) -> Response:
