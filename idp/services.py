@@ -90,12 +90,24 @@ class Services:
         return self._keyring
 
     async def security_event(
-        self, kind: str, actor: str | None, detail: dict[str, Any], ip: str | None = None
+        self,
+        kind: str,
+        actor: str | None,
+        detail: dict[str, Any],
+        ip: str | None = None,
+        once_within: int | None = None,
     ) -> None:
-        log.warning("security event %s actor=%s", kind, actor)
-        await self.store.events.record(
-            kind=kind, now=self.clock.now(), actor=actor, ip=ip, detail=detail
+        """Record (and log) a security event; see SecurityEvents.record for `once_within`."""
+        written = await self.store.events.record(
+            kind=kind,
+            now=self.clock.now(),
+            actor=actor,
+            ip=ip,
+            detail=detail,
+            once_within=once_within,
         )
+        if written:
+            log.warning("security event %s actor=%s", kind, actor)
 
     def _security_event_from_thread(
         self, kind: str, actor: str | None, detail: dict[str, Any]

@@ -246,3 +246,19 @@ async def test_openapi_document_is_valid_and_complete(app, client) -> None:
         if method not in ("HEAD", "OPTIONS")
     }
     assert documented == served
+
+
+async def test_api_answers_are_not_stored_and_deep_json_is_a_400(api, store, clock) -> None:
+    """Found in review: device data was cacheable; a deeply nested body was a 500."""
+    headers = await bearer(api, "links:write")
+    deep = await api.post(
+        "/api/v1/link-sessions",
+        data="[" * 30000,
+        headers={**headers, "Content-Type": "application/json"},
+    )
+    assert deep.status_code == 400
+    assert (await deep.get_json())["error"] == "invalid_request"
+    listed = await api.get(
+        f"/api/v1/users/{SUPPLIER_USER_ID}/devices", headers=await bearer(api, "links:read")
+    )
+    assert listed.headers["Cache-Control"] == "no-store"

@@ -227,3 +227,12 @@ async def test_a_session_now_for_someone_else_is_not_completed(flow: Flow, store
     await store.auth_sessions.interacted(pending["id"], pending["user_id"], 5)
     assert not await store.auth_sessions.finish(pending["id"], "completed", user_id=999)
     assert await store.auth_sessions.finish(pending["id"], "completed", user_id=pending["user_id"])
+
+
+async def test_prompt_consent_asks_even_a_single_sign_on_client(flow: Flow, store) -> None:
+    """Found in review: discovery advertises prompt=consent, which was ignored."""
+    await flow.code()
+    assert location(await flow.authorize(state="again", prompt="consent")).endswith("/confirm")
+    # OIDC Core §3.1.2.1: `none` with any other value is an error.
+    params = query_of(location(await flow.authorize(state="quiet", prompt="consent none")))
+    assert params["error"] == "invalid_request"

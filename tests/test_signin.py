@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from passlib.hash import bcrypt
 
 from tests.conftest import (
@@ -73,6 +74,21 @@ async def test_repeated_failures_slow_down_then_recover(flow: Flow, clock) -> No
     clock.advance(61)
     response = await flow.sign_in(url)
     assert location(response).endswith("/terms")
+
+
+async def test_a_refused_burst_is_one_audit_row_a_minute(flow: Flow, store, clock) -> None:
+    """Found in review: every throttled attempt wrote an event, kept 400 days."""
+    url = await login_url(flow)
+    for _ in range(5):
+        await flow.sign_in(url, password="wrong")
+    for _ in range(12):
+        assert (await flow.sign_in(url, password="wrong")).status_code == 429
+    assert len(await store.events.recent("signin_throttled")) == 1
+    clock.advance(61)
+    await flow.sign_in(url, password="wrong")  # a failure (the 30 s wait is over)
+    assert (await flow.sign_in(url, password="wrong")).status_code == 429
+    assert len(await store.events.recent("signin_throttled")) == 2
+    assert len(await store.events.recent("signin_failed")) == 6
 
 
 async def test_throttle_is_per_account_too_across_ips(flow: Flow, store, clock) -> None:
@@ -165,3 +181,20 @@ async def test_password_reset_link_and_logo_from_configuration(settings, clock, 
         served = await test_app.test_client().get("/logo")
         assert served.status_code == 200
         assert b"<svg" in await served.get_data()
+
+
+@pytest.mark.parametrize(
+    ("ip", "block"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+        ("::ffff:203.0.113.7", "203.0.113.7"),
+        ("unknown", "unknown"),
+    ],
+)
+def test_the_ip_throttle_counts_an_ipv6_prefix_as_one_client(ip: str, block: str) -> None:
+    """Found in review: one /64 holds 2^64 addresses, so per-address counting never bites."""
+    from idp.security.throttle import ip_block
+
+    assert ip_block(ip) == block

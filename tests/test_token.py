@@ -371,3 +371,21 @@ async def test_exchange_stores_nothing_once_its_code_was_replayed(flow: Flow, st
     assert await store.grants.by_access_token("a" * 64) is None
     [event] = await store.events.recent("code_replay")
     assert event["actor"] == "nox"
+
+
+async def test_a_stolen_code_without_its_verifier_changes_nothing(flow: Flow, store) -> None:
+    """Found in review: the code was claimed before PKCE was checked, so whoever intercepted
+    a code could burn it (or, arriving late, revoke the customer's tokens) without the
+    verifier."""
+    code = await flow.code()
+    stolen = await flow.token(code, code_verifier="x" * 43)
+    assert stolen.status_code == 400 and await error_of(stolen) == "invalid_grant"
+    assert await store.events.recent("code_replay") == []
+    rightful = await flow.token(code)
+    assert rightful.status_code == 200
+    late = await flow.token(code, code_verifier="y" * 43)
+    assert await error_of(late) == "invalid_grant"
+    assert await store.events.recent("code_replay") == []  # nothing was revoked either
+    access = (await rightful.get_json())["access_token"]
+    userinfo = await flow.client.get("/userinfo", headers={"Authorization": f"Bearer {access}"})
+    assert userinfo.status_code == 200

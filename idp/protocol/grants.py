@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from authlib.oauth2.rfc6749 import InvalidRequestError, InvalidScopeError, grants
-from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc7636 import CodeChallenge, create_s256_code_challenge
 from authlib.oidc.core import OpenIDCode, UserInfo
 
 from idp.protocol.models import Code, IssuedToken, Subject
@@ -87,9 +88,21 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def query_authorization_code(self, code: str, client: Any) -> Code | None:
         server = self.server
+        verifier = self.request.form.get("code_verifier")
+        if not verifier:  # every code here was issued with PKCE (S256CodeChallenge)
+            raise InvalidRequestError("Missing 'code_verifier'")
+
+        def proves(record: Any) -> bool:
+            # RFC 7636 §4.6, checked before the code is claimed (Authlib checks it again), so a
+            # stolen code alone can neither burn the code nor revoke the tokens issued from it.
+            challenge = record.code_challenge
+            return challenge is None or secrets.compare_digest(
+                create_s256_code_challenge(verifier), challenge
+            )
+
         result = server.run(
             server.store.grants.consume_code(
-                digest(code), client.get_client_id(), server.clock.now()
+                digest(code), client.get_client_id(), server.clock.now(), proves
             )
         )
         if result.replayed:

@@ -32,6 +32,9 @@ class SignIn:
     error: str | None = None
 
 
+THROTTLED_EVENT_WINDOW = 60  # a refused burst is one audit row per account, IP and minute
+
+
 async def sign_in(
     svc: Services, email: str, password: str, ip: str, user_agent: str, context: dict[str, str]
 ) -> SignIn:
@@ -44,7 +47,13 @@ async def sign_in(
     attempt = await svc.throttle.attempt(email, ip, now)  # counted before the password is checked
     if attempt.wait:
         wait = attempt.wait
-        await svc.security_event("signin_throttled", email.lower(), {"wait": wait}, ip)
+        await svc.security_event(
+            "signin_throttled",
+            email.lower(),
+            {"wait": wait},
+            ip,
+            once_within=THROTTLED_EVENT_WINDOW,
+        )
         message = _("Too many failed attempts. Please wait %(seconds)s seconds and try again.")
         return SignIn(status=429, error=message % {"seconds": wait})
 

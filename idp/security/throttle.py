@@ -7,6 +7,7 @@ then takes its count back (account: cleared, IP: one less).
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 from idp.store.misc import Throttles
@@ -37,6 +38,20 @@ class Attempt:
     wait: int = 0
 
 
+def ip_block(ip: str) -> str:
+    """What one attacker controls: an IPv4 address, or an IPv6 /64 (one subscriber's prefix,
+    2^64 addresses that must not count as 2^64 fresh clients)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
 class SignInThrottle:
     def __init__(self, repo: Throttles, account_free: int, ip_free: int, realm: str = "") -> None:
         """`realm` keeps separate counters for separate doors (customers, admins)."""
@@ -48,7 +63,7 @@ class SignInThrottle:
         return self.account.prefix + email.strip().lower()
 
     def ip_key(self, ip: str) -> str:
-        return self.ip.prefix + ip
+        return self.ip.prefix + ip_block(ip)
 
     async def _reserve(self, key: str, rule: ThrottleRule, now: int) -> int:
         def decide(failures: int, last: int) -> tuple[int, int]:

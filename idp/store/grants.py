@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,10 +74,19 @@ class Grants(Repository):
             )
         return int(result.inserted_primary_key[0])  # type: ignore[index]
 
-    async def consume_code(self, code_hash: str, client_id: str, now: int) -> CodeConsumption:
+    async def consume_code(
+        self,
+        code_hash: str,
+        client_id: str,
+        now: int,
+        proves: Callable[[AuthorizationCode], bool] = lambda code: True,
+    ) -> CodeConsumption:
         """Mark the code used, atomically. RFC 6749 §4.1.2: a code is used at most once; a second
         presentation marks it replayed and revokes every token issued from it (the families, so
-        rotated refresh tokens too); `add_token` then refuses to store any for it."""
+        rotated refresh tokens too); `add_token` then refuses to store any for it.
+
+        A presentation that does not `prove` possession (the PKCE verifier) changes nothing: a
+        stolen code alone can neither burn the code nor revoke the customer's tokens."""
         async with self.begin() as conn:
             row = (
                 await conn.execute(
@@ -84,6 +94,9 @@ class Grants(Repository):
                 )
             ).first()
             if row is None or row.client_id != client_id:
+                return CodeConsumption(None)
+            record = to_record(AuthorizationCode, row)
+            if record is None or not proves(record):
                 return CodeConsumption(None)
             claimed = await conn.execute(
                 update(authorization_codes)

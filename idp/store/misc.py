@@ -89,12 +89,36 @@ class Throttles(Repository):
 
 class SecurityEvents(Repository):
     async def record(
-        self, *, kind: str, now: int, actor: str | None, ip: str | None, detail: dict[str, Any]
-    ) -> None:
+        self,
+        *,
+        kind: str,
+        now: int,
+        actor: str | None,
+        ip: str | None,
+        detail: dict[str, Any],
+        once_within: int | None = None,
+    ) -> bool:
+        """Write one event; with `once_within`, only when no event of this kind, actor and IP
+        was written in the last `once_within` seconds (a refused burst stays one row). True
+        when a row was written."""
         async with self.begin() as conn:
+            if once_within is not None:
+                recent = await conn.scalar(
+                    select(security_events.c.id)
+                    .where(
+                        security_events.c.kind == kind,
+                        security_events.c.at > now - once_within,
+                        security_events.c.actor == actor,
+                        security_events.c.ip == ip,
+                    )
+                    .limit(1)
+                )
+                if recent is not None:
+                    return False
             await conn.execute(
                 insert(security_events).values(at=now, kind=kind, actor=actor, ip=ip, detail=detail)
             )
+        return True
 
     async def count_anonymous(
         self, *, kind: str, now: int, ip: str, reason: str, window: int

@@ -24,6 +24,7 @@ from idp.nox.readiness import configuration_warnings
 from idp.security import passwords
 from idp.security.browser import csrf_ok, csrf_token, rotate_csrf
 from idp.security.secrets import digest, new_secret
+from idp.security.signin import THROTTLED_EVENT_WINDOW
 from idp.store.records import Admin
 from idp.web.common import client_ip, forbidden_form, go, page, services
 
@@ -123,7 +124,13 @@ async def login_submit() -> Response:
     attempt = await svc.admin_throttle.attempt(email, ip, now)  # counted before checking
     if attempt.wait:
         wait = attempt.wait
-        await svc.security_event("admin_signin_throttled", email.lower(), {"wait": wait}, ip)
+        await svc.security_event(
+            "admin_signin_throttled",
+            email.lower(),
+            {"wait": wait},
+            ip,
+            once_within=THROTTLED_EVENT_WINDOW,
+        )
         return await refuse(429, f"Too many failed attempts. Wait {wait} seconds.")
     found = await svc.store.admins.by_email(email) if email else None
     try:
@@ -537,7 +544,13 @@ async def reenrol_totp() -> Response:
     now, ip = svc.clock.now(), client_ip()
     attempt = await svc.admin_throttle.attempt(me.email, ip, now)
     if attempt.wait:
-        await svc.security_event("admin_signin_throttled", me.email, {"wait": attempt.wait}, ip)
+        await svc.security_event(
+            "admin_signin_throttled",
+            me.email,
+            {"wait": attempt.wait},
+            ip,
+            once_within=THROTTLED_EVENT_WINDOW,
+        )
         return await admin_page(
             "totp.html", 429, error=f"Too many failed attempts. Wait {attempt.wait} seconds."
         )

@@ -81,7 +81,10 @@ async def create_link_session() -> Response:
     token = await authorize_token("links:write")
     if isinstance(token, Response):
         return token
-    body = await request.get_json(force=True, silent=True)
+    try:
+        body = await request.get_json(force=True, silent=True)
+    except RecursionError:  # nested deeper than the parser goes: not a body we could read
+        body = None
     if not isinstance(body, dict):
         return json_error(400, "invalid_request", "The body must be a JSON object")
     supplier_user_id = body.get("supplier_user_id")

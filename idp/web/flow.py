@@ -162,10 +162,16 @@ async def advance(auth: AuthSession, subject: Subject | None) -> Response:
     return await finish(auth, subject)
 
 
+def needs_step(auth: AuthSession, client: Client | None) -> bool:
+    """Whether this session needs a step the customer takes in it: for a client that links
+    accounts (NOX), and whenever the client asked for `prompt=consent` (OIDC Core §3.1.2.1)."""
+    return "consent" in prompts_of(auth) or (client is not None and client.needs_fresh_step)
+
+
 async def step_missing(auth: AuthSession) -> bool:
-    """True while a client that needs it still lacks a step the customer took in this session."""
+    """True while the session still lacks the step it needs (see `needs_step`)."""
     client = await services().store.clients.get(auth.client_id)
-    return client is not None and client.needs_fresh_step and auth.interacted_at is None
+    return needs_step(auth, client) and auth.interacted_at is None
 
 
 async def deny_silently(auth: AuthSession, error: str, description: str) -> Response:
@@ -193,7 +199,7 @@ async def finish(auth: AuthSession, subject: Subject) -> Response:
         return go(login_url(fresh))
     silent = "none" in prompts_of(fresh)
     client = await svc.store.clients.get(fresh.client_id)
-    step_needed = client is not None and client.needs_fresh_step
+    step_needed = needs_step(fresh, client)
     if step_needed and fresh.interacted_at is None:
         if silent:
             return await deny_silently(

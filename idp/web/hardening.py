@@ -36,7 +36,7 @@ def wants_json() -> bool:
 
 
 # Pages that show a secret or someone's account: never kept by a browser or a proxy.
-NO_STORE_PREFIXES = ("/interaction/", "/account", "/link/", "/admin")
+NO_STORE_PREFIXES = ("/interaction/", "/account", "/link/", "/admin", "/api/v1/")
 NO_STORE_PATHS = ("/authorize", "/link", "/admin")
 
 
