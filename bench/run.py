@@ -148,7 +148,9 @@ async def flow(issuer: str, email: str, auth: dict[str, str]) -> dict[str, float
         form = dict(csrf_token=csrf(page), email=email, password=PASSWORD)
         terms = await step("login_submit", f"POST {login['Location']}", 302, "/terms", data=form)
         page = await step("terms_page", f"GET {terms.headers['Location']}", 200)
+        version = re.search(r'name="version" value="([^"]+)"', page.text)
         form = dict(csrf_token=csrf(page), accept_terms="yes", action="accept")
+        form["version"] = version.group(1) if version else ""
         back = await step("terms_submit", f"POST {page.url.path}", 302, "/cb?", data=form)
         query = parse_qs(urlsplit(back.headers["Location"]).query)
         if query.get("state") != [state] or "code" not in query:
@@ -285,6 +287,7 @@ def main() -> None:
             port = int(sock.getsockname()[1])
         issuer = f"http://127.0.0.1:{port}"
         env = dict(os.environ, IDP_ISSUER=issuer, IDP_VAR_DIR=tmp_name, PYTHONUNBUFFERED="1")
+        env["IDP_SERVER_TIMING"] = "true"  # the step times below come from this header
         env["IDP_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp / 'idp.sqlite3'}"
         emails = seed(tmp, env, args.flows, nox, backend)
         log = tmp / "serve.log"
