@@ -54,6 +54,8 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     signin_free_failures: int = 5
     signin_ip_free_failures: int = 20
+    # New authentication sessions per client network (IPv4 address or IPv6 /64) within a minute.
+    authorize_per_minute: int = 60
     admin_idle_seconds: int = 15 * 60
     # An admin session ends this long after sign-in, however active (the idle timeout aside).
     admin_session_seconds: int = 8 * 3600
@@ -183,6 +185,7 @@ class Settings:
             "refresh_token_absolute_seconds",
             "login_session_seconds",
             "max_body_bytes",
+            "authorize_per_minute",
             "admin_idle_seconds",
             "admin_session_seconds",
             "password_workers",

@@ -18,7 +18,7 @@ from idp.protocol.keys import KeyRing, generate_key
 from idp.protocol.server import Server
 from idp.security import passwords
 from idp.security.clock import Clock
-from idp.security.throttle import SignInThrottle
+from idp.security.throttle import RateLimit, SignInThrottle
 from idp.store import Store
 
 log = logging.getLogger("idp")
@@ -36,6 +36,7 @@ class Services:
     nox: NoxLinkClient = field(init=False)
     nox_data: NoxDataClient = field(init=False)
     admin_throttle: SignInThrottle = field(init=False)
+    authorize_limit: RateLimit = field(init=False)
     actions: AdminActions = field(init=False)
     _keyring: KeyRing | None = field(default=None, init=False)
     _keys_loaded_at: int = field(default=-(10**9), init=False)
@@ -51,6 +52,9 @@ class Services:
         services.handoffs = HandoffDelivery(settings, store.outbox, clock)
         services.nox = NoxLinkClient(settings)
         services.nox_data = NoxDataClient(settings)
+        services.authorize_limit = RateLimit(
+            store.throttles, "authorize-ip:", settings.authorize_per_minute
+        )
         services.admin_throttle = SignInThrottle(
             store.throttles,
             settings.signin_free_failures,

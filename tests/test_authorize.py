@@ -213,3 +213,28 @@ async def test_a_parameter_outside_vschar_is_an_error_page(
 async def test_state_and_nonce_may_carry_any_vschar(flow: Flow) -> None:
     url = location(await flow.authorize(state='s"\\1', nonce='n"\\1'))
     assert url.endswith("/login")
+
+
+async def test_new_sessions_per_network_are_limited(app, client, seeded, store, clock) -> None:
+    """Found in review: each anonymous /authorize stores a row, with no limit, faster than the
+    retention job deletes. Beyond IDP_AUTHORIZE_PER_MINUTE (60) a network waits; nothing is
+    stored for the refused requests."""
+    from sqlalchemy import func, select
+
+    from idp.store.tables import auth_sessions
+    from tests.conftest import Flow
+
+    async def stored() -> int:
+        async with store.engine.connect() as conn:
+            return int(await conn.scalar(select(func.count()).select_from(auth_sessions)))
+
+    flow = Flow(client)
+    for _ in range(60):
+        assert (await flow.authorize()).status_code == 302
+    refused = await flow.authorize()
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "60"
+    assert await stored() == 60
+    clock.advance(60)
+    assert (await flow.authorize()).status_code == 302
+    assert await stored() == 61

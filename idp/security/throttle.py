@@ -94,3 +94,27 @@ class SignInThrottle:
         """The password could not be checked (the pool was full): the attempt does not count."""
         await self.repo.release(self.account_key(attempt.email))
         await self.repo.release(self.ip_key(attempt.ip))
+
+
+class RateLimit:
+    """At most `limit` events per client network in any run of events less than `window`
+    seconds apart (e.g. new authentication sessions, each a stored row): anonymous traffic
+    must not grow the database faster than the retention job empties it."""
+
+    def __init__(self, repo: Throttles, prefix: str, limit: int, window: int = 60) -> None:
+        self.repo = repo
+        self.prefix = prefix
+        self.limit = limit
+        self.window = window
+
+    async def wait(self, ip: str, now: int) -> int:
+        """Count one event for `ip` now; the seconds to wait instead (0: counted, go on)."""
+
+        def decide(count: int, last: int) -> tuple[int, int]:
+            if now - last >= self.window:
+                return 0, 1
+            if count >= self.limit:
+                return last + self.window - now, count
+            return 0, count + 1
+
+        return await self.repo.reserve(self.prefix + ip_block(ip), now, decide)

@@ -14,13 +14,14 @@ from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from quart import Blueprint, Response, request
 
+from idp.i18n import gettext as _
 from idp.i18n import pick_language, set_language
 from idp.protocol.bridge import in_thread
 from idp.security.browser import browser_id
 from idp.security.secrets import new_secret
 from idp.store.records import AuthSession
 from idp.store.sessions import PENDING
-from idp.web.common import go, protocol_request, services
+from idp.web.common import client_ip, go, page, protocol_request, services
 from idp.web.flow import (
     advance,
     client_error_url,
@@ -157,6 +158,19 @@ async def authorize() -> Response:
     problem = extra_checks(params)
     if problem:
         return await respond(auth, client_error_url(auth, *problem))
+    wait = await svc.authorize_limit.wait(client_ip(), now)
+    if wait:  # each session is a stored row: anonymous floods must not fill the database
+        response = await page(
+            "error.html",
+            status=429,
+            message=_(
+                "Too many sign-in requests from your network. Please wait %(seconds)s "
+                "seconds and try again."
+            )
+            % {"seconds": wait},
+        )
+        response.headers["Retry-After"] = str(wait)
+        return response
     await svc.store.auth_sessions.add(auth)
     return await advance(auth, subject)
 
