@@ -32,8 +32,11 @@ lock:
 	.venv-lock/bin/$(COMPILE) -o requirements/run.txt pyproject.toml
 	.venv-lock/bin/$(COMPILE) --extra dev -c requirements/run.txt -o requirements/dev.txt pyproject.toml
 
+# make run IDP_PORT=8001 SANDBOX_PORT=8101: the demo follows the ports (redirect URI, hand-off).
+IDP_PORT ?= 8000
+SANDBOX_PORT ?= 8100
 run: $(RUN_STAMP)
-	$(BIN)/idp dev
+	$(BIN)/idp dev --port $(IDP_PORT) --sandbox-port $(SANDBOX_PORT)
 
 test: lint typecheck pytest
 

@@ -16,7 +16,18 @@ from idp.security.clock import Clock, SystemClock
 from idp.security.logs import configure_logging
 from idp.security.secrets import new_secret
 from idp.services import Services
-from idp.web import account, admin, api, authorize, discovery, hardening, interaction, ops, token
+from idp.web import (
+    account,
+    admin,
+    api,
+    authorize,
+    discovery,
+    hardening,
+    home,
+    interaction,
+    ops,
+    token,
+)
 from idp.web.common import guarded_static
 from idp.web.edge import Edge
 
@@ -92,7 +103,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         async def logo() -> Response:
             return await send_file(settings.logo_path)  # type: ignore[arg-type]
 
-    for module in (discovery, authorize, interaction, token, account, api, admin, ops):
+    for module in (home, discovery, authorize, interaction, token, account, api, admin, ops):
         app.register_blueprint(module.bp)
     hardening.install(
         app,

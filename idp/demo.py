@@ -34,11 +34,32 @@ def load_credentials(var_dir: str) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+async def follow_sandbox(
+    store: Store, var_dir: str, credentials: dict[str, Any], sandbox_url: str, now: int
+) -> None:
+    """The sandbox moved (`make run SANDBOX_PORT=...`): point the demo client's redirect URI and
+    hand-off URL at it, instead of leaving stale ones that break flow 1."""
+    redirect_uri = f"{sandbox_url}/callback"
+    if credentials.get("redirect_uri") == redirect_uri:
+        return
+    client_id = credentials["client_id"]
+    await store.clients.remove_redirect_uri(client_id, credentials["redirect_uri"])
+    await store.clients.add_redirect_uri(client_id, redirect_uri)
+    await store.clients.update(
+        client_id, now, post_login_redirect_url=f"{sandbox_url}/post-login-redirect"
+    )
+    credentials["redirect_uri"] = redirect_uri
+    _save(var_dir, credentials)
+
+
 async def seed(store: Store, var_dir: str, sandbox_url: str, now: int) -> dict[str, Any] | None:
     """Create the demo data when the database has no customers yet; return the credentials
     (None for a database that already had customers of its own)."""
     if await store.users.count() > 0:
-        return load_credentials(var_dir)
+        credentials = load_credentials(var_dir)
+        if credentials is not None:
+            await follow_sandbox(store, var_dir, credentials, sandbox_url, now)
+        return credentials
     credentials = {
         "email": DEMO_EMAIL,
         "password": new_secret(9),
@@ -70,9 +91,13 @@ async def seed(store: Store, var_dir: str, sandbox_url: str, now: int) -> dict[s
     if await store.terms.current_version() is None:
         for language, body in TERMS.items():
             await store.terms.publish(version="demo-1", language=language, body_md=body, now=now)
+    _save(var_dir, credentials)
+    return credentials
+
+
+def _save(var_dir: str, credentials: dict[str, Any]) -> None:
     path = _credentials_file(var_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump(credentials, fh, indent=2)
-    return credentials

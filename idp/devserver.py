@@ -9,6 +9,7 @@ import signal
 from typing import Any
 
 import click
+import httpx
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
@@ -48,8 +49,6 @@ async def run_dev(settings: Settings, host: str, port: int, sandbox_port: int) -
         sandbox = create_sandbox_app(
             sandbox_settings_from(settings.issuer, sandbox_url, settings.var_dir, "nox", None, None)
         )
-    announce(settings, credentials, sandbox_url if sandbox else None)
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -61,7 +60,28 @@ async def run_dev(settings: Settings, host: str, port: int, sandbox_port: int) -
         servers.append(
             serve(sandbox, hypercorn_config("127.0.0.1", sandbox_port), shutdown_trigger=stop.wait)
         )
-    await asyncio.gather(*servers)
+    urls = [settings.url("/healthz")] + ([f"{sandbox_url}/healthz"] if sandbox else [])
+    banner = announce_when_up(urls, settings, credentials, sandbox_url if sandbox else None)
+    await asyncio.gather(*servers, banner)
+
+
+async def announce_when_up(
+    urls: list[str], settings: Settings, credentials: dict[str, Any] | None, sandbox_url: str | None
+) -> None:
+    """Print what to open once, when every server answers (not before they listen)."""
+    async with httpx.AsyncClient(timeout=1) as http:
+        for _ in range(300):
+            try:
+                answers = [await http.get(url) for url in urls]
+                if all(a.status_code == 200 for a in answers):
+                    break
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+        else:
+            click.echo("The servers did not answer within 30 s; see the log above.", err=True)
+            return
+    announce(settings, credentials, sandbox_url)
 
 
 def announce(
@@ -75,6 +95,9 @@ def announce(
         click.echo("")
     click.echo(f"  Identity provider:     {settings.issuer}")
     click.echo(f"  Discovery:             {settings.url('/.well-known/openid-configuration')}")
+    click.echo(f"  Admin console:         {settings.url('/admin')}")
+    click.echo("    first admin:         echo -n 'a long password' | .venv/bin/idp admins add \\")
+    click.echo("                           --email you@example.com --role owner --password-stdin")
     if not credentials:
         click.echo("  (the database had customers of its own, so no demo data was added)")
     click.echo("  Stop both with Ctrl-C.")

@@ -78,3 +78,15 @@ async def test_sqlite_runs_in_wal_mode_with_foreign_keys(store) -> None:
     async with store.engine.connect() as conn:
         assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
         assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+
+
+@pytest.mark.parametrize("language", ["nl", "en", "fr", "es"])
+async def test_the_root_is_a_page_not_a_404(client, language: str) -> None:
+    from tests.conftest import translated
+
+    response = await client.get(f"/?language={language}")
+    assert response.status_code == 200
+    body = await response.get_data(as_text=True)
+    assert translated("Your account", language) in body
+    assert f'href="/account?language={language}"' in body
+    assert 'href="/admin"' in body
