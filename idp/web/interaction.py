@@ -156,16 +156,25 @@ async def current_terms(auth: AuthSession, subject: Subject) -> TermsToAccept | 
         return await terms_unavailable_page(auth)
 
 
-@bp.get("/interaction/<session_id>/terms")
-async def terms_form(session_id: str) -> Response:
-    auth = await load(session_id)
-    if isinstance(auth, Response):
-        return auth
+async def terms_subject(auth: AuthSession) -> Subject | Response:
+    """Who may see or accept the terms in this session, or where the browser goes first: to
+    sign in, or to confirm who is signed in (a remembered customer confirms before the terms)."""
     subject = await signed_in_for(auth)
     if subject is None:
         return go(login_url(auth))
     if await step_missing(auth):
         return go(confirm_url(auth))
+    return subject
+
+
+@bp.get("/interaction/<session_id>/terms")
+async def terms_form(session_id: str) -> Response:
+    auth = await load(session_id)
+    if isinstance(auth, Response):
+        return auth
+    subject = await terms_subject(auth)
+    if isinstance(subject, Response):
+        return subject
     terms = await current_terms(auth, subject)
     if terms is None:
         return await advance(auth, subject)
@@ -180,11 +189,9 @@ async def terms_submit(session_id: str) -> Response:
     if isinstance(loaded, Response):
         return loaded
     auth, form = loaded
-    subject = await signed_in_for(auth)
-    if subject is None:
-        return go(login_url(auth))
-    if await step_missing(auth):
-        return go(confirm_url(auth))
+    subject = await terms_subject(auth)
+    if isinstance(subject, Response):
+        return subject
     if form.get("action") == "decline":
         return await deny(auth, "The customer declined the terms and conditions")
     terms = await current_terms(auth, subject)
