@@ -72,10 +72,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     )
     app.jinja_env.autoescape = True
 
+    services = Services.build(settings, clock)
+    app.extensions["idp"] = services
+
     @app.before_serving
     async def _start() -> None:
-        services = await Services.start(settings, clock)
-        app.extensions["idp"] = services
+        await services.start()
         app.secret_key = settings.secret_key or await services.store.settings.get_or_create(
             "secret_key", new_secret(48)
         )

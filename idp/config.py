@@ -15,8 +15,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-LANGUAGES = ("nl", "en", "fr", "es")
-DEFAULT_LANGUAGE = "nl"
 
 
 class ConfigError(ValueError):

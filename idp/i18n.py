@@ -14,7 +14,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
-from idp.config import DEFAULT_LANGUAGE, LANGUAGES
+from idp.vocab import DEFAULT_LANGUAGE, LANGUAGES
 
 LANGUAGE_NAMES = {"nl": "Nederlands", "en": "English", "fr": "Français", "es": "Español"}
 CATALOGUE_DIR = Path(__file__).parent / "translations"

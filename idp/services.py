@@ -13,9 +13,10 @@ from idp.config import Settings
 from idp.nox.devices import NoxDataClient
 from idp.nox.handoff import HandoffDelivery, build_handoff
 from idp.nox.links import NoxLinkClient
-from idp.protocol.bridge import LoopBridge
-from idp.protocol.keys import KeyRing, generate_key
-from idp.protocol.server import Server
+from idp.oauth.bridge import LoopBridge
+from idp.oauth.facade import OAuth
+from idp.oauth.keys import KeyRing, generate_key
+from idp.oauth.server import Server
 from idp.security import passwords
 from idp.security.clock import Clock
 from idp.security.throttle import RateLimit, SignInThrottle
@@ -32,6 +33,8 @@ class Services:
     clock: Clock
     throttle: SignInThrottle
     server: Server = field(init=False)
+    oauth: OAuth = field(init=False)
+    bridge: LoopBridge = field(default_factory=LoopBridge, init=False)
     handoffs: HandoffDelivery = field(init=False)
     nox: NoxLinkClient = field(init=False)
     nox_data: NoxDataClient = field(init=False)
@@ -42,7 +45,8 @@ class Services:
     _keys_loaded_at: int = field(default=-(10**9), init=False)
 
     @classmethod
-    async def start(cls, settings: Settings, clock: Clock) -> Services:
+    def build(cls, settings: Settings, clock: Clock) -> Services:
+        """Everything, built before the app serves (nothing here touches the database yet)."""
         store = Store.connect(settings.database_url)
         passwords.configure(settings.password_workers, settings.password_queue)
         throttle = SignInThrottle(
@@ -65,14 +69,19 @@ class Services:
         services.server = Server(
             settings=settings,
             store=store,
-            run=LoopBridge(asyncio.get_running_loop()),
+            run=services.bridge,
             clock=clock,
             keyring=services.keyring,
             on_security_event=services._security_event_from_thread,
             handoff_for=functools.partial(build_handoff, settings),
         )
-        await services.refresh_keys(force=True)
+        services.oauth = OAuth(services.server, settings.url("/authorize"), services.refresh_keys)
         return services
+
+    async def start(self) -> None:
+        """What needs the running loop and the database: the thread bridge and the keys."""
+        self.bridge.bind(asyncio.get_running_loop())
+        await self.refresh_keys(force=True)
 
     def keyring(self) -> KeyRing:
         assert self._keyring is not None

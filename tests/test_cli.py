@@ -429,7 +429,7 @@ def test_public_client_has_no_secret(cli: Cli) -> None:
 
 def test_public_client_cannot_use_client_credentials(cli: Cli) -> None:
     """RFC 6749 §4.4: client_credentials is for confidential clients only. The token endpoint
-    refuses it for a public client (idp/protocol/models.py), so registration must refuse too
+    refuses it for a public client (idp/oauth/models.py), so registration must refuse too
     rather than store a client that can never get a token."""
     result = add_client(cli, "--auth-method", "none", "--grant-type", "client_credentials")
     assert result.exit_code != 0, (
@@ -577,7 +577,7 @@ def test_clients_add_needs_an_id_and_name_without_a_preset(cli: Cli) -> None:
 
 # ---- links held for an operator --------------------------------------------------------------
 def test_links_held_approve_and_reject(cli: Cli) -> None:
-    from idp.store.records import LinkSession
+    from idp.records import LinkSession
 
     add_user(cli, "ada@example.com", "cust-0001")
     add_user(cli, "bob@example.com", "cust-0002")

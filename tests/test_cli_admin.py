@@ -190,7 +190,7 @@ def test_outbox_list_and_retry(cli) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_links_list_and_show(cli) -> None:  # type: ignore[no-untyped-def]
-    from idp.store.records import LinkSession
+    from idp.records import LinkSession
 
     async def linked(store):  # type: ignore[no-untyped-def]
         user = await store.users.add(

@@ -18,8 +18,8 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
-from idp.config import DEFAULT_LANGUAGE, LANGUAGES
 from idp.i18n import CATALOGUE_DIR, CATALOGUES
+from idp.vocab import DEFAULT_LANGUAGE, LANGUAGES
 from tests.conftest import Flow, location
 
 ROOT = Path(__file__).resolve().parent.parent

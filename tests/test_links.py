@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from idp.nox.links import NoxLinkClient
-from idp.store.records import LinkSession
+from idp.records import LinkSession
 from idp.store.tables import device_history, devices, link_sessions
 from tests.conftest import (
     EMAIL,

@@ -245,7 +245,7 @@ async def test_es256_key_after_rotation_signs_new_id_tokens(flow: Flow, app, sto
     from joserfc import jwt
     from joserfc.jwk import KeySet
 
-    from idp.protocol.keys import generate_key
+    from idp.oauth.keys import generate_key
 
     old = await (await flow.client.get("/jwks.json")).get_json()
     kid, jwk = generate_key("ES256")

@@ -15,8 +15,7 @@ import pyotp
 
 from idp.config import Settings
 from idp.nox.handoff import handoff_url_problem
-from idp.protocol.registration import (
-    AUTH_METHODS,
+from idp.oauth.registration import (
     RegistrationError,
     validate_redirect_uri,
     validate_secret,
@@ -28,11 +27,9 @@ from idp.store import Store
 from idp.store.admins import DuplicateAdmin
 from idp.store.clients import DuplicateClient
 from idp.store.terms import DuplicateTerms
+from idp.vocab import ADMIN_ROLES, CLIENT_AUTH_METHODS, HANDOFF_MODES, LANGUAGES
 
-ROLES = ("viewer", "operator", "owner")
-HANDOFF_MODES = ("backchannel", "form_post", "redirect")
 NOX_PRESET = "nox"
-LANGUAGE_CODES = ("nl", "en", "fr", "es")
 
 
 class ActionError(ValueError):
@@ -66,7 +63,7 @@ def nox_post_login_url(settings: Settings) -> str:
 
 
 def role_allows(role: str, needed: str) -> bool:
-    return ROLES.index(role) >= ROLES.index(needed)
+    return ADMIN_ROLES.index(role) >= ADMIN_ROLES.index(needed)
 
 
 class AdminActions:
@@ -117,9 +114,9 @@ class AdminActions:
         handoff_mode = handoff_mode or "redirect"
         if not client_id.strip() or len(client_id) > 128 or not name.strip():
             raise ActionError("A client needs an id (up to 128 characters) and a name.")
-        if auth_method not in AUTH_METHODS:
+        if auth_method not in CLIENT_AUTH_METHODS:
             raise ActionError(
-                f"The authentication method must be one of {', '.join(AUTH_METHODS)}."
+                f"The authentication method must be one of {', '.join(CLIENT_AUTH_METHODS)}."
             )
         uris = [self._valid_uri(u) for u in redirect_uris]
         kinds = grant_types or (
@@ -243,7 +240,7 @@ class AdminActions:
     async def upload_terms(self, actor: Actor, version: str, language: str, body_md: str) -> None:
         if not version.strip() or len(version) > 64:
             raise ActionError("The version must be 1 to 64 characters.")
-        if language not in LANGUAGE_CODES:
+        if language not in LANGUAGES:
             raise ActionError("The language must be nl, en, fr or es.")
         if not body_md.strip():
             raise ActionError("The text is empty.")
@@ -318,8 +315,8 @@ class AdminActions:
         self, actor: Actor, email: str, role: str, password: str, issuer_name: str
     ) -> str:
         """Create an admin; returns the TOTP enrolment URI (RFC 6238) to show once."""
-        if role not in ROLES:
-            raise ActionError(f"The role must be one of {', '.join(ROLES)}.")
+        if role not in ADMIN_ROLES:
+            raise ActionError(f"The role must be one of {', '.join(ADMIN_ROLES)}.")
         if "@" not in email or len(email) > 320:
             raise ActionError("That is not an email address.")
         if len(password) < 12:

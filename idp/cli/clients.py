@@ -9,14 +9,14 @@ import click
 
 from idp.admin.actions import Actor, AdminActions
 from idp.cli.base import main, read_stdin_secret, with_actions, with_store
-from idp.protocol.registration import (
-    AUTH_METHODS,
+from idp.oauth.registration import (
     RegistrationError,
     validate_redirect_uri,
     validate_secret,
 )
 from idp.security.secrets import new_secret
 from idp.store import Store
+from idp.vocab import CLIENT_AUTH_METHODS
 
 HANDOFF_MODE = click.option(
     "--handoff-mode",
@@ -59,7 +59,7 @@ def clients() -> None:
 @click.option("--redirect-uri", "redirect_uris", multiple=True, help="Repeat for more than one.")
 @click.option(
     "--auth-method",
-    type=click.Choice(AUTH_METHODS),
+    type=click.Choice(CLIENT_AUTH_METHODS),
     default="client_secret_basic",
     show_default=True,
 )

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from idp.admin.actions import ROLES, Actor, AdminActions
+from idp.admin.actions import Actor, AdminActions
 from idp.cli.base import (
     clock,
     main,
@@ -26,6 +26,7 @@ from idp.cli.base import (
 from idp.security import passwords
 from idp.store import Store
 from idp.store.users import DuplicateUser
+from idp.vocab import ADMIN_ROLES
 
 
 # ---- users ----------------------------------------------------------------------------------
@@ -199,7 +200,7 @@ def admins() -> None:
 
 @admins.command("add")
 @click.option("--email", required=True)
-@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--role", type=click.Choice(ADMIN_ROLES), required=True)
 @click.option("--password-stdin", is_flag=True, required=True, help="Read the password from stdin.")
 def admins_add(email: str, role: str, password_stdin: bool) -> None:
     """Add an admin and print their TOTP enrolment URI (RFC 6238), once."""

@@ -11,10 +11,9 @@ import click
 from idp import retention
 from idp.admin.actions import Actor, AdminActions
 from idp.cli.base import clock, main, read_text, settings, with_actions, with_store
-from idp.config import LANGUAGES
-from idp.protocol.keys import ALGORITHMS, generate_key
+from idp.oauth.keys import ALGORITHMS, generate_key
 from idp.store import Store
-from idp.store.outbox import STATUSES as OUTBOX_STATUSES
+from idp.vocab import HANDOFF_STATUSES, LANGUAGES
 
 
 # ---- outbox ----------------------------------------------------------------------------------
@@ -24,7 +23,7 @@ def outbox() -> None:
 
 
 @outbox.command("list")
-@click.option("--status", type=click.Choice(OUTBOX_STATUSES))
+@click.option("--status", type=click.Choice(HANDOFF_STATUSES))
 @click.option("--json", "as_json", is_flag=True)
 def outbox_list(status: str | None, as_json: bool) -> None:
     """List hand-offs, newest first, with NOX's last answer."""

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 from idp.nox.devices import NoxDataClient
 from idp.nox.links import LinkPayload, NoxUnavailable, brand_fits
+from idp.records import LinkSession
 from idp.security.secrets import new_secret
 from idp.store.links import Links, MoveNotConfirmed
-from idp.store.records import LinkSession
 
 
 class Rejected(Exception):

@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from idp.config import Settings
+from idp.records import Handoff
 from idp.security.clock import Clock
 from idp.store.outbox import Outbox
-from idp.store.records import Handoff
 
 log = logging.getLogger("idp.handoff")
 RETRYABLE_4XX = {408, 425, 429}

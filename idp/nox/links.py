@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from idp.config import LANGUAGES, Settings
+from idp.config import Settings
+from idp.vocab import LANGUAGES
 
 log = logging.getLogger("idp.nox")
 ASSET_TYPES = ("hp", "pv")

@@ -19,8 +19,9 @@ from quart import Quart, Response, jsonify, render_template, request
 from idp.config import PROJECT_ROOT
 from idp.sandbox.flow1 import register_flow1
 from idp.sandbox.links import LinkState, register_links
-from idp.sandbox.transactions import HANDOFF_MODES, Transactions
+from idp.sandbox.transactions import Transactions
 from idp.security.clock import Clock, SystemClock
+from idp.vocab import HANDOFF_MODES
 
 NOX_WINDOW_SECONDS = 900
 

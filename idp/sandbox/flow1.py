@@ -20,7 +20,6 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from quart import Quart, Response, jsonify, render_template, request
 
-from idp.config import LANGUAGES
 from idp.sandbox.links import BRANDS
 from idp.sandbox.transactions import (
     HandoffRefused,
@@ -30,6 +29,7 @@ from idp.sandbox.transactions import (
     outcome,
 )
 from idp.security.clock import Clock
+from idp.vocab import LANGUAGES
 
 with warnings.catch_warnings():
     # Authlib 1.9 prefers the httpx2 fork and warns when it finds plain httpx, which we use.

@@ -25,14 +25,13 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from quart import Quart, Response, jsonify, render_template, request
 
-from idp.config import LANGUAGES
 from idp.security.clock import Clock
+from idp.vocab import DEFAULT_LANGUAGE, LANGUAGES
 
 if TYPE_CHECKING:
     from idp.sandbox.app import SandboxSettings, SandboxState
 
 LINK_SESSION_SECONDS = 600
-DEFAULT_LANGUAGE = "nl"
 # The makers NOX offers per asset type (slug → name shown); the contract's examples.
 BRANDS: dict[str, dict[str, str]] = {
     "hp": {

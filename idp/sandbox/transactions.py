@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-HANDOFF_MODES = ("backchannel", "redirect", "form_post")
 KEPT_SECONDS = 24 * 3600  # transactions older than this are dropped from the state file
 
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from idp.i18n import gettext as _
+from idp.records import User
 from idp.security import passwords
 from idp.security.secrets import digest, new_secret
-from idp.store.records import User
 
 if TYPE_CHECKING:
     from idp.services import Services

@@ -6,8 +6,8 @@ from __future__ import annotations
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from idp.records import Admin
 from idp.store.base import Repository, to_record
-from idp.store.records import Admin
 from idp.store.tables import admin_sessions, admins
 from idp.store.users import normalize_email
 

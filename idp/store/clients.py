@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from idp.records import Client
 from idp.store.base import Repository, to_record
-from idp.store.records import Client
 from idp.store.tables import client_redirect_uris, clients
 
 

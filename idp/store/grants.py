@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from idp.records import AuthorizationCode, Token
 from idp.store.base import Repository, to_record
-from idp.store.outbox import PENDING
-from idp.store.records import AuthorizationCode, Token
 from idp.store.tables import authorization_codes, handoffs, token_families, tokens
+from idp.vocab import HANDOFF_PENDING as PENDING
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ from typing import Any
 
 from sqlalchemy import insert, or_, select, update
 
+from idp.records import SigningKey
 from idp.store.base import Repository, to_record
-from idp.store.records import SigningKey
 from idp.store.tables import signing_keys
 
 

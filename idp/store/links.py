@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from idp.records import Device, HeldLink, LinkSession
 from idp.store.base import Repository, to_record
-from idp.store.records import Device, HeldLink, LinkSession
 from idp.store.tables import (
     device_first_links,
     device_history,
@@ -17,6 +17,7 @@ from idp.store.tables import (
     held_links,
     link_sessions,
 )
+from idp.vocab import HELD, HELD_APPROVED, HELD_REJECTED
 
 
 class MoveNotConfirmed(Exception):
@@ -147,13 +148,13 @@ class Links(Repository):
                     connected_at=connected_at,
                     moved_from=moved_from,
                     reason=reason,
-                    status="held",
+                    status=HELD,
                     created_at=now,
                 )
             )
         return True
 
-    async def held(self, status: str | None = "held") -> list[HeldLink]:
+    async def held(self, status: str | None = HELD) -> list[HeldLink]:
         query = select(held_links).order_by(held_links.c.created_at, held_links.c.id)
         if status:
             query = query.where(held_links.c.status == status)
@@ -169,9 +170,9 @@ class Links(Repository):
         async with self.begin() as conn:
             decided = await conn.execute(
                 update(held_links)
-                .where(held_links.c.id == held_id, held_links.c.status == "held")
+                .where(held_links.c.id == held_id, held_links.c.status == HELD)
                 .values(
-                    status="approved" if approve else "rejected",
+                    status=HELD_APPROVED if approve else HELD_REJECTED,
                     decided_at=now,
                     decided_by=decided_by,
                 )

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from sqlalchemy import and_, or_, select, update
 
+from idp.records import Handoff
 from idp.store.base import Repository, to_record
-from idp.store.records import Handoff
 from idp.store.tables import handoffs
-
-PENDING = "pending"
-DELIVERED = "delivered"
-FAILED = "failed"
-EXPIRED = "expired"  # its authentication session ended first: NOX no longer waits for it
-STATUSES = (PENDING, DELIVERED, FAILED, EXPIRED)
+from idp.vocab import HANDOFF_DELIVERED as DELIVERED
+from idp.vocab import HANDOFF_EXPIRED as EXPIRED
+from idp.vocab import HANDOFF_FAILED as FAILED
+from idp.vocab import HANDOFF_PENDING as PENDING
 
 
 def _claimable(now: int):

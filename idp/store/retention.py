@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, Table, and_, delete, func, or_, select
 
 from idp.store.base import Repository
-from idp.store.outbox import PENDING as HANDOFF_PENDING
 from idp.store.tables import (
     admin_sessions,
     auth_sessions,
@@ -20,6 +19,7 @@ from idp.store.tables import (
     token_families,
     tokens,
 )
+from idp.vocab import HANDOFF_PENDING
 
 
 @dataclass(frozen=True)

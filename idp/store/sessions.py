@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import delete, insert, select, update
 
+from idp.records import AuthSession, LoginSession
 from idp.store.base import Repository, to_record
-from idp.store.records import AuthSession, LoginSession
 from idp.store.tables import auth_sessions, login_sessions
-
-PENDING = "pending"
-COMPLETED = "completed"
-DENIED = "denied"
+from idp.vocab import AUTH_PENDING as PENDING
 
 
 class AuthSessions(Repository):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from idp.records import TermsVersion
 from idp.store.base import Repository, to_record
-from idp.store.records import TermsVersion
 from idp.store.tables import terms_acceptances, terms_versions
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from idp.records import User
 from idp.store.base import Repository, to_record
-from idp.store.records import User
 from idp.store.tables import users
 
 

@@ -32,7 +32,8 @@ from idp.nox.links import (
     steerable_from,
     valid_link_request,
 )
-from idp.protocol.models import Subject
+from idp.oauth.models import Subject
+from idp.records import Device, LinkSession
 from idp.security.browser import (
     csrf_ok,
     csrf_token,
@@ -40,7 +41,6 @@ from idp.security.browser import (
 )
 from idp.security.secrets import new_secret
 from idp.security.signin import sign_in
-from idp.store.records import Device, LinkSession
 from idp.web.common import (
     client_ip,
     forbidden_form,

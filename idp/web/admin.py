@@ -17,15 +17,16 @@ from typing import Any, TypeVar
 from markdown_it import MarkdownIt
 from quart import Blueprint, Response, g, request
 
-from idp.admin.actions import ROLES, ActionError, Actor, nox_post_login_url, role_allows
+from idp.admin.actions import ActionError, Actor, nox_post_login_url, role_allows
 from idp.admin.totp import matching_step
 from idp.i18n import set_language
 from idp.nox.readiness import configuration_warnings
+from idp.records import Admin
 from idp.security import passwords
 from idp.security.browser import csrf_ok, csrf_token, rotate_csrf
 from idp.security.secrets import digest, new_secret
 from idp.security.signin import THROTTLED_EVENT_WINDOW
-from idp.store.records import Admin
+from idp.vocab import ADMIN_ROLES
 from idp.web.common import client_ip, forbidden_form, go, page, services
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -72,7 +73,7 @@ async def admin_page(template: str, status: int = 200, **context: Any) -> Respon
         status,
         admin=admin,
         csrf_token=csrf_token(),
-        roles=ROLES,
+        roles=ADMIN_ROLES,
         config_warnings=warnings,
         **context,
     )

@@ -10,16 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from authlib.common.urls import add_params_to_uri
-from authlib.oauth2 import OAuth2Error
 from quart import Blueprint, Response, jsonify, request
 
-from idp.config import DEFAULT_LANGUAGE
 from idp.nox.links import NoxUnavailable, session_expiry, steerable_from, valid_link_request
-from idp.protocol.bridge import in_thread
-from idp.protocol.models import IssuedToken
+from idp.oauth.facade import BearerRefusal
+from idp.oauth.models import IssuedToken
+from idp.records import Device, LinkSession
 from idp.security.secrets import new_secret
-from idp.store.records import Device, LinkSession
-from idp.web.common import json_error, protocol_request, services
+from idp.vocab import DEFAULT_LANGUAGE
+from idp.web.common import http_call, json_error, services
 from idp.web.openapi import OPENAPI
 
 bp = Blueprint("api", __name__)
@@ -35,18 +34,9 @@ def _bearer_error(status: int, error: str, description: str, scope: str) -> Resp
 async def authorize_token(scope: str) -> IssuedToken | Response:
     """The bearer token of this request if it is a client token carrying `scope`, else the
     RFC 6750 error."""
-    req = await protocol_request(request.path)
-    try:
-        token: IssuedToken = await in_thread(
-            services().server.resource_protector.validate_request, [scope], req
-        )
-    except OAuth2Error as error:
-        return _bearer_error(
-            error.status_code or 401,
-            error.error or "invalid_token",
-            error.get_error_description() or "",
-            scope,
-        )
+    token = await services().oauth.bearer(await http_call(), scope)
+    if isinstance(token, BearerRefusal):
+        return _bearer_error(token.status, token.error, token.description, scope)
     # RFC 6750 §3.1: a customer's token is valid, it just does not carry the privilege this API
     # needs (acting for the supplier, not for one customer): insufficient_scope, 403. The same
     # for a scope the client no longer has registered.

@@ -10,18 +10,16 @@ import re
 from collections.abc import Iterable
 from urllib.parse import urlencode
 
-from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from quart import Blueprint, Response, request
 
 from idp.i18n import gettext as _
 from idp.i18n import pick_language, set_language
-from idp.protocol.bridge import in_thread
+from idp.oauth.facade import RefusedAuthorization
+from idp.records import AuthSession
 from idp.security.browser import browser_id
 from idp.security.secrets import new_secret
-from idp.store.records import AuthSession
-from idp.store.sessions import PENDING
-from idp.web.common import client_ip, go, page, protocol_request, services
+from idp.vocab import AUTH_PENDING
+from idp.web.common import client_ip, go, http_call, page, services
 from idp.web.flow import (
     advance,
     client_error_url,
@@ -109,17 +107,18 @@ def extra_checks(params: dict[str, str]) -> tuple[str, str] | None:
 @bp.route("/authorize", methods=["GET", "POST"])
 async def authorize() -> Response:
     svc = services()
-    req = await protocol_request("/authorize")
-    params = req.payload.data
+    call = await http_call("/authorize")
+    # RFC 6749 §3.1: the query, or the form of a POST; the first value of each name.
+    params = dict(reversed(call.form if request.method == "POST" else call.query))
     set_language(pick_language(params.get("language"), params.get("ui_locales")))
     now = svc.clock.now()
     too_long = oversized(params, PAGE_ONLY)
     if too_long:
-        return await invalid_request_page(InvalidRequestError(f"'{too_long}' is too long"))
+        return await invalid_request_page("invalid_request", f"'{too_long}' is too long")
     bad = malformed(params)
     if bad:
         return await invalid_request_page(
-            InvalidRequestError(f"'{bad}' has characters RFC 6749 does not allow")
+            "invalid_request", f"'{bad}' has characters RFC 6749 does not allow"
         )
 
     subject = await signed_in_subject()
@@ -128,22 +127,16 @@ async def authorize() -> Response:
     force_login = "login" in prompts or (
         subject is not None and max_age.isdigit() and now - subject.auth_time > int(max_age)
     )
-    try:
-        grant = await in_thread(
-            svc.server.get_consent_grant, req, end_user=None if force_login else subject
-        )
-    except OAuth2Error as error:
-        if error.redirect_uri:
-            # Verified redirect URI: Authlib built the error response; add RFC 9207 `iss`.
-            location = error(None)[2][0][1]
-            sep = "&" if "?" in location else "?"
-            return go(location + sep + urlencode({"iss": svc.settings.issuer}))
-        return await invalid_request_page(error)
+    grant = await svc.oauth.check_authorization(call, None if force_login else subject)
+    if isinstance(grant, RefusedAuthorization):
+        if grant.redirect_url:  # the redirect URI was verified: the error goes to the client
+            return go(grant.redirect_url)
+        return await invalid_request_page(grant.error, grant.description)
 
     auth = AuthSession(
         id=new_secret(24),
         browser_id=browser_id(),
-        client_id=grant.client.get_client_id(),
+        client_id=grant.client_id,
         query=kept_query(params),
         redirect_uri=grant.redirect_uri,
         state=params.get("state"),
@@ -151,7 +144,7 @@ async def authorize() -> Response:
         force_login=force_login,
         user_id=None,
         auth_time=None,
-        status=PENDING,
+        status=AUTH_PENDING,
         created_at=now,
         expires_at=now + svc.settings.auth_session_seconds,
     )

@@ -12,8 +12,8 @@ from typing import Any
 from quart import Response, abort, current_app, render_template, request
 
 from idp.i18n import current_language, gettext
-from idp.protocol.requests import ProtocolRequest
-from idp.protocol.server import ProtocolResponse
+from idp.oauth.facade import HttpCall
+from idp.oauth.server import ProtocolResponse
 from idp.services import Services
 
 # The ids we hand out (new_secret: URL-safe base64) as they may appear in a path or a form.
@@ -71,18 +71,16 @@ def readable_headers() -> dict[str, str]:
     return headers
 
 
-async def protocol_request(path: str) -> ProtocolRequest:
-    """An Authlib request for this HTTP request. The URL is built from the configured issuer,
-    never from the Host header."""
+async def http_call(path: str | None = None) -> HttpCall:
+    """This HTTP request as the protocol package takes it (see oauth.facade.HttpCall)."""
     form: list[tuple[str, str]] = []
     if request.method == "POST":
         form = list((await request.form).items(multi=True))
-    query = list(request.args.items(multi=True))
-    return ProtocolRequest(
+    return HttpCall(
         request.method,
-        services().settings.url(path),
+        path or request.path,
         readable_headers(),
-        query=query,
+        query=list(request.args.items(multi=True)),
         form=form,
     )
 

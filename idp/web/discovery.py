@@ -6,8 +6,9 @@ from typing import Any
 
 from quart import Blueprint, Response, jsonify
 
-from idp.config import LANGUAGES, Settings
-from idp.protocol.models import SCOPES
+from idp.config import Settings
+from idp.oauth.models import SCOPES
+from idp.vocab import LANGUAGES
 from idp.web.common import services
 
 bp = Blueprint("discovery", __name__)

@@ -8,21 +8,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from authlib.common.urls import add_params_to_uri
-from authlib.oauth2 import OAuth2Error
 from quart import Response
 
-from idp.config import DEFAULT_LANGUAGE
 from idp.i18n import gettext as _
-from idp.protocol.bridge import in_thread
-from idp.protocol.models import Subject
-from idp.protocol.requests import ProtocolRequest
+from idp.oauth.facade import RefusedAuthorization
+from idp.oauth.models import Subject
+from idp.oauth.requests import CodeSession
+from idp.records import AuthSession, Client, TermsVersion
 from idp.security.browser import SIGNIN_COOKIE, signin_cookie_digest
-from idp.store.records import AuthSession, Client, TermsVersion
-from idp.store.sessions import COMPLETED, DENIED, PENDING
+from idp.vocab import AUTH_COMPLETED, AUTH_DENIED, AUTH_PENDING, DEFAULT_LANGUAGE
 from idp.web.common import go, page, services
 
 log = logging.getLogger("idp.flow")
@@ -111,7 +108,7 @@ async def end_page(
     """End the session as denied and explain why, with the way back to the client (which gets
     `error`) where its redirect URI is still registered."""
     client = await services().store.clients.get(auth.client_id)
-    await services().store.auth_sessions.finish(auth.id, DENIED)
+    await services().store.auth_sessions.finish(auth.id, AUTH_DENIED)
     url = client_error_url(auth, error, description)
     still_registered = client is not None and auth.redirect_uri in client.redirect_uris
     form_post = still_registered and uses_form_post(auth, client)
@@ -176,7 +173,7 @@ async def step_missing(auth: AuthSession) -> bool:
 
 async def deny_silently(auth: AuthSession, error: str, description: str) -> Response:
     """prompt=none: no page may be shown, so the client gets the error at once (OIDC §3.1.2.6)."""
-    await services().store.auth_sessions.finish(auth.id, DENIED)
+    await services().store.auth_sessions.finish(auth.id, AUTH_DENIED)
     return await respond(auth, client_error_url(auth, error, description))
 
 
@@ -193,7 +190,7 @@ async def finish(auth: AuthSession, subject: Subject) -> Response:
     if auth.expired(svc.clock.now()):
         return await expired_page(auth)
     fresh = await svc.store.auth_sessions.get(auth.id)
-    if fresh is None or fresh.status != PENDING:
+    if fresh is None or fresh.status != AUTH_PENDING:
         return await page("error.html", status=400, message=_("This sign-in has already ended."))
     if fresh.user_id != subject.id:
         return go(login_url(fresh))
@@ -217,26 +214,17 @@ async def finish(auth: AuthSession, subject: Subject) -> Response:
             )
         return go(terms_url(fresh))
     completed = await svc.store.auth_sessions.finish(
-        auth.id, COMPLETED, require_step=step_needed, user_id=subject.id
+        auth.id, AUTH_COMPLETED, require_step=step_needed, user_id=subject.id
     )
     if not completed:
         return await page("error.html", status=400, message=_("This sign-in has already ended."))
-    request = stored_request(auth)
-    server = svc.server
-
-    def issue() -> Any:
-        grant = server.get_consent_grant(request, end_user=subject)
-        return server.create_authorization_response(request, grant_user=subject, grant=grant)
-
-    try:
-        result = await in_thread(issue)
-    except OAuth2Error as error:
-        return await invalid_request_page(error)
-    handoff_id = getattr(request, "handoff_id", None)
-    if handoff_id:
+    issued = await svc.oauth.issue_code(auth.query, subject, CodeSession(auth.id, auth.expires_at))
+    if isinstance(issued, RefusedAuthorization):
+        return await invalid_request_page(issued.error, issued.description)
+    if issued.handoff_id:
         # One attempt now, bounded by IDP_HANDOFF_TIMEOUT_SECONDS; the worker retries if needed.
-        await svc.handoffs.attempt(handoff_id)
-    return await respond(auth, result.location)
+        await svc.handoffs.attempt(issued.handoff_id)
+    return await respond(auth, issued.redirect_url)
 
 
 async def respond(auth: AuthSession, url: str) -> Response:
@@ -269,26 +257,18 @@ async def deny(auth: AuthSession, description: str) -> Response:
     svc = services()
     if auth.expired(svc.clock.now()):
         return await expired_page(auth)
-    if not await svc.store.auth_sessions.finish(auth.id, DENIED):
+    if not await svc.store.auth_sessions.finish(auth.id, AUTH_DENIED):
         return await page("error.html", status=400, message=_("This sign-in has already ended."))
     return await respond(auth, client_error_url(auth, "access_denied", description))
 
 
-def stored_request(auth: AuthSession) -> ProtocolRequest:
-    url = services().settings.url("/authorize")
-    request = ProtocolRequest("GET", f"{url}?{auth.query}", {}, query=parse_qsl(auth.query))
-    request.auth_session_id = auth.id
-    request.auth_session_expires_at = auth.expires_at
-    return request
-
-
-async def invalid_request_page(error: OAuth2Error) -> Response:
+async def invalid_request_page(error: str, description: str) -> Response:
     """RFC 6749 §4.1.2.1: an error found before the redirect URI is verified is shown to the
     customer, never redirected."""
     return await page(
         "error.html",
         status=400,
         message=_("This sign-in link is not valid. Please go back and try again."),
-        error_code=error.error,
-        error_description=error.description,
+        error_code=error,
+        error_description=description,
     )

@@ -8,12 +8,12 @@ from werkzeug.datastructures import MultiDict
 
 from idp.i18n import LANGUAGE_NAMES, set_language
 from idp.i18n import gettext as _
-from idp.protocol.models import Subject
+from idp.oauth.models import Subject
+from idp.records import AuthSession
 from idp.security.browser import browser_id, csrf_ok, csrf_token, set_signin_cookie
 from idp.security.secrets import same
 from idp.security.signin import sign_in
-from idp.store.records import AuthSession
-from idp.store.sessions import PENDING
+from idp.vocab import AUTH_PENDING
 from idp.web.common import client_ip, forbidden_form, go, page, services, user_agent, valid_id
 from idp.web.flow import (
     TermsToAccept,
@@ -43,7 +43,7 @@ async def load(session_id: str) -> AuthSession | Response:
             "error.html", status=404, message=_("This sign-in session was not found.")
         )
     set_language(auth.language)
-    if auth.status != PENDING:
+    if auth.status != AUTH_PENDING:
         return await page("error.html", status=400, message=_("This sign-in has already ended."))
     if auth.expired(services().clock.now()):
         return await expired_page(auth)

@@ -24,11 +24,16 @@ STORE_TIMEOUT = 30.0
 
 
 class LoopBridge:
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    """Runs coroutines on the app's event loop (bound when the app starts serving)."""
+
+    loop: asyncio.AbstractEventLoop | None = None
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
 
     def __call__(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run `coro` on the event loop from a worker thread and return its result."""
+        assert self.loop is not None, "the bridge is bound when the app starts serving"
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(STORE_TIMEOUT)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
@@ -30,6 +31,15 @@ class Params(OAuth2Payload):
         return [key for key, values in self._datalist.items() if len(values) > 1]
 
 
+@dataclass(frozen=True)
+class CodeSession:
+    """The authentication session a code is issued in: the code records it, and a hand-off made
+    with the code ends when the session does (NOX's window is the session's)."""
+
+    id: str
+    expires_at: int
+
+
 class ProtocolRequest(OAuth2Request):
     def __init__(
         self,
@@ -38,8 +48,12 @@ class ProtocolRequest(OAuth2Request):
         headers: Mapping[str, str],
         query: Iterable[tuple[str, str]] = (),
         form: Iterable[tuple[str, str]] = (),
+        session: CodeSession | None = None,
     ) -> None:
         super().__init__(method, uri, headers=dict(headers))
+        self.session = session
+        # Set when a code is issued with a hand-off to the client's back channel.
+        self.handoff_id: str | None = None
         self._args = Params(query)
         self._form = Params(form)
         # RFC 6749 §3.1 / §3.2: the authorization endpoint reads the query (or a POSTed form);
@@ -53,3 +67,6 @@ class ProtocolRequest(OAuth2Request):
     @property
     def form(self) -> dict[str, Any]:
         return self._form.data
+
+    def repeated_form_params(self) -> list[str]:
+        return self._form.repeated()

@@ -9,13 +9,13 @@ from authlib.oauth2.rfc6749 import InvalidRequestError, InvalidScopeError, grant
 from authlib.oauth2.rfc7636 import CodeChallenge, create_s256_code_challenge
 from authlib.oidc.core import OpenIDCode, UserInfo
 
-from idp.protocol.models import Code, IssuedToken, Subject
+from idp.oauth.models import Code, IssuedToken, Subject
+from idp.oauth.requests import ProtocolRequest
 from idp.security.secrets import digest
+from idp.vocab import CLIENT_AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS
 
 if TYPE_CHECKING:
-    from idp.protocol.server import Server
-
-CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    from idp.oauth.server import Server
 
 
 def user_info(user: Any, scope: str) -> UserInfo:
@@ -53,7 +53,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
     server: Server
 
-    def save_authorization_code(self, code: str, request: Any) -> None:
+    def save_authorization_code(self, code: str, request: ProtocolRequest) -> None:
         server = self.server
         now = server.clock.now()
         subject: Subject = request.user
@@ -66,7 +66,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         )
         if handoff is not None:
             # NOX's window is the authentication session's: the hand-off ends with it.
-            handoff["expires_at"] = getattr(request, "auth_session_expires_at", None)
+            handoff["expires_at"] = request.session.expires_at if request.session else None
         request.handoff_id = handoff["id"] if handoff else None
         server.run(
             server.store.grants.add_code(
@@ -79,7 +79,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 code_challenge=data.get("code_challenge"),
                 code_challenge_method=data.get("code_challenge_method"),
                 auth_time=subject.auth_time,
-                auth_session_id=getattr(request, "auth_session_id", None),
+                auth_session_id=request.session.id if request.session else None,
                 now=now,
                 expires_at=now + server.settings.code_seconds,
                 handoff=handoff,
@@ -177,7 +177,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # noqa: RUF012
+    TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_AUTH_METHODS
 
 
 class OpenIDCodeFlow(OpenIDCode):

@@ -6,7 +6,6 @@ from urllib.parse import urlsplit
 
 from idp.config import is_loopback_host
 
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 MIN_SECRET_LENGTH = 32
 
 

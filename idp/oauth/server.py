@@ -14,23 +14,23 @@ from authlib.oauth2.rfc6749 import (
 )
 from authlib.oauth2.rfc9207 import IssuerParameter
 
-from idp.protocol.bridge import Runner
-from idp.protocol.client_auth import refuse_two_methods
-from idp.protocol.endpoints import (
+from idp.oauth.bridge import Runner
+from idp.oauth.client_auth import refuse_two_methods
+from idp.oauth.endpoints import (
     IntrospectionEndpoint,
     RevocationEndpoint,
     UserInfo,
     resource_protector,
 )
-from idp.protocol.grants import (
+from idp.oauth.grants import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
     OpenIDCodeFlow,
     RefreshTokenGrant,
     S256CodeChallenge,
 )
-from idp.protocol.keys import KeyRing
-from idp.protocol.models import SCOPES, OAuthClient
+from idp.oauth.keys import KeyRing
+from idp.oauth.models import SCOPES, OAuthClient
 from idp.security.clock import Clock
 from idp.security.secrets import digest, new_secret
 

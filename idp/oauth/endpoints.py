@@ -10,12 +10,13 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 from authlib.oidc.core import UserInfoEndpoint
 
-from idp.protocol.grants import CLIENT_AUTH_METHODS, user_info
-from idp.protocol.models import IssuedToken, OAuthClient
+from idp.oauth.grants import user_info
+from idp.oauth.models import IssuedToken, OAuthClient
 from idp.security.secrets import digest
+from idp.vocab import CLIENT_AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS
 
 if TYPE_CHECKING:
-    from idp.protocol.server import Server
+    from idp.oauth.server import Server
 
 INTROSPECTION_SCOPE = "introspection"
 
@@ -54,7 +55,7 @@ class RevocationEndpoint(_RevocationEndpoint):
 
 
 class IntrospectionEndpoint(_IntrospectionEndpoint):
-    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # noqa: RUF012
+    CLIENT_AUTH_METHODS = CONFIDENTIAL_AUTH_METHODS
     server: Server
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> IssuedToken | None:

@@ -1,0 +1,195 @@
+"""The one door into the protocol package: the async calls the web layer and the use cases make.
+
+Authlib is synchronous. Every call here runs it in a worker thread, and the thread reaches the
+database by handing coroutines back to the event loop (`bridge.LoopBridge`). Nothing outside this
+module knows about that thread. Requests come in and decisions go out as plain data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2 import OAuth2Error
+
+from idp.oauth.models import IssuedToken, Subject
+from idp.oauth.requests import CodeSession, ProtocolRequest
+from idp.oauth.server import ProtocolResponse, Server
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class HttpCall:
+    """What the protocol needs of an HTTP request: the path (the URL is built from the
+    configured issuer, never from the Host header), headers and parameters, in order."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    query: Sequence[tuple[str, str]] = ()
+    form: Sequence[tuple[str, str]] = ()
+
+
+@dataclass(frozen=True)
+class VerifiedAuthorization:
+    """An authorization request whose client and redirect URI Authlib has verified."""
+
+    client_id: str
+    redirect_uri: str
+
+
+@dataclass(frozen=True)
+class RefusedAuthorization:
+    """An authorization request refused. `redirect_url` carries the error to the client only
+    when its redirect URI was verified (RFC 6749 §4.1.2.1); otherwise the customer is shown a
+    page and nothing is redirected."""
+
+    error: str
+    description: str
+    redirect_url: str | None
+
+
+@dataclass(frozen=True)
+class IssuedCode:
+    """A code issued: where to send the browser, and the hand-off made with it, if any."""
+
+    redirect_url: str
+    handoff_id: str | None
+
+
+@dataclass(frozen=True)
+class BearerRefusal:
+    """RFC 6750 §3.1: why a bearer token does not open a resource."""
+
+    status: int
+    error: str
+    description: str
+
+
+class OAuth:
+    """Authorization, token, revocation, introspection, userinfo and bearer checks."""
+
+    def __init__(
+        self,
+        server: Server,
+        authorize_url: str,
+        refresh_keys: Callable[[], Awaitable[object]],
+    ) -> None:
+        self.server = server
+        self.authorize_url = authorize_url
+        self.refresh_keys = refresh_keys
+
+    async def _in_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    def _request(self, call: HttpCall) -> ProtocolRequest:
+        return ProtocolRequest(
+            call.method,
+            self.server.settings.url(call.path),
+            call.headers,
+            query=call.query,
+            form=call.form,
+        )
+
+    def _refusal(self, error: OAuth2Error) -> RefusedAuthorization:
+        description = error.get_error_description() or ""
+        if not error.redirect_uri:
+            return RefusedAuthorization(error.error or "invalid_request", description, None)
+        # Authlib's own error parameters (error, error_description, state) and RFC 9207 `iss`.
+        params = [*error.get_body(), ("iss", self.server.settings.issuer)]
+        url = add_params_to_uri(error.redirect_uri, params, error.redirect_fragment)
+        return RefusedAuthorization(error.error or "invalid_request", description, url)
+
+    async def check_authorization(
+        self, call: HttpCall, subject: Subject | None
+    ) -> VerifiedAuthorization | RefusedAuthorization:
+        """RFC 6749 §4.1.1 and OIDC Core §3.1.2.2, as Authlib checks them (client, exact
+        redirect URI, response type, scope, PKCE)."""
+        request = self._request(call)
+        try:
+            grant = await self._in_thread(self.server.get_consent_grant, request, end_user=subject)
+        except OAuth2Error as error:
+            return self._refusal(error)
+        return VerifiedAuthorization(grant.client.get_client_id(), grant.redirect_uri)
+
+    async def issue_code(
+        self, query: str, subject: Subject, session: CodeSession
+    ) -> IssuedCode | RefusedAuthorization:
+        """Validate the stored authorization request again (a redirect URI removed meanwhile no
+        longer works) and issue its code, bound to the authentication session `session`."""
+        request = ProtocolRequest(
+            "GET", f"{self.authorize_url}?{query}", {}, query=parse_qsl(query), session=session
+        )
+        server = self.server
+
+        def issue() -> ProtocolResponse:
+            grant = server.get_consent_grant(request, end_user=subject)
+            return server.create_authorization_response(request, grant_user=subject, grant=grant)
+
+        try:
+            result = await self._in_thread(issue)
+        except OAuth2Error as error:
+            return self._refusal(error)
+        location = result.location
+        if location is None:  # Authlib answered with an error it did not raise
+            return RefusedAuthorization("server_error", "No redirect was produced", None)
+        return IssuedCode(location, request.handoff_id)
+
+    async def _form_endpoint(
+        self, call: HttpCall, respond: Callable[[ProtocolRequest], ProtocolResponse]
+    ) -> ProtocolResponse:
+        request = self._request(call)
+        repeated = request.repeated_form_params()
+        if repeated:
+            # RFC 6749 §3.2: parameters MUST NOT be included more than once.
+            return ProtocolResponse(
+                400,
+                {
+                    "error": "invalid_request",
+                    "error_description": f"Repeated parameter: {repeated[0]}",
+                },
+                [("Content-Type", "application/json"), ("Cache-Control", "no-store")],
+            )
+        return await self._in_thread(respond, request)
+
+    async def token(self, call: HttpCall) -> ProtocolResponse:
+        """RFC 6749 §3.2: the token endpoint."""
+        await self.refresh_keys()
+        return await self._form_endpoint(call, self.server.create_token_response)
+
+    async def revoke(self, call: HttpCall) -> ProtocolResponse:
+        """RFC 7009."""
+        return await self._form_endpoint(
+            call, lambda r: self.server.create_endpoint_response("revocation", r)
+        )
+
+    async def introspect(self, call: HttpCall) -> ProtocolResponse:
+        """RFC 7662."""
+        return await self._form_endpoint(
+            call, lambda r: self.server.create_endpoint_response("introspection", r)
+        )
+
+    async def userinfo(self, call: HttpCall) -> ProtocolResponse:
+        """OIDC Core §5.3."""
+        request = self._request(call)
+        return await self._in_thread(self.server.create_endpoint_response, "userinfo", request)
+
+    async def bearer(self, call: HttpCall, scope: str) -> IssuedToken | BearerRefusal:
+        """The valid bearer token of `call` if it carries `scope` (RFC 6750), else why not."""
+        request = self._request(call)
+        try:
+            token: IssuedToken = await self._in_thread(
+                self.server.resource_protector.validate_request, [scope], request
+            )
+        except OAuth2Error as error:
+            return BearerRefusal(
+                error.status_code or 401,
+                error.error or "invalid_token",
+                error.get_error_description() or "",
+            )
+        return token
