@@ -71,6 +71,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         gettext=i18n.gettext, ngettext=i18n.ngettext, newstyle=True
     )
     app.jinja_env.autoescape = True
+    app.jinja_env.globals.update(
+        supplier_name=settings.supplier_name, has_logo=bool(settings.logo_path)
+    )
 
     services = Services.build(settings, clock)
     app.extensions["idp"] = services

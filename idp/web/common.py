@@ -38,14 +38,9 @@ def user_agent() -> str:
 
 
 async def page(template: str, status: int = 200, **context: Any) -> Response:
-    settings = services().settings
-    body = await render_template(
-        template,
-        supplier_name=settings.supplier_name,
-        has_logo=bool(settings.logo_path),
-        lang=current_language(),
-        **context,
-    )
+    """An HTML page in the customer's language (the supplier's name and logo come from the
+    app's template context, see app.py)."""
+    body = await render_template(template, lang=current_language(), **context)
     return Response(body, status=status, content_type="text/html; charset=utf-8")
 
 
