@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 from quart import Quart, Response, send_file
+from werkzeug.routing import IntegerConverter, Map
 
 from idp import i18n, retention
 from idp.config import Settings, load_settings
@@ -47,6 +48,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         static_folder=settings.static_dir,
         static_url_path="/static",
     )
+    # A path's <int:...> beyond a 64-bit integer is a 404, not an OverflowError in the database.
+    app.url_map.converters["int"] = BoundedInt
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         MAX_FORM_MEMORY_SIZE=settings.max_body_bytes,
@@ -108,7 +111,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         async def logo() -> Response:
             return await send_file(settings.logo_path)  # type: ignore[arg-type]
 
-    for module in (home, discovery, authorize, interaction, token, account, api, admin, ops):
+    app.register_blueprint(authorize.blueprint(services.signin))
+    app.register_blueprint(interaction.blueprint(services.signin))
+    for module in (home, discovery, token, account, api, admin, ops):
         app.register_blueprint(module.bp)
     hardening.install(
         app,
@@ -119,6 +124,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.view_functions["static"] = guarded_static(app.view_functions["static"])
     app.asgi_app = Edge(app.asgi_app, settings.trusted_proxy_networks)  # type: ignore[method-assign]
     return app
+
+
+class BoundedInt(IntegerConverter):
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def asgi_app() -> Any:

@@ -19,7 +19,9 @@ from idp.oauth.keys import KeyRing, generate_key
 from idp.oauth.server import Server
 from idp.security import passwords
 from idp.security.clock import Clock
+from idp.security.events import SecurityLog
 from idp.security.throttle import RateLimit, SignInThrottle
+from idp.signin import SignIn
 from idp.store import Store
 
 log = logging.getLogger("idp")
@@ -34,6 +36,8 @@ class Services:
     throttle: SignInThrottle
     server: Server = field(init=False)
     oauth: OAuth = field(init=False)
+    events: SecurityLog = field(init=False)
+    signin: SignIn = field(init=False)
     bridge: LoopBridge = field(default_factory=LoopBridge, init=False)
     handoffs: HandoffDelivery = field(init=False)
     nox: NoxLinkClient = field(init=False)
@@ -76,6 +80,17 @@ class Services:
             handoff_for=functools.partial(build_handoff, settings),
         )
         services.oauth = OAuth(services.server, settings.url("/authorize"), services.refresh_keys)
+        services.events = SecurityLog(store.events, clock)
+        services.signin = SignIn.build(
+            settings=settings,
+            store=store,
+            clock=clock,
+            oauth=services.oauth,
+            handoffs=services.handoffs,
+            throttle=throttle,
+            new_sessions=services.authorize_limit,
+            events=services.events,
+        )
         return services
 
     async def start(self) -> None:
@@ -111,16 +126,7 @@ class Services:
         once_within: int | None = None,
     ) -> None:
         """Record (and log) a security event; see SecurityEvents.record for `once_within`."""
-        written = await self.store.events.record(
-            kind=kind,
-            now=self.clock.now(),
-            actor=actor,
-            ip=ip,
-            detail=detail,
-            once_within=once_within,
-        )
-        if written:
-            log.warning("security event %s actor=%s", kind, actor)
+        await self.events.record(kind, actor, detail, ip, once_within)
 
     def _security_event_from_thread(
         self, kind: str, actor: str | None, detail: dict[str, Any]

@@ -75,3 +75,10 @@ async def test_an_unreadable_authorization_header_is_no_client_authentication(
     )
     assert response.status_code == 401
     assert (await response.get_json())["error"] == "invalid_client"
+
+
+async def test_a_path_number_beyond_64_bits_is_not_found(client) -> None:
+    """Found by the hostile-input suite: the database cannot take it (OverflowError, a 500)."""
+    assert (await client.get("/admin/customers/1")).status_code in (302, 303)
+    assert (await client.get(f"/admin/customers/{2**63}")).status_code == 404
+    assert (await client.get(f"/admin/customers/{2**63 - 1}")).status_code in (302, 303)

@@ -14,6 +14,7 @@ from idp.store.misc import Throttles
 
 FORGET_AFTER = 3600  # a quiet hour wipes the slate
 MAX_DELAY = 15 * 60
+THROTTLED_EVENT_WINDOW = 60  # a refused burst is one audit row per account, IP and minute
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,92 @@
+"""Flow 1 without a web framework: the authentication session from /authorize to the code.
+
+authorize_checks.py  the /authorize pipeline (parameters, client, redirect URI, PKCE via Authlib)
+window.py            the 15-minute authentication session
+steps.py             which step comes next: sign in, confirm, terms, the code, or the refusal
+answers.py           what the customer answered in a step
+terms.py             the terms a customer still has to accept, and the acceptance
+customers.py         email and password, and the browser's sign-in session
+responses.py         authorization responses and errors to the client
+decisions.py         what the use cases return; web/signin_pages.py renders them
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from idp.config import Settings
+from idp.nox.handoff import HandoffDelivery
+from idp.oauth.facade import OAuth
+from idp.security.clock import Clock
+from idp.security.events import SecurityLog
+from idp.security.throttle import RateLimit, SignInThrottle
+from idp.signin.answers import Answers
+from idp.signin.authorize_checks import Authorize
+from idp.signin.customers import Customers
+from idp.signin.responses import ClientResponses
+from idp.signin.steps import Steps
+from idp.signin.terms import TermsAcceptance
+from idp.signin.window import Window
+from idp.store import Store
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """Everything the sign-in pages call, built once per app."""
+
+    authorize: Authorize
+    window: Window
+    steps: Steps
+    answers: Answers
+    customers: Customers
+    login_session_seconds: int
+    cookie_secure: bool
+    password_reset_url: str | None
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        settings: Settings,
+        store: Store,
+        clock: Clock,
+        oauth: OAuth,
+        handoffs: HandoffDelivery,
+        throttle: SignInThrottle,
+        new_sessions: RateLimit,
+        events: SecurityLog,
+    ) -> SignIn:
+        responses = ClientResponses(store.clients, settings.issuer)
+        window = Window(store.auth_sessions, clock, settings.auth_session_seconds, responses)
+        terms = TermsAcceptance(store.terms)
+        customers = Customers(
+            store.users,
+            store.login_sessions,
+            throttle,
+            events,
+            clock,
+            settings.login_session_seconds,
+        )
+        steps = Steps(
+            store.auth_sessions,
+            store.clients,
+            store.users,
+            window,
+            terms,
+            customers,
+            responses,
+            oauth,
+            handoffs,
+        )
+        return cls(
+            authorize=Authorize(
+                oauth, store.auth_sessions, window, steps, responses, new_sessions, clock
+            ),
+            window=window,
+            steps=steps,
+            answers=Answers(steps, store.auth_sessions, terms, clock),
+            customers=customers,
+            login_session_seconds=settings.login_session_seconds,
+            cookie_secure=settings.cookie_secure,
+            password_reset_url=settings.password_reset_url,
+        )
