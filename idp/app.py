@@ -108,8 +108,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         async def logo() -> Response:
             return await send_file(settings.logo_path)  # type: ignore[arg-type]
 
-    for module in (home, discovery, authorize, interaction, token, account, api, admin, ops):
+    for module in (home, discovery, authorize, interaction, token, account, api):
         app.register_blueprint(module.bp)
+    app.register_blueprint(
+        admin.blueprint(services.actions, services.console, services.admin_signin, settings)
+    )
+    app.register_blueprint(ops.blueprint(services.readiness))
     hardening.install(
         app,
         settings.log_format == "json",
