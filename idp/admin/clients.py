@@ -22,6 +22,8 @@ from idp.vocab import CLIENT_AUTH_METHODS, GRANT_TYPES, HANDOFF_MODES
 
 NOX_PRESET = "nox"
 PRESETS = (NOX_PRESET,)
+NOX_CLIENT_ID = "nox"  # what the NOX preset registers NOX as, unless told otherwise
+NOX_CLIENT_NAME = "NOX Energy"
 DEFAULT_AUTH_METHOD = "client_secret_basic"
 DEFAULT_HANDOFF_MODE = "redirect"
 DEFAULT_SCOPES = ("openid", "profile", "email", "offline_access")
@@ -101,8 +103,8 @@ def client_registration(
     if preset not in (None, *PRESETS):
         raise ActionError(f"There is no preset {preset!r}; the one preset is {NOX_PRESET!r}.")
     if preset == NOX_PRESET:
-        client_id = client_id or "nox"
-        name = name or "NOX Energy"
+        client_id = client_id or NOX_CLIENT_ID
+        name = name or NOX_CLIENT_NAME
         handoff_mode = handoff_mode or "backchannel"
         post_login_redirect_url = post_login_redirect_url or nox_post_login_url(settings)
     handoff_mode = handoff_mode or DEFAULT_HANDOFF_MODE
