@@ -113,8 +113,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     app.register_blueprint(authorize.blueprint(services.signin))
     app.register_blueprint(interaction.blueprint(services.signin))
-    for module in (home, discovery, token, account, api, admin, ops):
+    for module in (home, discovery, token, account, api):
         app.register_blueprint(module.bp)
+    app.register_blueprint(
+        admin.blueprint(services.actions, services.console, services.admin_signin, settings)
+    )
+    app.register_blueprint(ops.blueprint(services.readiness))
     hardening.install(
         app,
         settings.log_format == "json",

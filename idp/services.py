@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from idp.admin.actions import AdminActions
+from idp.admin.console import ConsoleQueries
+from idp.admin.readiness import ReadinessCheck
+from idp.admin.signin import AdminSignIn
 from idp.config import Settings
 from idp.nox.devices import NoxDataClient
 from idp.nox.handoff import HandoffDelivery, build_handoff
@@ -45,6 +48,10 @@ class Services:
     admin_throttle: SignInThrottle = field(init=False)
     authorize_limit: RateLimit = field(init=False)
     actions: AdminActions = field(init=False)
+    # The admin console's and /readyz's use cases (idp/admin), built from the above.
+    console: ConsoleQueries = field(init=False)
+    admin_signin: AdminSignIn = field(init=False)
+    readiness: ReadinessCheck = field(init=False)
     _keyring: KeyRing | None = field(default=None, init=False)
     _keys_loaded_at: int = field(default=-(10**9), init=False)
 
@@ -70,6 +77,16 @@ class Services:
             "admin-",
         )
         services.actions = AdminActions(store, clock, settings)
+        services.console = ConsoleQueries(store, settings)
+        services.admin_signin = AdminSignIn(
+            store,
+            clock,
+            settings,
+            services.admin_throttle,
+            services.actions,
+            services.security_event,
+        )
+        services.readiness = ReadinessCheck(store, settings)
         services.server = Server(
             settings=settings,
             store=store,

@@ -11,6 +11,9 @@ DEFAULT_LANGUAGE = "nl"
 CLIENT_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 
+# The grants a client may be registered for (RFC 6749 §4.1, §6, §4.4).
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+
 # How the supplier_user_id reaches the client with the code: NOX's POST /post-login-redirect
 # (backchannel), or only the redirect (redirect, form_post).
 HANDOFF_MODES = ("backchannel", "form_post", "redirect")

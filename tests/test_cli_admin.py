@@ -150,6 +150,7 @@ def test_customers_disable_enable_clear_throttle(cli) -> None:  # type: ignore[n
         "admin.customer.throttle_cleared",
         "admin.customer.enabled",
         "admin.customer.disabled",
+        "admin.customer.added",
     ]
     unknown = cli("customers", "disable", "nobody", ok=False)
     assert unknown.exit_code == 1 and "no customer" in unknown.output
@@ -221,3 +222,77 @@ def test_links_list_and_show(cli) -> None:  # type: ignore[no-untyped-def]
     shown = cli("links", "show", "C-1").output
     assert "nibe-1" in shown and "linked" in shown
     assert cli("links", "show", "nobody", ok=False).exit_code == 1
+
+
+# ---- changes that once left no trail: now the same actions, each with its audit row ----------
+def rows(cli, kind: str) -> list[tuple]:  # type: ignore[no-untyped-def]
+    """The audit rows of `kind` as (kind, actor, ip, detail), newest first."""
+    return [(e["kind"], e["actor"], e["ip"], e["detail"]) for e in audit(cli, kind)]
+
+
+def test_users_add_writes_the_audit_row(cli) -> None:  # type: ignore[no-untyped-def]
+    me = f"cli:{getpass.getuser()}"
+    cli(
+        "users", "add", "--email", "a@x.example", "--supplier-user-id", "C-1",
+        "--password-stdin", input="a long password\n",
+    )  # fmt: skip
+    assert rows(cli, "admin.customer") == [
+        ("admin.customer.added", me, None, {"supplier_user_id": "C-1"})
+    ]
+    refused = cli(
+        "users", "add", "--email", "b@x.example", "--supplier-user-id", "C-1",
+        "--password-stdin", input="a long password\n", ok=False,
+    )  # fmt: skip
+    assert refused.exit_code == 1 and "exists" in refused.output
+    assert len(rows(cli, "admin.customer")) == 1  # a refused change leaves no row
+
+
+def test_users_import_writes_one_audit_row(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    me = f"cli:{getpass.getuser()}"
+    path = tmp_path / "customers.csv"
+    path.write_text(
+        "email,supplier_user_id,password\n"
+        "a@x.example,C-1,a long password\n"
+        "b@x.example,C-2,a long password\n"
+        "not-an-email,C-3,a long password\n",
+        encoding="utf-8",
+    )
+    first = cli("users", "import", str(path), ok=False)
+    assert first.exit_code == 1 and "imported 2, already present 0, rejected 1" in first.output
+    again = cli("users", "import", str(path), ok=False)
+    assert "imported 0, already present 2, rejected 1" in again.output
+    assert rows(cli, "admin.customer") == [
+        ("admin.customer.imported", me, None, {"imported": 0, "already_present": 2, "rejected": 1}),
+        ("admin.customer.imported", me, None, {"imported": 2, "already_present": 0, "rejected": 1}),
+    ]
+
+
+def test_keys_rotate_writes_the_audit_row(cli) -> None:  # type: ignore[no-untyped-def]
+    me = f"cli:{getpass.getuser()}"
+    first = cli("keys", "rotate").output.split()[4]
+    second = cli("keys", "rotate", "--alg", "ES256").output.split()[4]
+    assert rows(cli, "admin.keys") == [
+        ("admin.keys.rotated", me, None, {"kid": second, "alg": "ES256"}),
+        ("admin.keys.rotated", me, None, {"kid": first, "alg": "RS256"}),
+    ]
+    published = cli.query(lambda store: store.keys.published(0))
+    assert published[0].kid == second
+
+
+def test_clients_add_writes_the_consoles_audit_row(cli) -> None:  # type: ignore[no-untyped-def]
+    """The fixture registered `nox` from the command line: the row the console would write."""
+    assert rows(cli, "admin.client.created") == [
+        (
+            "admin.client.created",
+            f"cli:{getpass.getuser()}",
+            None,
+            {
+                "client_id": "nox",
+                "name": "NOX",
+                "redirect_uris": [REDIRECT_URI],
+                "preset": None,
+                "handoff_mode": "redirect",
+                "post_login_redirect_url": None,
+            },
+        )
+    ]

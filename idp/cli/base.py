@@ -1,4 +1,5 @@
-"""What every `idp` command shares: the group, settings, the store, admin actions, input."""
+"""What every `idp` command shares: the group, settings, admin actions and console queries
+(the same ones the console uses), input."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import click
 from sqlalchemy.exc import OperationalError
 
 from idp.admin.actions import ActionError, Actor, AdminActions
+from idp.admin.console import ConsoleQueries
 from idp.config import ConfigError, Settings, load_settings
 from idp.security.clock import SystemClock
 from idp.store import Store
@@ -55,6 +57,11 @@ def with_actions(fn: Callable[[AdminActions, Actor], Awaitable[T]]) -> T:
             raise click.ClickException(str(exc)) from None
 
     return with_store(run)
+
+
+def with_queries(fn: Callable[[ConsoleQueries], Awaitable[T]]) -> T:
+    """Read what the console shows, through the console's own queries."""
+    return with_store(lambda store: fn(ConsoleQueries(store, settings())))
 
 
 def read_stdin_secret(what: str) -> str:

@@ -1,26 +1,28 @@
-"""OAuth clients: registration, hand-off, redirect URIs, secrets."""
+"""OAuth clients: registration, hand-off, redirect URIs, secrets.
+
+The defaults and the checks are the console's (idp/admin/clients.py): these commands only read
+options and call the same actions, which write the same audit rows.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import click
 
-from idp.admin.actions import Actor, AdminActions
-from idp.cli.base import main, read_stdin_secret, with_actions, with_store
-from idp.oauth.registration import (
-    RegistrationError,
-    validate_redirect_uri,
-    validate_secret,
+from idp.admin.clients import (
+    DEFAULT_AUTH_METHOD,
+    DEFAULT_SCOPES,
+    NOX_CLIENT_ID,
+    NOX_CLIENT_NAME,
+    PRESETS,
 )
-from idp.security.secrets import new_secret
-from idp.store import Store
-from idp.vocab import CLIENT_AUTH_METHODS
+from idp.cli.base import main, read_stdin_secret, with_actions, with_queries
+from idp.vocab import CLIENT_AUTH_METHODS, GRANT_TYPES, HANDOFF_MODES
 
 HANDOFF_MODE = click.option(
     "--handoff-mode",
-    type=click.Choice(["backchannel", "form_post", "redirect"]),
+    type=click.Choice(HANDOFF_MODES),
     help="How the customer is handed over: POST to NOX plus the code redirect (backchannel), "
     "a form post to the redirect URI (form_post), or the plain code redirect (redirect; the "
     "default, except for --preset nox).",
@@ -28,17 +30,6 @@ HANDOFF_MODE = click.option(
 POST_LOGIN_REDIRECT_URL = click.option(
     "--post-login-redirect-url", help="NOX's POST /post-login-redirect URL (for backchannel)."
 )
-
-
-def check_handoff(mode: str, url: str | None) -> str:
-    if mode == "backchannel" and not url:
-        raise click.ClickException("--handoff-mode backchannel needs --post-login-redirect-url")
-    if url:
-        try:
-            validate_redirect_uri(url)
-        except RegistrationError as exc:
-            raise click.ClickException(f"--post-login-redirect-url: {exc}") from None
-    return mode
 
 
 # ---- clients --------------------------------------------------------------------------------
@@ -50,9 +41,10 @@ def clients() -> None:
 @clients.command("add")
 @click.option(
     "--preset",
-    type=click.Choice(["nox"]),
-    help="nox: register NOX (id nox, name NOX Energy) with the back-channel hand-off to "
-    "{IDP_NOX_AUTH_BASE}/post-login-redirect, unless the options below say otherwise.",
+    type=click.Choice(PRESETS),
+    help=f"nox: register NOX (id {NOX_CLIENT_ID}, name {NOX_CLIENT_NAME}) with the back-channel "
+    "hand-off to {IDP_NOX_AUTH_BASE}/post-login-redirect, unless the options below say "
+    "otherwise.",
 )
 @click.option("--client-id", help="Required unless --preset gives one.")
 @click.option("--name", help="Required unless --preset gives one.")
@@ -60,20 +52,22 @@ def clients() -> None:
 @click.option(
     "--auth-method",
     type=click.Choice(CLIENT_AUTH_METHODS),
-    default="client_secret_basic",
+    default=DEFAULT_AUTH_METHOD,
     show_default=True,
 )
 @click.option(
     "--grant-type",
     "grant_types",
     multiple=True,
-    type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]),
+    type=click.Choice(GRANT_TYPES),
+    help="Repeat for more than one (default: authorization_code and refresh_token with a "
+    "redirect URI, client_credentials without).",
 )
 @click.option(
     "--scope",
     "scopes",
     multiple=True,
-    help="Allowed scopes (default: openid profile email offline_access).",
+    help=f"Allowed scopes (default: {' '.join(DEFAULT_SCOPES)}).",
 )
 @click.option("--secret-stdin", is_flag=True, help="Read the client secret from stdin.")
 @HANDOFF_MODE
@@ -93,48 +87,23 @@ def clients_add(
     """Register a client. A generated secret is printed once; only its hash is kept."""
     if preset is None and not (client_id and name):
         raise click.ClickException("--client-id and --name are required (or use --preset nox)")
-    client_id = client_id or "nox"
-    try:
-        uris = [validate_redirect_uri(u) for u in redirect_uris]
-        secret = None
-        if auth_method != "none":
-            secret = (
-                validate_secret(read_stdin_secret("secret")) if secret_stdin else new_secret(32)
-            )
-        elif secret_stdin:
-            raise RegistrationError("a public client (--auth-method none) has no secret")
-    except RegistrationError as exc:
-        raise click.ClickException(str(exc)) from None
-    kinds = list(grant_types) or (
-        ["authorization_code", "refresh_token"] if uris else ["client_credentials"]
-    )
-    if auth_method == "none" and "client_credentials" in kinds:
-        raise click.ClickException(
-            "a public client (--auth-method none) cannot use client_credentials"
-        )
-    if "authorization_code" in kinds and not uris:
-        raise click.ClickException("an authorization_code client needs at least one --redirect-uri")
-    allowed = list(scopes) or ["openid", "profile", "email", "offline_access"]
-    if handoff_mode or preset is None:
-        handoff_mode = check_handoff(handoff_mode or "redirect", post_login_redirect_url)
-
-    async def add(actions: AdminActions, actor: Actor) -> None:
-        await actions.create_client(
+    given = read_stdin_secret("secret") if secret_stdin else None
+    secret = with_actions(
+        lambda actions, actor: actions.create_client(
             actor,
-            client_id=client_id,
+            client_id=client_id or "",
             name=name or "",
-            redirect_uris=uris,
+            redirect_uris=list(redirect_uris),
             auth_method=auth_method,
-            grant_types=kinds,
-            scopes=allowed,
-            secret=secret,
+            grant_types=list(grant_types) or None,
+            scopes=list(scopes) or None,
+            secret=given,
             handoff_mode=handoff_mode,
             post_login_redirect_url=post_login_redirect_url,
             preset=preset,
         )
-
-    with_actions(add)
-    click.echo(f"added client {client_id}")
+    )
+    click.echo(f"added client {client_id or NOX_CLIENT_ID}")
     if secret and not secret_stdin:
         click.echo(f"client secret (shown once): {secret}")
 
@@ -151,20 +120,15 @@ def clients_update(
     post_login_redirect_url: str | None,
 ) -> None:
     """Change a client's name, hand-off mode or post-login-redirect URL."""
-
-    if post_login_redirect_url:
-        check_handoff("redirect", post_login_redirect_url)
-
-    async def run(actions: AdminActions, actor: Actor) -> None:
-        await actions.update_client(
+    with_actions(
+        lambda actions, actor: actions.update_client(
             actor,
             client_id,
             name=name,
             handoff_mode=handoff_mode,
             post_login_redirect_url=post_login_redirect_url,
         )
-
-    with_actions(run)
+    )
     click.echo(f"updated client {client_id}")
 
 
@@ -219,11 +183,7 @@ def clients_enable(client_id: str) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def clients_list(as_json: bool) -> None:
     """List the registered clients."""
-
-    async def run(store: Store) -> list[Any]:
-        return await store.clients.all()
-
-    found = with_store(run)
+    found = with_queries(lambda queries: queries.clients())
     if as_json:
         click.echo(
             json.dumps(

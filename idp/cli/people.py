@@ -1,31 +1,30 @@
-"""People: customers (add, import, disable, throttles) and supplier admins."""
+"""People: customers (add, import, disable, throttles) and supplier admins.
+
+Every change goes through the console's actions (idp/admin), with its checks and audit rows;
+this module reads options and files.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import click
 
 from idp.admin.actions import Actor, AdminActions
+from idp.admin.customers import ImportLine
 from idp.cli.base import (
-    clock,
     main,
     read_stdin_secret,
     read_text,
     settings,
     with_actions,
-    with_store,
+    with_queries,
 )
-from idp.security import passwords
-from idp.store import Store
-from idp.store.users import DuplicateUser
 from idp.vocab import ADMIN_ROLES
 
 
@@ -43,58 +42,18 @@ def users() -> None:
 def users_add(email: str, supplier_user_id: str, name: str | None, password_stdin: bool) -> None:
     """Add one customer."""
     password = read_stdin_secret("password")
-    row = {"email": email, "supplier_user_id": supplier_user_id, "name": name, "password": password}
-    try:
-        clean = check_user_row(row)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-
-    async def add(store: Store) -> None:
-        try:
-            await store.users.add(now=clock.now(), **clean)
-        except DuplicateUser:
-            raise click.ClickException(
-                "a customer with this email or supplier_user_id exists"
-            ) from None
-
-    with_store(add)
+    with_actions(
+        lambda actions, actor: actions.add_customer(
+            actor, email=email, supplier_user_id=supplier_user_id, name=name, password=password
+        )
+    )
     click.echo(f"added customer {supplier_user_id}")
 
 
-def check_user_row(row: dict[str, Any]) -> dict[str, Any]:
-    """Validate one customer record; raises ValueError with the reason."""
-    email = str(row.get("email") or "").strip()
-    supplier_user_id = str(row.get("supplier_user_id") or "").strip()
-    if "@" not in email or len(email) > 320 or any(c.isspace() for c in email):
-        raise ValueError("invalid email")
-    if not supplier_user_id or len(supplier_user_id) > 255:
-        raise ValueError("missing or too long supplier_user_id")
-    password, password_hash = row.get("password"), row.get("password_hash")
-    if password and password_hash:
-        raise ValueError("give either password or password_hash, not both")
-    if password_hash:
-        if not passwords.is_known_hash(str(password_hash)):
-            raise ValueError("password_hash is not in a recognised format")
-        hashed = str(password_hash)
-    elif password:
-        if len(str(password)) < 8:
-            raise ValueError("password shorter than 8 characters")
-        hashed = passwords.hash_password(str(password))
-    else:
-        raise ValueError("missing password or password_hash")
-    name = str(row.get("name") or "").strip() or None
-    return {
-        "email": email,
-        "supplier_user_id": supplier_user_id,
-        "name": name,
-        "password_hash": hashed,
-    }
-
-
-def read_rows(path: Path) -> list[tuple[int, dict[str, Any] | str]]:
+def read_rows(path: Path) -> list[ImportLine]:
     """Rows of a CSV file (with a header) or JSON lines, numbered from 1; a bad line is a str."""
     text = read_text(path, "utf-8-sig")
-    rows: list[tuple[int, dict[str, Any] | str]] = []
+    rows: list[ImportLine] = []
     if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
@@ -117,34 +76,15 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, Any] | str]]:
 def users_import(file: Path) -> None:
     """Import customers from CSV or JSON lines (email, supplier_user_id, name, password or
     password_hash). Existing customers are skipped, so running it again duplicates nobody."""
-    rows = read_rows(file)
-
-    async def run(store: Store) -> tuple[int, int, list[str]]:
-        imported, skipped, rejected = 0, 0, []
-        for number, row in rows:
-            if isinstance(row, str):
-                rejected.append(f"line {number}: {row}")
-                continue
-            try:
-                clean = await asyncio.to_thread(check_user_row, row)
-            except ValueError as exc:
-                rejected.append(f"line {number}: {exc}")
-                continue
-            if await store.users.exists(clean["email"], clean["supplier_user_id"]):
-                skipped += 1
-                continue
-            try:
-                await store.users.add(now=clock.now(), **clean)
-                imported += 1
-            except DuplicateUser:
-                skipped += 1
-        return imported, skipped, rejected
-
-    imported, skipped, rejected = with_store(run)
-    click.echo(f"imported {imported}, already present {skipped}, rejected {len(rejected)}")
-    for reason in rejected:
+    lines = read_rows(file)
+    report = with_actions(lambda actions, actor: actions.import_customers(actor, lines))
+    click.echo(
+        f"imported {report.imported}, already present {report.already_present}, "
+        f"rejected {len(report.rejected)}"
+    )
+    for reason in report.rejected:
         click.echo(f"  rejected {reason}")
-    if rejected:
+    if report.rejected:
         sys.exit(1)
 
 
@@ -158,14 +98,10 @@ def on_customer(
     supplier_user_id: str, change: Callable[[AdminActions, Actor, int], Awaitable[None]]
 ) -> None:
     """Run an admin action on the customer with this supplier_user_id."""
-
-    async def run(actions: AdminActions, actor: Actor) -> None:
-        user = await actions.store.users.by_supplier_user_id(supplier_user_id)
-        if user is None:
-            raise click.ClickException(f"no customer {supplier_user_id!r}")
-        await change(actions, actor, user.id)
-
-    with_actions(run)
+    user = with_queries(lambda queries: queries.customer_by_supplier_user_id(supplier_user_id))
+    if user is None:
+        raise click.ClickException(f"no customer {supplier_user_id!r}")
+    with_actions(lambda actions, actor: change(actions, actor, user.id))
 
 
 @customers.command("disable")

@@ -1,17 +1,20 @@
-"""Records the service keeps: the hand-off outbox, linked devices, terms, signing keys."""
+"""Records the service keeps: the hand-off outbox, linked devices, terms, signing keys.
+
+Listings read through the console's queries, changes go through its actions (audited alike).
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import click
 
 from idp import retention
 from idp.admin.actions import Actor, AdminActions
-from idp.cli.base import clock, main, read_text, settings, with_actions, with_store
-from idp.oauth.keys import ALGORITHMS, generate_key
+from idp.admin.console import ConsoleQueries, CustomerRecord
+from idp.cli.base import clock, main, read_text, settings, with_actions, with_queries, with_store
+from idp.oauth.keys import ALGORITHMS
 from idp.store import Store
 from idp.vocab import HANDOFF_STATUSES, LANGUAGES
 
@@ -28,10 +31,7 @@ def outbox() -> None:
 def outbox_list(status: str | None, as_json: bool) -> None:
     """List hand-offs, newest first, with NOX's last answer."""
 
-    async def run(store: Store) -> list[Any]:
-        return await store.outbox.list(status)
-
-    found = with_store(run)
+    found = with_queries(lambda queries: queries.handoffs(status))
     if as_json:
         click.echo(json.dumps([h.__dict__ for h in found], indent=2))
         return
@@ -63,10 +63,7 @@ def links() -> None:
 def links_list(as_json: bool) -> None:
     """Every linked device and its customer."""
 
-    async def run(store: Store) -> list[Any]:
-        return await store.links.all_devices()
-
-    found = with_store(run)
+    found = with_queries(lambda queries: queries.devices())
     if as_json:
         click.echo(json.dumps([d.__dict__ for d in found], indent=2))
         return
@@ -81,15 +78,14 @@ def links_list(as_json: bool) -> None:
 def links_show(supplier_user_id: str) -> None:
     """One customer's devices, and the history of every device they ever had."""
 
-    async def run(store: Store) -> tuple[Any, list[Any], list[dict[str, Any]]]:
-        user = await store.users.by_supplier_user_id(supplier_user_id)
-        if user is None:
-            raise click.ClickException(f"no customer {supplier_user_id!r}")
-        devices = await store.links.devices_of(user.id)
-        history = await store.links.history(supplier_user_id=supplier_user_id)
-        return user, devices, history
+    async def run(queries: ConsoleQueries) -> CustomerRecord | None:
+        user = await queries.customer_by_supplier_user_id(supplier_user_id)
+        return await queries.customer(user.id) if user else None
 
-    user, devices, history = with_store(run)
+    found = with_queries(run)
+    if found is None:
+        raise click.ClickException(f"no customer {supplier_user_id!r}")
+    user, devices, history = found.user, found.devices, found.history
     click.echo(f"{user.supplier_user_id} ({user.email})")
     click.echo("devices:" if devices else "devices: none")
     for d in devices:
@@ -105,10 +101,7 @@ def links_held(as_json: bool) -> None:
     """Link callbacks held for an operator: they would move devices away from other customers
     and NOX's data API could not confirm them."""
 
-    async def run(store: Store) -> list[Any]:
-        return await store.links.held()
-
-    found = with_store(run)
+    found = with_queries(lambda queries: queries.held_links())
     if as_json:
         click.echo(json.dumps([h.__dict__ for h in found], indent=2))
         return
@@ -145,7 +138,7 @@ def terms() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def terms_upload(version: str, language: str, file: Path) -> None:
     """Store the Markdown text of a version in one language, not yet current."""
-    body = terms_body(file, version)
+    body = read_text(file)
     with_actions(lambda actions, actor: actions.upload_terms(actor, version, language, body))
     click.echo(f"uploaded terms {version} ({language}); publish it to make it current")
 
@@ -161,7 +154,7 @@ def terms_publish(version: str, language: str | None, file: Path | None) -> None
     again. With FILE and --language, upload that text first."""
     if file is not None and language is None:
         raise click.UsageError("--language is required with FILE")
-    body = terms_body(file, version) if file is not None else None
+    body = read_text(file) if file is not None else None
 
     async def run(actions: AdminActions, actor: Actor) -> None:
         if body is not None and language is not None:
@@ -170,15 +163,6 @@ def terms_publish(version: str, language: str | None, file: Path | None) -> None
 
     with_actions(run)
     click.echo(f"published terms {version}" + (f" ({language})" if language else ""))
-
-
-def terms_body(file: Path, version: str) -> str:
-    body = read_text(file).strip()
-    if not body:
-        raise click.ClickException(f"{file} is empty")
-    if len(version) > 64 or not version.strip():
-        raise click.ClickException("--version must be 1 to 64 characters")
-    return body
 
 
 # ---- keys -----------------------------------------------------------------------------------
@@ -191,12 +175,7 @@ def keys() -> None:
 @click.option("--alg", type=click.Choice(ALGORITHMS), default="RS256", show_default=True)
 def keys_rotate(alg: str) -> None:
     """Make a new signing key current; the old one stays in the JWKS until its tokens expired."""
-    kid, jwk = generate_key(alg)
-
-    async def run(store: Store) -> None:
-        await store.keys.add_current(kid=kid, alg=alg, private_jwk=jwk, now=clock.now())
-
-    with_store(run)
+    kid = with_actions(lambda actions, actor: actions.rotate_signing_key(actor, alg))
     click.echo(f"new current signing key {kid} ({alg})")
 
 

@@ -1,0 +1,179 @@
+"""What the console pages and the `idp` listings read: clients, customers, terms, the outbox,
+held links, the audit log, admins, the settings overview. Read-only; changes go through
+AdminActions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from idp.admin.clients import nox_post_login_url
+from idp.config import Settings
+from idp.nox.readiness import configuration_warnings
+from idp.records import Admin, Client, Device, Handoff, HeldLink, TermsVersion, User
+from idp.store import Store
+from idp.vocab import HANDOFF_EXPIRED, HANDOFF_FAILED, HANDOFF_PENDING
+
+AUDIT_ROWS = 500  # the most the audit page shows at once; filters narrow it down
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The console's front page: how many of each, and the terms customers accept now."""
+
+    clients: int
+    customers: int
+    pending: int
+    failed: int
+    terms: str | None
+
+
+@dataclass(frozen=True)
+class Terms:
+    """Every uploaded text (with its acceptances) and the version customers accept now."""
+
+    versions: list[dict[str, object]]
+    current: str | None
+
+
+@dataclass(frozen=True)
+class CustomerRecord:
+    """One customer as an operator sees them: devices, their history, terms accepted, recent
+    sign-ins, and their sign-in throttle (failures, last failure) if any."""
+
+    user: User
+    devices: list[Device]
+    history: list[dict[str, Any]]
+    acceptances: list[dict[str, object]]
+    signins: list[dict[str, object]]
+    throttled: tuple[int, int] | None
+
+
+@dataclass(frozen=True)
+class UndeliveredHandoffs:
+    pending: list[Handoff]
+    failed: list[Handoff]
+    expired: list[Handoff]
+
+
+def masked(value: str | None) -> str:
+    """A secret as the console may show it: its first four characters and its length."""
+    if not value:
+        return "(not set)"
+    return value[:4] + "…" + f" ({len(value)} characters)"
+
+
+def settings_overview(s: Settings) -> list[tuple[str, str]]:
+    """The settings an operator checks first, secrets masked."""
+    return [
+        ("Issuer", s.issuer),
+        ("NOX auth API (IDP_NOX_AUTH_BASE)", s.nox_auth_base),
+        ("NOX API key (IDP_NOX_API_KEY)", masked(s.nox_api_key)),
+        ("Link callback URL (IDP_LINK_CALLBACK_URL)", s.link_callback_url),
+        ("Hand-off timeout", f"{s.handoff_timeout_seconds} s"),
+        ("Hand-off maximum age", f"{s.handoff_max_age_seconds} s"),
+        ("Authentication session", f"{s.auth_session_seconds} s"),
+        ("Admin idle timeout", f"{s.admin_idle_seconds} s"),
+        ("Admin session lifetime", f"{s.admin_session_seconds} s"),
+    ]
+
+
+class ConsoleQueries:
+    """Read-only views of the store for the console and the command line."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+
+    async def configuration_warnings(self) -> list[str]:
+        """What keeps NOX from getting what it needs, shown on every console page."""
+        return await configuration_warnings(self.settings, self.store)
+
+    def nox_post_login_url(self) -> str:
+        return nox_post_login_url(self.settings)
+
+    def settings_overview(self) -> list[tuple[str, str]]:
+        return settings_overview(self.settings)
+
+    async def overview(self) -> Overview:
+        return Overview(
+            clients=len(await self.store.clients.all()),
+            customers=await self.store.users.count(),
+            pending=len(await self.store.outbox.list(HANDOFF_PENDING)),
+            failed=len(await self.store.outbox.list(HANDOFF_FAILED)),
+            terms=await self.store.terms.current_version(),
+        )
+
+    # ---- clients ---------------------------------------------------------------------------
+    async def clients(self) -> list[Client]:
+        return await self.store.clients.all()
+
+    async def client(self, client_id: str) -> Client | None:
+        return await self.store.clients.get(client_id)
+
+    # ---- terms -----------------------------------------------------------------------------
+    async def terms(self) -> Terms:
+        return Terms(
+            versions=await self.store.terms.versions(),
+            current=await self.store.terms.current_version(),
+        )
+
+    async def terms_text(self, version: str, language: str) -> TermsVersion | None:
+        """One text, drafts included: an admin previews before publishing."""
+        return await self.store.terms.text(version, [language], drafts=True)
+
+    # ---- customers -------------------------------------------------------------------------
+    async def search_customers(self, query: str) -> list[User]:
+        return await self.store.users.search(query) if query else []
+
+    async def customer_by_supplier_user_id(self, supplier_user_id: str) -> User | None:
+        return await self.store.users.by_supplier_user_id(supplier_user_id)
+
+    async def customer(self, user_id: int) -> CustomerRecord | None:
+        user = await self.store.users.by_id(user_id)
+        if user is None:
+            return None
+        key = f"account:{user.email}"  # the sign-in throttle's key (idp/security/throttle.py)
+        throttles = await self.store.throttles.get([key])
+        return CustomerRecord(
+            user=user,
+            devices=await self.store.links.devices_of(user.id),
+            history=await self.store.links.history(supplier_user_id=user.supplier_user_id),
+            acceptances=await self.store.terms.acceptances_of(user.id),
+            signins=await self.store.login_sessions.for_user(user.id),
+            throttled=throttles.get(key),
+        )
+
+    # ---- outbox, devices, held links ---------------------------------------------------------
+    async def handoffs(self, status: str | None = None) -> list[Handoff]:
+        """Hand-offs, newest first, with NOX's last answer."""
+        return await self.store.outbox.list(status)
+
+    async def undelivered_handoffs(self) -> UndeliveredHandoffs:
+        return UndeliveredHandoffs(
+            pending=await self.store.outbox.list(HANDOFF_PENDING),
+            failed=await self.store.outbox.list(HANDOFF_FAILED),
+            expired=await self.store.outbox.list(HANDOFF_EXPIRED),
+        )
+
+    async def devices(self) -> list[Device]:
+        return await self.store.links.all_devices()
+
+    async def held_links(self) -> list[HeldLink]:
+        return await self.store.links.held()
+
+    # ---- audit log and admins ----------------------------------------------------------------
+    async def audit_log(
+        self,
+        kind: str | None = None,
+        actor: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Audit rows newest first; `kind` matches a prefix, `since`/`until` are Unix seconds."""
+        return await self.store.events.recent(
+            kind=kind, actor=actor, since=since, until=until, limit=AUDIT_ROWS
+        )
+
+    async def admins(self) -> list[Admin]:
+        return await self.store.admins.all()

@@ -1,0 +1,63 @@
+"""Customers: search, one customer's record, disable or enable, clear a sign-in throttle."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from quart import Blueprint, Response, request
+
+from idp.admin.actions import ActionError
+from idp.web.admin.pages import Console, actor
+from idp.web.common import go
+
+
+def register(bp: Blueprint, console: Console) -> None:
+    actions, queries = console.actions, console.queries
+
+    async def customer_page(user_id: int, status: int = 200, **extra: Any) -> Response:
+        found = await queries.customer(user_id)
+        if found is None:
+            return await console.error(404, "There is no such customer.")
+        return await console.page(
+            "customer.html",
+            status,
+            user=found.user,
+            devices=found.devices,
+            history=found.history,
+            acceptances=found.acceptances,
+            signins=found.signins,
+            throttled=found.throttled,
+            **extra,
+        )
+
+    async def customer_action(user_id: int, action: Callable[[], Awaitable[Any]]) -> Response:
+        """Run the change; back to the customer's page, or that page with why it was refused."""
+        try:
+            await action()
+        except ActionError as exc:
+            return await customer_page(user_id, 400, error=str(exc))
+        return go(f"/admin/customers/{user_id}")
+
+    @bp.get("/customers")
+    async def customers() -> Response:
+        query = request.args.get("q", "").strip()[:320]
+        found = await queries.search_customers(query)
+        return await console.page("customers.html", query=query, customers=found)
+
+    @bp.get("/customers/<int:user_id>")
+    async def customer(user_id: int) -> Response:
+        return await customer_page(user_id)
+
+    @bp.post("/customers/<int:user_id>/disable")
+    @console.requires("operator")
+    async def disable_customer(user_id: int) -> Response:
+        disabled = (await request.form).get("disabled") == "yes"
+        return await customer_action(
+            user_id, lambda: actions.set_customer_disabled(actor(), user_id, disabled)
+        )
+
+    @bp.post("/customers/<int:user_id>/clear-throttle")
+    @console.requires("operator")
+    async def clear_throttle(user_id: int) -> Response:
+        return await customer_action(user_id, lambda: actions.clear_throttle(actor(), user_id))

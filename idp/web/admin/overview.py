@@ -1,0 +1,25 @@
+"""The console's front page and the settings overview."""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response
+
+from idp.web.admin.pages import Console
+
+
+def register(bp: Blueprint, console: Console) -> None:
+    @bp.get("")
+    async def index() -> Response:
+        found = await console.queries.overview()
+        return await console.page(
+            "index.html",
+            clients=found.clients,
+            customers=found.customers,
+            pending=found.pending,
+            failed=found.failed,
+            terms=found.terms,
+        )
+
+    @bp.get("/settings")
+    async def settings_page() -> Response:
+        return await console.page("settings.html", rows=console.queries.settings_overview())

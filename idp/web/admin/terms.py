@@ -1,0 +1,65 @@
+"""Terms and conditions: upload a text (a draft), preview it, publish a version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from markdown_it import MarkdownIt
+from quart import Blueprint, Response, request
+
+from idp.admin.actions import ActionError
+from idp.web.admin.pages import Console, actor
+from idp.web.common import go
+
+# CommonMark without raw HTML: an uploaded text cannot put markup or script on the page.
+markdown = MarkdownIt("commonmark", {"html": False})
+
+
+def register(bp: Blueprint, console: Console) -> None:
+    actions, queries = console.actions, console.queries
+
+    async def terms_page(status: int = 200, **extra: Any) -> Response:
+        found = await queries.terms()
+        return await console.page(
+            "terms.html", status, versions=found.versions, current=found.current, **extra
+        )
+
+    @bp.get("/terms")
+    async def terms() -> Response:
+        return await terms_page()
+
+    @bp.post("/terms")
+    @console.requires("owner")
+    async def upload_terms() -> Response:
+        form = await request.form
+        files = await request.files
+        body = form.get("body", "")
+        if "file" in files and files["file"].filename:
+            try:
+                body = files["file"].read().decode("utf-8")
+            except UnicodeDecodeError:
+                return await terms_page(400, error="The file is not UTF-8 text.")
+        try:
+            await actions.upload_terms(
+                actor(), form.get("version", "").strip(), form.get("language", ""), body
+            )
+        except ActionError as exc:
+            return await terms_page(400, error=str(exc))
+        return go("/admin/terms")
+
+    @bp.get("/terms/<version>/<language>")
+    async def preview_terms(version: str, language: str) -> Response:
+        text = await queries.terms_text(version, language)
+        if text is None:
+            return await console.error(404, "There is no such text.")
+        html = markdown.render(text.body_md)
+        return await console.page("terms_preview.html", text=text, html=html)
+
+    @bp.post("/terms/<version>/publish")
+    @console.requires("owner")
+    async def publish_terms(version: str) -> Response:
+        try:
+            await actions.publish_terms(actor(), version)
+        except ActionError as exc:
+            return await terms_page(400, error=str(exc))
+        return go("/admin/terms")
