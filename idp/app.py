@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 from typing import Any
@@ -15,6 +16,7 @@ from idp.nox.readiness import configuration_warnings
 from idp.security.clock import Clock, SystemClock
 from idp.security.logs import configure_logging
 from idp.security.secrets import new_secret
+from idp.security.signin import sign_in
 from idp.services import Services
 from idp.web import (
     account,
@@ -108,7 +110,21 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         async def logo() -> Response:
             return await send_file(settings.logo_path)  # type: ignore[arg-type]
 
-    for module in (home, discovery, authorize, interaction, token, account, api, admin, ops):
+    for module in (home, discovery, authorize, interaction, token):
+        app.register_blueprint(module.bp)
+    app.register_blueprint(
+        account.blueprint(
+            settings,
+            functools.partial(sign_in, services),
+            services.link_sessions,
+            services.link_callbacks,
+            services.linked_devices,
+        )
+    )
+    app.register_blueprint(
+        api.blueprint(settings, services.oauth, services.link_sessions, services.linked_devices)
+    )
+    for module in (admin, ops):
         app.register_blueprint(module.bp)
     hardening.install(
         app,

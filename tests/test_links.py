@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from idp.nox.links import NoxLinkClient
+from idp.nox.client import NoxLinkClient
 from idp.records import LinkSession
 from idp.store.tables import device_history, devices, link_sessions
 from tests.conftest import (
@@ -246,7 +246,7 @@ def use_nox(app):  # type: ignore[no-untyped-def]
             seen.append(request)
             return await handler(request)
 
-        services.nox = NoxLinkClient(settings, transport=httpx.MockTransport(record))
+        services.link_sessions.nox = NoxLinkClient(settings, transport=httpx.MockTransport(record))
         return seen
 
     return install
@@ -408,6 +408,6 @@ async def test_link_url_must_be_on_noxs_origin_as_a_browser_reads_it(
     ],
 )
 def test_same_origin_parses_as_browsers_do(url: str, same: bool) -> None:
-    from idp.nox.links import same_origin
+    from idp.nox.client import same_origin
 
     assert same_origin(url, "https://auth.nox.energy") is same
