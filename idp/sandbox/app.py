@@ -17,6 +17,7 @@ from typing import Any
 from quart import Quart, Response, jsonify, render_template, request
 
 from idp.config import PROJECT_ROOT
+from idp.demo_credentials import credentials_file, load_credentials
 from idp.sandbox.flow1 import register_flow1
 from idp.sandbox.links import LinkState, register_links
 from idp.sandbox.transactions import Transactions
@@ -179,15 +180,13 @@ def sandbox_settings_from(
 ) -> SandboxSettings:
     """Fill in the client secret and API key from ./var/demo.json when not given; flow 1's
     transactions are kept in {var_dir}/sandbox-transactions.json."""
-    from idp.demo import load_credentials
-
     demo = load_credentials(var_dir) or {}
     secret = secret or demo.get("client_secret")
     api_key = api_key or demo.get("nox_api_key")
     if not secret or not api_key:
         missing = "client secret" if not secret else "API key"
         raise ValueError(
-            f"no {missing}: pass it, or run `make run` once to create {Path(var_dir) / 'demo.json'}"
+            f"no {missing}: pass it, or run `make run` once to create {credentials_file(var_dir)}"
         )
     return SandboxSettings(
         idp_url.rstrip("/"),
