@@ -3,7 +3,8 @@
 This module composes it: settings, the in-memory state, the misbehaviour control and the event
 list (GET /_sandbox/events lists everything it received and did). NOX's side of flow 1 (the NOX
 and maker apps, the supplier selector, the OAuth client, the hand-off and the result) lives in
-idp.sandbox.flow1 with its rules in idp.sandbox.transactions; flow 2 in idp.sandbox.links.
+idp.sandbox.flow1 with its rules in idp.sandbox.transactions; flow 2 in idp.sandbox.links (the
+registry), link_api (NOX's APIs) and link_ui (the authenticator).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from quart import Quart, Response, jsonify, render_template, request
 from idp.config import PROJECT_ROOT
 from idp.demo_credentials import credentials_file, load_credentials
 from idp.sandbox.flow1 import register_flow1
-from idp.sandbox.links import LinkState, register_links
+from idp.sandbox.link_api import register_link_api
+from idp.sandbox.link_ui import register_link_ui
+from idp.sandbox.links import LinkState
 from idp.sandbox.transactions import Transactions
 from idp.security.clock import Clock, SystemClock
 from idp.vocab import HANDOFF_MODES
@@ -117,7 +120,8 @@ def create_sandbox_app(
         state.misbehaviour = parse_misbehaviour({"post_login_redirect": misbehave})
     app.extensions["sandbox"] = state
     register_flow1(app, settings, state, clock)
-    register_links(app, settings, state, clock)
+    register_link_api(app, settings, state, clock)
+    register_link_ui(app, settings, state, clock)
 
     @app.route("/_sandbox/control", methods=["GET", "POST"])
     async def control() -> tuple[Response, int]:
