@@ -113,8 +113,20 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     app.register_blueprint(authorize.blueprint(services.signin))
     app.register_blueprint(interaction.blueprint(services.signin))
-    for module in (home, discovery, token, account, api):
+    for module in (home, discovery, token):
         app.register_blueprint(module.bp)
+    app.register_blueprint(
+        account.blueprint(
+            settings,
+            services.signin.customers,
+            services.link_sessions,
+            services.link_callbacks,
+            services.linked_devices,
+        )
+    )
+    app.register_blueprint(
+        api.blueprint(settings, services.oauth, services.link_sessions, services.linked_devices)
+    )
     app.register_blueprint(
         admin.blueprint(services.actions, services.console, services.admin_signin, settings)
     )

@@ -4,11 +4,9 @@ them again."""
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
 from typing import Any
 
+from idp.demo_credentials import load_credentials, save_credentials
 from idp.security import passwords
 from idp.security.secrets import digest, new_secret
 from idp.store import Store
@@ -23,15 +21,6 @@ TERMS = {
     "installation to be steered smartly.\n\n- You can end the link at any time.\n- We only share "
     "your customer number with NOX.",
 }
-
-
-def _credentials_file(var_dir: str) -> Path:
-    return Path(var_dir) / "demo.json"
-
-
-def load_credentials(var_dir: str) -> dict[str, Any] | None:
-    path = _credentials_file(var_dir)
-    return json.loads(path.read_text()) if path.exists() else None
 
 
 async def follow_sandbox(
@@ -49,7 +38,7 @@ async def follow_sandbox(
         client_id, now, post_login_redirect_url=f"{sandbox_url}/post-login-redirect"
     )
     credentials["redirect_uri"] = redirect_uri
-    _save(var_dir, credentials)
+    save_credentials(var_dir, credentials)
 
 
 async def seed(store: Store, var_dir: str, sandbox_url: str, now: int) -> dict[str, Any] | None:
@@ -91,13 +80,5 @@ async def seed(store: Store, var_dir: str, sandbox_url: str, now: int) -> dict[s
     if await store.terms.current_version() is None:
         for language, body in TERMS.items():
             await store.terms.publish(version="demo-1", language=language, body_md=body, now=now)
-    _save(var_dir, credentials)
+    save_credentials(var_dir, credentials)
     return credentials
-
-
-def _save(var_dir: str, credentials: dict[str, Any]) -> None:
-    path = _credentials_file(var_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(credentials, fh, indent=2)

@@ -13,9 +13,11 @@ from idp.admin.console import ConsoleQueries
 from idp.admin.readiness import ReadinessCheck
 from idp.admin.signin import AdminSignIn
 from idp.config import Settings
-from idp.nox.devices import NoxDataClient
+from idp.nox.callback import LinkCallbacks
+from idp.nox.client import NoxDataClient, NoxLinkClient
 from idp.nox.handoff import HandoffDelivery, build_handoff
-from idp.nox.links import NoxLinkClient
+from idp.nox.link_sessions import LinkSessions
+from idp.nox.linked_devices import LinkedDevices
 from idp.oauth.bridge import LoopBridge
 from idp.oauth.facade import OAuth
 from idp.oauth.keys import KeyRing, generate_key
@@ -43,8 +45,10 @@ class Services:
     signin: SignIn = field(init=False)
     bridge: LoopBridge = field(default_factory=LoopBridge, init=False)
     handoffs: HandoffDelivery = field(init=False)
-    nox: NoxLinkClient = field(init=False)
-    nox_data: NoxDataClient = field(init=False)
+    # Flow 2's use cases; each holds its NOX client (tests swap `.nox` and `.data_api`).
+    link_sessions: LinkSessions = field(init=False)
+    link_callbacks: LinkCallbacks = field(init=False)
+    linked_devices: LinkedDevices = field(init=False)
     admin_throttle: SignInThrottle = field(init=False)
     authorize_limit: RateLimit = field(init=False)
     actions: AdminActions = field(init=False)
@@ -65,8 +69,13 @@ class Services:
         )
         services = cls(settings, store, clock, throttle)
         services.handoffs = HandoffDelivery(settings, store.outbox, clock)
-        services.nox = NoxLinkClient(settings)
-        services.nox_data = NoxDataClient(settings)
+        services.link_sessions = LinkSessions(
+            store.links, store.users, store.clients, NoxLinkClient(settings), clock, settings
+        )
+        services.link_callbacks = LinkCallbacks(
+            store.links, store.events, NoxDataClient(settings), clock
+        )
+        services.linked_devices = LinkedDevices(store.links, store.users, clock)
         services.authorize_limit = RateLimit(
             store.throttles, "authorize-ip:", settings.authorize_per_minute
         )
@@ -152,6 +161,6 @@ class Services:
 
     async def close(self) -> None:
         await self.handoffs.close()
-        await self.nox.close()
-        await self.nox_data.close()
+        await self.link_sessions.nox.close()
+        await self.link_callbacks.data_api.close()
         await self.store.close()

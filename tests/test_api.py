@@ -9,7 +9,7 @@ import httpx
 import pytest
 from openapi_spec_validator import validate
 
-from idp.nox.links import NoxLinkClient
+from idp.nox.client import NoxLinkClient
 from tests.conftest import REDIRECT_URI, SUPPLIER_USER_ID, add_client, basic_auth
 from tests.test_links import NOX, good_answer
 
@@ -29,7 +29,7 @@ async def api(app, client, store, seeded):  # type: ignore[no-untyped-def]
     async def nox(request: httpx.Request) -> httpx.Response:
         return good_answer(request)
 
-    services.nox = NoxLinkClient(settings, transport=httpx.MockTransport(nox))
+    services.link_sessions.nox = NoxLinkClient(settings, transport=httpx.MockTransport(nox))
     return client
 
 
@@ -200,7 +200,9 @@ async def test_nox_down_is_502(api, app) -> None:
     async def down(request: httpx.Request) -> httpx.Response:
         return httpx.Response(500)
 
-    services.nox = NoxLinkClient(services.nox.settings, transport=httpx.MockTransport(down))
+    services.link_sessions.nox = NoxLinkClient(
+        services.link_sessions.nox.settings, transport=httpx.MockTransport(down)
+    )
     response = await api.post(
         "/api/v1/link-sessions",
         json={"supplier_user_id": SUPPLIER_USER_ID, "asset_type": "hp"},

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from idp.admin.actions import ActionError, Actor
-from idp.nox.devices import NoxDataClient
-from idp.nox.links import NoxLinkClient
+from idp.config import Settings
+from idp.nox.client import NoxDataClient, NoxLinkClient
 from idp.store.tables import held_links
 from tests.conftest import (
     EMAIL,
@@ -64,7 +64,7 @@ def use_nox(app):  # type: ignore[no-untyped-def]
             change(body)
             return httpx.Response(200, json=body)
 
-        services.nox = NoxLinkClient(settings, transport=httpx.MockTransport(answer))
+        services.link_sessions.nox = NoxLinkClient(settings, transport=httpx.MockTransport(answer))
         return seen
 
     return install
@@ -83,7 +83,9 @@ def nox_api(app):  # type: ignore[no-untyped-def]
             seen.append(request)
             return await handler(request)
 
-        services.nox_data = NoxDataClient(settings, transport=httpx.MockTransport(record))
+        services.link_callbacks.data_api = NoxDataClient(
+            settings, transport=httpx.MockTransport(record)
+        )
         return seen
 
     return install
@@ -184,23 +186,30 @@ async def test_an_unknown_maker_with_two_bound_sessions_is_ambiguous(
     assert await counts(store) == (0, 0, 0)
 
 
-async def test_a_callback_parameter_names_the_session_when_configured(
-    app, customer, store, use_nox, settings
-) -> None:
-    services = app.extensions["idp"]
-    services.settings = services.settings.with_overrides(link_callback_session_param="ls")
-    seen = use_nox()
-    await start_link(customer)
-    [session] = await store.links.sessions_for(1)
-    sent = json.loads(seen[0].content)["redirect_url"]
-    assert sent == f"{settings.issuer}/link/callback?ls={session.id}"
-    wrong = await customer.get("/link/callback", query_string={"data": b64(payload()), "ls": "x"})
-    assert wrong.status_code == 400
-    assert await reason(store) == "not_bound"
-    right = await customer.get(
-        "/link/callback", query_string={"data": b64(payload()), "ls": session.id}
-    )
-    assert location(right) == "/account?language=en"
+class TestNamedSession:
+    """IDP_LINK_CALLBACK_SESSION_PARAM set: the app is built with it."""
+
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        return settings.with_overrides(link_callback_session_param="ls")
+
+    async def test_a_callback_parameter_names_the_session_when_configured(
+        self, customer, store, use_nox, settings
+    ) -> None:
+        seen = use_nox()
+        await start_link(customer)
+        [session] = await store.links.sessions_for(1)
+        sent = json.loads(seen[0].content)["redirect_url"]
+        assert sent == f"{settings.issuer}/link/callback?ls={session.id}"
+        wrong = await customer.get(
+            "/link/callback", query_string={"data": b64(payload()), "ls": "x"}
+        )
+        assert wrong.status_code == 400
+        assert await reason(store) == "not_bound"
+        right = await customer.get(
+            "/link/callback", query_string={"data": b64(payload()), "ls": session.id}
+        )
+        assert location(right) == "/account?language=en"
 
 
 # ---- the 10-minute life and NOX's echo -----------------------------------------------------------

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 
-from idp.nox.links import NoxLinkClient
+from idp.nox.client import NoxLinkClient
 from idp.records import LinkSession
 from idp.store.tables import device_history, devices, link_sessions
 from tests.conftest import (
@@ -246,7 +247,7 @@ def use_nox(app):  # type: ignore[no-untyped-def]
             seen.append(request)
             return await handler(request)
 
-        services.nox = NoxLinkClient(settings, transport=httpx.MockTransport(record))
+        services.link_sessions.nox = NoxLinkClient(settings, transport=httpx.MockTransport(record))
         return seen
 
     return install
@@ -408,6 +409,55 @@ async def test_link_url_must_be_on_noxs_origin_as_a_browser_reads_it(
     ],
 )
 def test_same_origin_parses_as_browsers_do(url: str, same: bool) -> None:
-    from idp.nox.links import same_origin
+    from idp.nox.client import same_origin
 
     assert same_origin(url, "https://auth.nox.energy") is same
+
+
+# ---- the rules without Quart --------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("asset_type", "language", "brand", "problem"),
+    [
+        ("hp", "nl", None, None),
+        ("pv", "es", "sma", None),
+        ("ev", "nl", None, "asset_type must be hp or pv"),
+        ("hp", "de", None, "language must be one of nl, en, fr, es"),
+        ("hp", "nl", "Daikin", "brand must be a lowercase slug"),
+    ],
+)
+def test_link_request_problem_names_the_problem(
+    asset_type: str, language: str, brand: str | None, problem: str | None
+) -> None:
+    from idp.nox.link_sessions import link_request_problem
+
+    assert link_request_problem(asset_type, language, brand) == problem
+
+
+def test_a_link_session_ends_at_the_earlier_of_nox_and_ten_minutes() -> None:
+    from idp.nox.link_sessions import session_expiry
+
+    assert session_expiry(nox_expires_at=2_000, now=1_000) == 1_600
+    assert session_expiry(nox_expires_at=1_300, now=1_000) == 1_300
+
+
+@pytest.mark.parametrize(
+    ("cookie", "expected"),
+    [
+        ({"data": "abc", "named": "s1", "at": 5}, ("abc", "s1", 5)),
+        ({"data": "abc", "named": 7, "at": 5}, ("abc", None, 5)),
+        ({"data": "abc", "at": "5"}, None),
+        ("not a dict", None),
+        (None, None),
+    ],
+)
+def test_a_pending_callback_is_read_back_from_the_cookie_strictly(
+    cookie: Any, expected: tuple[str, str | None, int] | None
+) -> None:
+    from idp.nox.callback import PendingCallback
+
+    pending = PendingCallback.from_dict(cookie)
+    if expected is None:
+        assert pending is None
+    else:
+        assert pending == PendingCallback(*expected)
+        assert PendingCallback.from_dict(pending.as_dict()) == pending

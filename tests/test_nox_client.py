@@ -317,7 +317,7 @@ def test_the_key_never_travels_in_clear_beyond_this_machine(settings, name: str)
 
 
 async def test_no_link_session_is_asked_for_with_an_empty_key(settings) -> None:
-    from idp.nox.links import NoxLinkClient, NoxUnavailable
+    from idp.nox.client import NoxLinkClient, NoxUnavailable
 
     nox = NoxLinkClient(settings.with_overrides(nox_api_key=None))
     try:

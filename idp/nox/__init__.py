@@ -1,1 +1,2 @@
-"""Everything that talks to NOX: the post-login hand-off (outbox), later the link sessions."""
+"""Everything about NOX, without a web framework: the link sessions of flow 2 and their callback,
+the device registry's rules, the HTTP clients, and the post-login hand-off (outbox)."""

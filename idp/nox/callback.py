@@ -1,6 +1,9 @@
-"""Flow 2's callback: NOX's unsigned `?data=` payload is bound to the exact link session this
-browser was sent to NOX for, verified, and completes that session once (NOX-CONTRACT, flow 2).
+"""Flow 2's callback, where NOX's `?data=` payload is decoded, bound to our session, verified
+and completes that session once (NOX-CONTRACT, flow 2). NOX does not sign the payload, so:
 
+- Decoding is strict (idp/nox/payload.py): base64url JSON of NOX's fields, within bounds.
+- It is accepted only for the signed-in customer it names; before sign-in it waits in the
+  browser (for at most a link session's lifetime) until the customer has signed in.
 - Binding: the browser's signed cookie lists the link sessions it was sent to NOX for (one per
   asset type); optionally the callback URL names the session (IDP_LINK_CALLBACK_SESSION_PARAM).
   A browser without that cookie (the customer finished on another device and signed in there)
@@ -10,19 +13,32 @@ browser was sent to NOX for, verified, and completes that session once (NOX-CONT
 - Devices: with NOX's data API configured, every device must be listed by NOX for this
   customer; without it (or when it fails), a move away from another customer, and anything a
   browser without the binding brings, is held for an operator, never made silently.
+- Every refusal is a security event (anonymous ones counted per IP and minute).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from typing import Any
 
-from idp.nox.devices import NoxDataClient
-from idp.nox.links import LinkPayload, NoxUnavailable, brand_fits
-from idp.records import LinkSession
+from authlib.common.urls import add_params_to_uri
+
+from idp.nox.client import NoxDataClient, NoxUnavailable
+from idp.nox.link_sessions import LINK_SESSION_SECONDS
+from idp.nox.payload import BadPayload, LinkPayload, decode_payload
+from idp.nox.registry import brand_fits
+from idp.records import LinkSession, User
+from idp.security.clock import Clock
 from idp.security.secrets import new_secret
 from idp.store.links import Links, MoveNotConfirmed
+from idp.store.misc import SecurityEvents
+
+log = logging.getLogger("idp.nox.callback")
+ANONYMOUS_EVENT_WINDOW = 60  # seconds: one counted row per IP for callbacks nobody signed in made
 
 
+# ---- binding and verifying ---------------------------------------------------------------------
 class Rejected(Exception):
     """The callback is refused; the message is the reason recorded with the security event."""
 
@@ -157,3 +173,144 @@ async def _hold(
     ):
         raise Rejected("replayed")
     return Held(session, held_id, reason, moved_from)
+
+
+# ---- the use case ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CallbackRefused:
+    """Nothing was linked; `reason` is recorded with the security event and shown as the error
+    code. `language`: the customer's link-session language for the page (None: keep as is)."""
+
+    reason: str
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class CallbackDone:
+    """The session is complete: its devices linked, or held for an operator (`held`).
+    `return_to`: the supplier app's return URL when the API started the session."""
+
+    session: LinkSession
+    device_ids: list[str]
+    held: bool
+    return_to: str | None
+
+
+@dataclass(frozen=True)
+class PendingCallback:
+    """A callback that arrived before the customer signed in, kept in their browser."""
+
+    data: str | None
+    named: str | None
+    at: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"data": self.data, "named": self.named, "at": self.at}
+
+    @classmethod
+    def from_dict(cls, value: Any) -> PendingCallback | None:
+        if not isinstance(value, dict) or not isinstance(value.get("at"), int):
+            return None
+        data, named = value.get("data"), value.get("named")
+        return cls(data, named if isinstance(named, str) else None, value["at"])
+
+
+class LinkCallbacks:
+    """Takes NOX's callback: decides, records the security events, returns the decision."""
+
+    def __init__(
+        self, links: Links, events: SecurityEvents, data_api: NoxDataClient, clock: Clock
+    ) -> None:
+        self.links = links
+        self.events = events
+        self.data_api = data_api
+        self.clock = clock
+
+    async def park(self, data: str | None, named: str | None, ip: str) -> PendingCallback:
+        """Before sign-in: a payload worth keeping until the customer has signed in, or
+        Rejected. Anyone can call the callback URL, so such refusals are counted, one row per
+        IP and minute, rather than drowning the customers' own in the audit log."""
+        try:
+            decode_payload(data)
+        except BadPayload as exc:
+            opened = await self.events.count_anonymous(
+                kind="link_callback_rejected",
+                now=self.clock.now(),
+                ip=ip,
+                reason=str(exc),
+                window=ANONYMOUS_EVENT_WINDOW,
+            )
+            if opened:
+                log.warning("security event link_callback_rejected (anonymous; counted per minute)")
+            raise Rejected(str(exc)) from None
+        return PendingCallback(data, named, self.clock.now())
+
+    async def resume(
+        self, user: User, pending: PendingCallback | None, bound: list[str] | None, ip: str
+    ) -> CallbackDone | CallbackRefused:
+        """After sign-in: the parked callback, if it is younger than a link session."""
+        if pending is None:
+            return await self._refuse(user, "no_pending_link", None, None, ip)
+        if self.clock.now() - pending.at >= LINK_SESSION_SECONDS:
+            return await self._refuse(user, "expired", None, None, ip)
+        return await self.complete(user, pending.data, pending.named, bound, ip)
+
+    async def complete(
+        self, user: User, data: str | None, named: str | None, bound: list[str] | None, ip: str
+    ) -> CallbackDone | CallbackRefused:
+        """The signed-in customer's callback: `bound` lists the sessions this browser was sent
+        to NOX for (None: never), `named` the session the callback URL names."""
+        newest = await self.links.sessions_for(user.id)
+        language = newest[0].language if newest else None
+        payload: LinkPayload | None = None
+        try:
+            try:
+                payload = decode_payload(data)
+            except BadPayload as exc:
+                raise Rejected(str(exc)) from None
+            if payload.supplier_user_id != user.supplier_user_id:
+                raise Rejected("other_customer")
+            now = self.clock.now()
+            binding = await bound_session(
+                self.links, user.id, payload, bound=bound, named=named, now=now
+            )
+            language = binding.session.language
+            decision = await complete_callback(self.links, self.data_api, binding, payload, now)
+        except Rejected as rejected:
+            return await self._refuse(user, str(rejected), payload, language, ip)
+        session = binding.session
+        if isinstance(decision, Held):
+            detail = {
+                "held_id": decision.held_id,
+                "reason": decision.reason,
+                "moved_from": decision.moved_from,
+                "link_session_id": session.id,
+            }
+            await self._event("link_move_held", user, detail, ip)
+        status = "held" if isinstance(decision, Held) else "linked"
+        return_to = None
+        if session.return_url:  # started through the API: back to the supplier's app
+            return_to = add_params_to_uri(
+                session.return_url,
+                [("status", status), ("supplier_user_id", session.supplier_user_id)],
+            )
+        return CallbackDone(session, payload.device_ids, status == "held", return_to)
+
+    async def _refuse(
+        self,
+        user: User,
+        reason: str,
+        payload: LinkPayload | None,
+        language: str | None,
+        ip: str,
+    ) -> CallbackRefused:
+        payload_user = payload.supplier_user_id if payload else None
+        detail = {"reason": reason, "payload_supplier_user_id": payload_user}
+        await self._event("link_callback_rejected", user, detail, ip)
+        return CallbackRefused(reason, language)
+
+    async def _event(self, kind: str, user: User, detail: dict[str, Any], ip: str) -> None:
+        actor = user.supplier_user_id
+        now = self.clock.now()
+        if await self.events.record(kind=kind, now=now, actor=actor, ip=ip, detail=detail):
+            log.warning("security event %s actor=%s", kind, actor)

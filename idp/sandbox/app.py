@@ -3,7 +3,8 @@
 This module composes it: settings, the in-memory state, the misbehaviour control and the event
 list (GET /_sandbox/events lists everything it received and did). NOX's side of flow 1 (the NOX
 and maker apps, the supplier selector, the OAuth client, the hand-off and the result) lives in
-idp.sandbox.flow1 with its rules in idp.sandbox.transactions; flow 2 in idp.sandbox.links.
+idp.sandbox.flow1 with its rules in idp.sandbox.transactions; flow 2 in idp.sandbox.links (the
+registry), link_api (NOX's APIs) and link_ui (the authenticator).
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ from typing import Any
 from quart import Quart, Response, jsonify, render_template, request
 
 from idp.config import PROJECT_ROOT
+from idp.demo_credentials import credentials_file, load_credentials
 from idp.sandbox.flow1 import register_flow1
-from idp.sandbox.links import LinkState, register_links
+from idp.sandbox.link_api import register_link_api
+from idp.sandbox.link_ui import register_link_ui
+from idp.sandbox.links import LinkState
 from idp.sandbox.transactions import Transactions
 from idp.security.clock import Clock, SystemClock
 from idp.vocab import HANDOFF_MODES
@@ -116,7 +120,8 @@ def create_sandbox_app(
         state.misbehaviour = parse_misbehaviour({"post_login_redirect": misbehave})
     app.extensions["sandbox"] = state
     register_flow1(app, settings, state, clock)
-    register_links(app, settings, state, clock)
+    register_link_api(app, settings, state, clock)
+    register_link_ui(app, settings, state, clock)
 
     @app.route("/_sandbox/control", methods=["GET", "POST"])
     async def control() -> tuple[Response, int]:
@@ -179,15 +184,13 @@ def sandbox_settings_from(
 ) -> SandboxSettings:
     """Fill in the client secret and API key from ./var/demo.json when not given; flow 1's
     transactions are kept in {var_dir}/sandbox-transactions.json."""
-    from idp.demo import load_credentials
-
     demo = load_credentials(var_dir) or {}
     secret = secret or demo.get("client_secret")
     api_key = api_key or demo.get("nox_api_key")
     if not secret or not api_key:
         missing = "client secret" if not secret else "API key"
         raise ValueError(
-            f"no {missing}: pass it, or run `make run` once to create {Path(var_dir) / 'demo.json'}"
+            f"no {missing}: pass it, or run `make run` once to create {credentials_file(var_dir)}"
         )
     return SandboxSettings(
         idp_url.rstrip("/"),

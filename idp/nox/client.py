@@ -1,12 +1,16 @@
-"""Flow 2 with NOX: creating link sessions (POST /v2/supplier/link-sessions) and reading the
-unsigned `?data=` payload NOX sends the browser back with (NOX-CONTRACT, flow 2)."""
+"""HTTP to NOX, and nothing else: its link-session API (POST /v2/supplier/link-sessions on
+IDP_NOX_AUTH_BASE) and its data API (GET /v1/devices on IDP_NOX_API_BASE). Every failure is one
+exception, NoxUnavailable, logged here; the use cases decide what it means.
+
+NOX's data API publishes no response shape beyond "lists devices with a steerable_status and a
+needs_reauthentication flag", so its reading is tolerant: a top-level list, or an object with a
+`data` (or `devices`) list; each device names itself by `device_id` or `id`. The sandbox answers
+`{"data": [{"device_id", "brand", "asset_type", "nox_user_id", "steerable_status",
+"needs_reauthentication"}]}`.
+"""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import datetime as dt
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -16,49 +20,18 @@ from urllib.parse import urlsplit
 import httpx
 
 from idp.config import Settings
-from idp.vocab import LANGUAGES
 
 log = logging.getLogger("idp.nox")
-ASSET_TYPES = ("hp", "pv")
-# Makers NOX lists per asset type (the contract's examples; NOX may know more).
-BRANDS = {
-    "hp": (
-        "daikin",
-        "nibe",
-        "vaillant",
-        "viessmann",
-        "mitsubishi",
-        "saunier-duval",
-        "alpha-innotec",
-    ),
-    "pv": ("sma", "fronius", "solaredge", "enphase", "huawei"),
-}
-SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-MAX_DATA = 8192  # characters of ?data=
-MAX_DEVICES = 50
-MAX_ID = 128
 
 
-STEERING_AFTER = dt.timedelta(days=30)  # NOX needs about 30 days of data before steering well
-LINK_SESSION_SECONDS = 600  # NOX-CONTRACT, flow 2: a link session expires 10 minutes on
+def is_int(value: Any) -> bool:
+    """A JSON integer (not a boolean, which Python counts as one)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
-def steerable_from(first_linked_at: int) -> dt.date:
-    """The day from which NOX can steer a device that first linked at `first_linked_at` (Unix
-    seconds): re-links and owner moves do not restart NOX's 30 days."""
-    return dt.datetime.fromtimestamp(first_linked_at, dt.UTC).date() + STEERING_AFTER
-
-
-def session_expiry(nox_expires_at: int, now: int) -> int:
-    """The earlier of NOX's `expires_at` and our own creation time + 600 s."""
-    return min(nox_expires_at, now + LINK_SESSION_SECONDS)
-
-
-def brand_fits(asset_type: str, brand: str) -> bool:
-    """False when `brand` is a maker NOX lists only for the other asset type."""
-    return brand in BRANDS.get(asset_type, ()) or not any(
-        brand in makers for kind, makers in BRANDS.items() if kind != asset_type
-    )
+def is_text(value: Any, limit: int) -> bool:
+    """A non-empty JSON string of at most `limit` characters."""
+    return isinstance(value, str) and 0 < len(value) <= limit
 
 
 class NoxUnavailable(Exception):
@@ -67,31 +40,12 @@ class NoxUnavailable(Exception):
 
 @dataclass(frozen=True)
 class CreatedLinkSession:
+    """NOX's answer to a link-session request, checked (NoxLinkClient.check_answer)."""
+
     link_url: str
     link_token: str
     created_at: int
     expires_at: int
-
-
-@dataclass(frozen=True)
-class LinkPayload:
-    nox_user_id: str
-    supplier_user_id: str
-    brand: str
-    device_ids: list[str]
-    connected_at: int
-
-
-class BadPayload(ValueError):
-    """The ?data= payload is not what NOX sends; the message names the problem."""
-
-
-def _int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _text(value: Any, limit: int) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= limit
 
 
 DEFAULT_PORTS = {"https": 443, "http": 80}
@@ -131,6 +85,8 @@ def same_origin(url: str, base: str) -> bool:
 
 
 class NoxLinkClient:
+    """NOX's link-session API: creates the session the customer's browser is sent to."""
+
     def __init__(
         self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
@@ -189,9 +145,9 @@ class NoxLinkClient:
             raise ValueError("not a JSON object")
         link_url: Any = data.get("link_url")
         token: Any = data.get("link_token")
-        if not _text(link_url, 2048) or not same_origin(link_url, self.settings.nox_auth_base):
+        if not is_text(link_url, 2048) or not same_origin(link_url, self.settings.nox_auth_base):
             raise ValueError("link_url missing or not on NOX's host")
-        if not _text(token, 512):
+        if not is_text(token, 512):
             raise ValueError("link_token missing")
         echoed = {"supplier_user_id": sent["user_id"], "brand": sent.get("brand")}
         echoed.update({k: sent[k] for k in ("redirect_url", "language")})
@@ -200,58 +156,85 @@ class NoxLinkClient:
                 raise ValueError(f"{name} does not match what we sent")
         created: Any = data.get("created_at")
         expires: Any = data.get("expires_at")
-        if not (_int(created) and _int(expires) and expires > created):
+        if not (is_int(created) and is_int(expires) and expires > created):
             raise ValueError("created_at/expires_at missing or inconsistent")
         return CreatedLinkSession(link_url, token, created, expires)
 
 
-def decode_payload(data: str | None) -> LinkPayload:
-    """Decode and strictly validate `?data=`: base64url JSON, padding optional."""
-    if not data:
-        raise BadPayload("missing")
-    if len(data) > MAX_DATA:
-        raise BadPayload("oversized")
-    try:
-        raw = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
-    except (binascii.Error, ValueError):
-        raise BadPayload("bad_base64") from None
-    try:
-        value = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BadPayload("bad_json") from None
-    if not isinstance(value, dict):
-        raise BadPayload("bad_json")
-    required = ("nox_user_id", "supplier_user_id", "brand", "device_ids", "connected_at")
-    if any(name not in value for name in required):
-        raise BadPayload("missing_fields")
-    device_ids = value["device_ids"]
-    if not (
-        _text(value["nox_user_id"], MAX_ID)
-        and _text(value["supplier_user_id"], 255)
-        and isinstance(value["brand"], str)
-        and SLUG.match(value["brand"])
-        and isinstance(device_ids, list)
-        and 0 < len(device_ids) <= MAX_DEVICES
-        and all(_text(d, MAX_ID) for d in device_ids)
-        and _int(value["connected_at"])
-        and 0 < value["connected_at"] < 2**40
-    ):
-        raise BadPayload("wrong_types")
-    return LinkPayload(
-        nox_user_id=value["nox_user_id"],
-        supplier_user_id=value["supplier_user_id"],
-        brand=value["brand"],
-        device_ids=list(dict.fromkeys(device_ids)),
-        connected_at=value["connected_at"],
-    )
+# ---- the data API ----------------------------------------------------------------------------
+MAX_LISTED = 1000
 
 
-def valid_link_request(asset_type: str, language: str, brand: str | None) -> str | None:
-    """Why this link request cannot be sent to NOX, or None."""
-    if asset_type not in ASSET_TYPES:
-        return "asset_type must be hp or pv"
-    if language not in LANGUAGES:
-        return "language must be one of nl, en, fr, es"
-    if brand and not SLUG.match(brand):
-        return "brand must be a lowercase slug"
-    return None
+@dataclass(frozen=True)
+class NoxDevice:
+    device_id: str
+    nox_user_id: str | None = None
+    brand: str | None = None
+    asset_type: str | None = None
+
+
+def parse_devices(body: Any) -> list[NoxDevice]:
+    """The devices in a data-API answer; ValueError when there is no list of devices in it."""
+    items = body
+    if isinstance(body, dict):
+        items = body.get("data", body.get("devices"))
+    if not isinstance(items, list) or len(items) > MAX_LISTED:
+        raise ValueError("no list of devices")
+    found = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise ValueError("a device is not an object")
+        device_id = item.get("device_id", item.get("id"))
+        if not isinstance(device_id, str) or not device_id:
+            raise ValueError("a device has no device_id")
+
+        def text(name: str, item: dict[str, Any] = item) -> str | None:
+            value = item.get(name)
+            return value if isinstance(value, str) else None
+
+        found.append(NoxDevice(device_id, text("nox_user_id"), text("brand"), text("asset_type")))
+    return found
+
+
+class NoxDataClient:
+    """NOX's data API: the one source that can confirm which devices NOX linked to a customer."""
+
+    def __init__(
+        self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.settings = settings
+        self.http = httpx.AsyncClient(
+            base_url=settings.nox_api_base or "http://nox-data-api.invalid",
+            timeout=httpx.Timeout(settings.nox_timeout_seconds),
+            follow_redirects=False,
+            transport=transport,
+        )
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.settings.nox_api_base and self.settings.nox_api_key)
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def devices(self, supplier_user_id: str) -> list[NoxDevice]:
+        """What NOX lists for this customer; NoxUnavailable on any failure (logged)."""
+        if not self.configured:
+            raise NoxUnavailable("the data API is not configured")
+        try:
+            response = await self.http.get(
+                "/v1/devices",
+                params={"user_id": supplier_user_id},
+                headers={"x-api-key": self.settings.nox_api_key or ""},  # `configured`: set
+            )
+        except httpx.HTTPError as exc:
+            log.error("NOX data API request failed: %s", type(exc).__name__)
+            raise NoxUnavailable(type(exc).__name__) from None
+        if not response.is_success:
+            log.error("NOX data API answered HTTP %s", response.status_code)
+            raise NoxUnavailable(f"HTTP {response.status_code}")
+        try:
+            return parse_devices(response.json())
+        except ValueError as exc:
+            log.error("NOX data API answer has the wrong shape: %s", exc)
+            raise NoxUnavailable(f"malformed answer: {exc}") from None

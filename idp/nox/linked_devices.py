@@ -1,0 +1,44 @@
+"""The devices linked to a customer, with the day NOX can steer each: for the account page and
+for the supplier API's GET /api/v1/users/<supplier_user_id>/devices."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from idp.nox.registry import steerable_from
+from idp.records import Device
+from idp.security.clock import Clock
+from idp.store.links import Links
+from idp.store.users import Users
+
+
+@dataclass(frozen=True)
+class LinkedDevice:
+    device: Device
+    steerable_from: dt.date
+    steerable_now: bool  # NOX has had its 30 days of data
+
+    @property
+    def linked_on(self) -> dt.date:
+        return dt.datetime.fromtimestamp(self.device.linked_at, dt.UTC).date()
+
+
+class LinkedDevices:
+    def __init__(self, links: Links, users: Users, clock: Clock) -> None:
+        self.links = links
+        self.users = users
+        self.clock = clock
+
+    async def of_customer(self, user_id: int) -> list[LinkedDevice]:
+        today = dt.datetime.fromtimestamp(self.clock.now(), dt.UTC).date()
+        found = []
+        for device in await self.links.devices_of(user_id):
+            ready = steerable_from(device.first_linked_at or device.linked_at)
+            found.append(LinkedDevice(device, ready, ready <= today))
+        return found
+
+    async def of_supplier_user(self, supplier_user_id: str) -> list[LinkedDevice] | None:
+        """None when no customer has this supplier_user_id (a disabled one is still listed)."""
+        user = await self.users.by_supplier_user_id(supplier_user_id)
+        return None if user is None else await self.of_customer(user.id)
