@@ -108,8 +108,18 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         async def logo() -> Response:
             return await send_file(settings.logo_path)  # type: ignore[arg-type]
 
-    for module in (home, discovery, authorize, interaction, token, account, api, admin, ops):
-        app.register_blueprint(module.bp)
+    for bp in (
+        home.bp,
+        discovery.blueprint(services.oauth),
+        authorize.bp,
+        interaction.bp,
+        token.blueprint(services.oauth),
+        account.bp,
+        api.bp,
+        admin.bp,
+        ops.bp,
+    ):
+        app.register_blueprint(bp)
     hardening.install(
         app,
         settings.log_format == "json",

@@ -1,9 +1,7 @@
-"""What a running app holds: settings, store, clock, the protocol server and the signing keys."""
+"""What a running app holds: settings, store, clock, the OAuth facade and the use cases' helpers."""
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,17 +11,15 @@ from idp.config import Settings
 from idp.nox.devices import NoxDataClient
 from idp.nox.handoff import HandoffDelivery, build_handoff
 from idp.nox.links import NoxLinkClient
-from idp.oauth.bridge import LoopBridge
 from idp.oauth.facade import OAuth
-from idp.oauth.keys import KeyRing, generate_key
-from idp.oauth.server import Server
+from idp.oauth.ports import HandoffRow, Ports
+from idp.records import Client
 from idp.security import passwords
 from idp.security.clock import Clock
 from idp.security.throttle import RateLimit, SignInThrottle
 from idp.store import Store
 
 log = logging.getLogger("idp")
-KEY_REFRESH_SECONDS = 60
 
 
 @dataclass
@@ -32,17 +28,13 @@ class Services:
     store: Store
     clock: Clock
     throttle: SignInThrottle
-    server: Server = field(init=False)
     oauth: OAuth = field(init=False)
-    bridge: LoopBridge = field(default_factory=LoopBridge, init=False)
     handoffs: HandoffDelivery = field(init=False)
     nox: NoxLinkClient = field(init=False)
     nox_data: NoxDataClient = field(init=False)
     admin_throttle: SignInThrottle = field(init=False)
     authorize_limit: RateLimit = field(init=False)
     actions: AdminActions = field(init=False)
-    _keyring: KeyRing | None = field(default=None, init=False)
-    _keys_loaded_at: int = field(default=-(10**9), init=False)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock) -> Services:
@@ -66,41 +58,27 @@ class Services:
             "admin-",
         )
         services.actions = AdminActions(store, clock, settings)
-        services.server = Server(
-            settings=settings,
-            store=store,
-            run=services.bridge,
-            clock=clock,
-            keyring=services.keyring,
-            on_security_event=services._security_event_from_thread,
-            handoff_for=functools.partial(build_handoff, settings),
+
+        def handoff_for(
+            client: Client, supplier_user_id: str, state: str | None, auth_time: int
+        ) -> HandoffRow | None:
+            return build_handoff(settings, client, supplier_user_id, state, auth_time)
+
+        # mypy checks here that the store's repositories satisfy the protocol's ports.
+        ports = Ports(
+            clients=store.clients,
+            users=store.users,
+            grants=store.grants,
+            keys=store.keys,
+            events=store.events,
+            handoff_for=handoff_for,
         )
-        services.oauth = OAuth(services.server, settings.url("/authorize"), services.refresh_keys)
+        services.oauth = OAuth.build(settings, ports, clock)
         return services
 
     async def start(self) -> None:
-        """What needs the running loop and the database: the thread bridge and the keys."""
-        self.bridge.bind(asyncio.get_running_loop())
-        await self.refresh_keys(force=True)
-
-    def keyring(self) -> KeyRing:
-        assert self._keyring is not None
-        return self._keyring
-
-    async def refresh_keys(self, force: bool = False) -> KeyRing:
-        """Reload the published keys now and then, so a rotation by `idp keys rotate` in another
-        process is picked up; create the first key when there is none."""
-        now = self.clock.now()
-        if not force and self._keyring and now - self._keys_loaded_at < KEY_REFRESH_SECONDS:
-            return self._keyring
-        records = await self.store.keys.published(now - self.settings.id_token_seconds)
-        if not records:
-            kid, jwk = generate_key("RS256")
-            await self.store.keys.add_current(kid=kid, alg="RS256", private_jwk=jwk, now=now)
-            records = await self.store.keys.published(now - self.settings.id_token_seconds)
-        self._keyring = KeyRing.from_records(records)
-        self._keys_loaded_at = now
-        return self._keyring
+        """What needs the running loop and the database: the OAuth facade's bridge and keys."""
+        await self.oauth.start()
 
     async def security_event(
         self,
@@ -121,11 +99,6 @@ class Services:
         )
         if written:
             log.warning("security event %s actor=%s", kind, actor)
-
-    def _security_event_from_thread(
-        self, kind: str, actor: str | None, detail: dict[str, Any]
-    ) -> None:
-        self.server.run(self.security_event(kind, actor, detail))
 
     async def close(self) -> None:
         await self.handoffs.close()
