@@ -195,19 +195,19 @@ class OpenIDCodeFlow(OpenIDCode):
 
     def exists_nonce(self, nonce: str, request: Any) -> bool:
         client_id = request.payload.client_id
-        return bool(self.server.run(self.server.ports.grants.nonce_used(client_id, nonce)))
+        return self.server.run(self.server.ports.grants.nonce_used(client_id, nonce))
 
-    def resolve_client_private_key(self, client: Any) -> Any:
+    def resolve_client_private_key(self, client: OAuthClient) -> Any:
         return self.server.keys.ring.current.key
 
-    def get_client_algorithm(self, client: Any) -> str:
+    def get_client_algorithm(self, client: OAuthClient) -> str:
         return self.server.keys.ring.current.alg
 
-    def get_encode_header(self, client: Any) -> dict[str, str]:
+    def get_encode_header(self, client: OAuthClient) -> dict[str, str]:
         current = self.server.keys.ring.current
         return {"alg": current.alg, "kid": current.kid, "typ": "JWT"}
 
-    def get_client_claims(self, client: Any) -> dict[str, Any]:
+    def get_client_claims(self, client: OAuthClient) -> dict[str, Any]:
         now = self.server.clock.now()
         return {
             "iss": self.server.settings.issuer,

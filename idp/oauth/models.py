@@ -119,8 +119,8 @@ class IssuedToken(TokenMixin):
         self._client: OAuthClient | None = None
         self.is_refresh = False  # set when the token was found by its refresh token
 
-    def check_client(self, client: Any) -> bool:
-        return bool(self.client_id == client.get_client_id())
+    def check_client(self, client: OAuthClient) -> bool:
+        return self.client_id == client.get_client_id()
 
     def get_scope(self) -> str:
         return self.scope
