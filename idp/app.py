@@ -111,26 +111,24 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         async def logo() -> Response:
             return await send_file(settings.logo_path)  # type: ignore[arg-type]
 
-    app.register_blueprint(authorize.blueprint(services.signin))
-    app.register_blueprint(interaction.blueprint(services.signin))
-    for module in (home, discovery, token):
-        app.register_blueprint(module.bp)
-    app.register_blueprint(
+    for bp in (
+        home.bp,
+        discovery.blueprint(services.oauth),
+        authorize.blueprint(services.signin),
+        interaction.blueprint(services.signin),
+        token.blueprint(services.oauth),
         account.blueprint(
             settings,
             services.signin.customers,
             services.link_sessions,
             services.link_callbacks,
             services.linked_devices,
-        )
-    )
-    app.register_blueprint(
-        api.blueprint(settings, services.oauth, services.link_sessions, services.linked_devices)
-    )
-    app.register_blueprint(
-        admin.blueprint(services.actions, services.console, services.admin_signin, settings)
-    )
-    app.register_blueprint(ops.blueprint(services.readiness))
+        ),
+        api.blueprint(settings, services.oauth, services.link_sessions, services.linked_devices),
+        admin.blueprint(services.actions, services.console, services.admin_signin, settings),
+        ops.blueprint(services.readiness),
+    ):
+        app.register_blueprint(bp)
     hardening.install(
         app,
         settings.log_format == "json",

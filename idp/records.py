@@ -107,6 +107,24 @@ class Token:
 
 
 @dataclass(frozen=True)
+class CodeConsumption:
+    """What happened when a code was presented: the code when it was fresh, `replayed` when not
+    (then `code` is the code presented again)."""
+
+    code: AuthorizationCode | None
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class RefreshUse:
+    """What happened when a refresh token was presented: the token when this rotation won;
+    `reused` when it had been rotated already (then `token` is the one presented again)."""
+
+    token: Token | None
+    reused: bool = False
+
+
+@dataclass(frozen=True)
 class Handoff:
     id: str
     client_id: str

@@ -1,12 +1,10 @@
-"""What a running app holds: settings, store, clock, the protocol server and the signing keys."""
+"""What a running app holds, area by area: the OAuth facade, the sign-in use cases, NOX's
+use cases, the console's, and the store beneath them. Built before serving (nothing here touches
+the database yet), started and closed with the app (app.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import logging
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from idp.admin.actions import AdminActions
 from idp.admin.console import ConsoleQueries
@@ -18,10 +16,9 @@ from idp.nox.client import NoxDataClient, NoxLinkClient
 from idp.nox.handoff import HandoffDelivery, build_handoff
 from idp.nox.link_sessions import LinkSessions
 from idp.nox.linked_devices import LinkedDevices
-from idp.oauth.bridge import LoopBridge
 from idp.oauth.facade import OAuth
-from idp.oauth.keys import KeyRing, generate_key
-from idp.oauth.server import Server
+from idp.oauth.ports import HandoffRow, Ports
+from idp.records import Client
 from idp.security import passwords
 from idp.security.clock import Clock
 from idp.security.events import SecurityLog
@@ -29,135 +26,91 @@ from idp.security.throttle import RateLimit, SignInThrottle
 from idp.signin import SignIn
 from idp.store import Store
 
-log = logging.getLogger("idp")
-KEY_REFRESH_SECONDS = 60
 
-
-@dataclass
+@dataclass(frozen=True)
 class Services:
     settings: Settings
     store: Store
     clock: Clock
-    throttle: SignInThrottle
-    server: Server = field(init=False)
-    oauth: OAuth = field(init=False)
-    events: SecurityLog = field(init=False)
-    signin: SignIn = field(init=False)
-    bridge: LoopBridge = field(default_factory=LoopBridge, init=False)
-    handoffs: HandoffDelivery = field(init=False)
+    events: SecurityLog
+    oauth: OAuth
+    signin: SignIn
+    handoffs: HandoffDelivery
     # Flow 2's use cases; each holds its NOX client (tests swap `.nox` and `.data_api`).
-    link_sessions: LinkSessions = field(init=False)
-    link_callbacks: LinkCallbacks = field(init=False)
-    linked_devices: LinkedDevices = field(init=False)
-    admin_throttle: SignInThrottle = field(init=False)
-    authorize_limit: RateLimit = field(init=False)
-    actions: AdminActions = field(init=False)
-    # The admin console's and /readyz's use cases (idp/admin), built from the above.
-    console: ConsoleQueries = field(init=False)
-    admin_signin: AdminSignIn = field(init=False)
-    readiness: ReadinessCheck = field(init=False)
-    _keyring: KeyRing | None = field(default=None, init=False)
-    _keys_loaded_at: int = field(default=-(10**9), init=False)
+    link_sessions: LinkSessions
+    link_callbacks: LinkCallbacks
+    linked_devices: LinkedDevices
+    # The console's and /readyz's use cases (idp/admin).
+    actions: AdminActions
+    console: ConsoleQueries
+    admin_signin: AdminSignIn
+    readiness: ReadinessCheck
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock) -> Services:
-        """Everything, built before the app serves (nothing here touches the database yet)."""
         store = Store.connect(settings.database_url)
         passwords.configure(settings.password_workers, settings.password_queue)
-        throttle = SignInThrottle(
-            store.throttles, settings.signin_free_failures, settings.signin_ip_free_failures
+        events = SecurityLog(store.events, clock)
+        handoffs = HandoffDelivery(settings, store.outbox, clock)
+
+        def handoff_for(
+            client: Client, supplier_user_id: str, state: str | None, auth_time: int
+        ) -> HandoffRow | None:
+            return build_handoff(settings, client, supplier_user_id, state, auth_time)
+
+        # mypy checks here that the store's repositories satisfy the protocol's ports.
+        ports = Ports(
+            clients=store.clients,
+            users=store.users,
+            grants=store.grants,
+            keys=store.keys,
+            events=store.events,
+            handoff_for=handoff_for,
         )
-        services = cls(settings, store, clock, throttle)
-        services.handoffs = HandoffDelivery(settings, store.outbox, clock)
-        services.link_sessions = LinkSessions(
-            store.links, store.users, store.clients, NoxLinkClient(settings), clock, settings
+        oauth = OAuth.build(settings, ports, clock)
+        signin = SignIn.build(
+            settings=settings,
+            store=store,
+            clock=clock,
+            oauth=oauth,
+            handoffs=handoffs,
+            throttle=SignInThrottle(
+                store.throttles, settings.signin_free_failures, settings.signin_ip_free_failures
+            ),
+            new_sessions=RateLimit(store.throttles, "authorize-ip:", settings.authorize_per_minute),
+            events=events,
         )
-        services.link_callbacks = LinkCallbacks(
-            store.links, store.events, NoxDataClient(settings), clock
-        )
-        services.linked_devices = LinkedDevices(store.links, store.users, clock)
-        services.authorize_limit = RateLimit(
-            store.throttles, "authorize-ip:", settings.authorize_per_minute
-        )
-        services.admin_throttle = SignInThrottle(
+        actions = AdminActions(store, clock, settings)
+        admin_throttle = SignInThrottle(
             store.throttles,
             settings.signin_free_failures,
             settings.signin_ip_free_failures,
             "admin-",
         )
-        services.actions = AdminActions(store, clock, settings)
-        services.console = ConsoleQueries(store, settings)
-        services.admin_signin = AdminSignIn(
-            store,
-            clock,
-            settings,
-            services.admin_throttle,
-            services.actions,
-            services.security_event,
-        )
-        services.readiness = ReadinessCheck(store, settings)
-        services.server = Server(
-            settings=settings,
-            store=store,
-            run=services.bridge,
-            clock=clock,
-            keyring=services.keyring,
-            on_security_event=services._security_event_from_thread,
-            handoff_for=functools.partial(build_handoff, settings),
-        )
-        services.oauth = OAuth(services.server, settings.url("/authorize"), services.refresh_keys)
-        services.events = SecurityLog(store.events, clock)
-        services.signin = SignIn.build(
+        return cls(
             settings=settings,
             store=store,
             clock=clock,
-            oauth=services.oauth,
-            handoffs=services.handoffs,
-            throttle=throttle,
-            new_sessions=services.authorize_limit,
-            events=services.events,
+            events=events,
+            oauth=oauth,
+            signin=signin,
+            handoffs=handoffs,
+            link_sessions=LinkSessions(
+                store.links, store.users, store.clients, NoxLinkClient(settings), clock, settings
+            ),
+            link_callbacks=LinkCallbacks(store.links, store.events, NoxDataClient(settings), clock),
+            linked_devices=LinkedDevices(store.links, store.users, clock),
+            actions=actions,
+            console=ConsoleQueries(store, settings),
+            admin_signin=AdminSignIn(
+                store, clock, settings, admin_throttle, actions, events.record
+            ),
+            readiness=ReadinessCheck(store, settings),
         )
-        return services
 
     async def start(self) -> None:
-        """What needs the running loop and the database: the thread bridge and the keys."""
-        self.bridge.bind(asyncio.get_running_loop())
-        await self.refresh_keys(force=True)
-
-    def keyring(self) -> KeyRing:
-        assert self._keyring is not None
-        return self._keyring
-
-    async def refresh_keys(self, force: bool = False) -> KeyRing:
-        """Reload the published keys now and then, so a rotation by `idp keys rotate` in another
-        process is picked up; create the first key when there is none."""
-        now = self.clock.now()
-        if not force and self._keyring and now - self._keys_loaded_at < KEY_REFRESH_SECONDS:
-            return self._keyring
-        records = await self.store.keys.published(now - self.settings.id_token_seconds)
-        if not records:
-            kid, jwk = generate_key("RS256")
-            await self.store.keys.add_current(kid=kid, alg="RS256", private_jwk=jwk, now=now)
-            records = await self.store.keys.published(now - self.settings.id_token_seconds)
-        self._keyring = KeyRing.from_records(records)
-        self._keys_loaded_at = now
-        return self._keyring
-
-    async def security_event(
-        self,
-        kind: str,
-        actor: str | None,
-        detail: dict[str, Any],
-        ip: str | None = None,
-        once_within: int | None = None,
-    ) -> None:
-        """Record (and log) a security event; see SecurityEvents.record for `once_within`."""
-        await self.events.record(kind, actor, detail, ip, once_within)
-
-    def _security_event_from_thread(
-        self, kind: str, actor: str | None, detail: dict[str, Any]
-    ) -> None:
-        self.server.run(self.security_event(kind, actor, detail))
+        """What needs the running loop and the database: the OAuth facade's bridge and keys."""
+        await self.oauth.start()
 
     async def close(self) -> None:
         await self.handoffs.close()

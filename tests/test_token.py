@@ -332,7 +332,7 @@ async def test_absolute_refresh_lifetime_is_a_setting(flow: Flow, app, clock) ->
         load_settings({"IDP_REFRESH_TOKEN_ABSOLUTE_SECONDS": "600"}).refresh_token_absolute_seconds
         == 600
     )
-    server = app.extensions["idp"].server
+    server = app.extensions["idp"].oauth.server
     server.settings = server.settings.with_overrides(refresh_token_absolute_seconds=600)
     token = (await (await flow.token(await flow.code())).get_json())["refresh_token"]
     clock.advance(599)

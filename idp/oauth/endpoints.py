@@ -23,7 +23,7 @@ INTROSPECTION_SCOPE = "introspection"
 
 def find_token(server: Server, token_string: str, hint: str | None) -> IssuedToken | None:
     """Look a token up by either kind; the hint only decides which kind is tried first."""
-    grants = server.store.grants
+    grants = server.ports.grants
     lookups = [grants.by_access_token, grants.by_refresh_token]
     if hint == "refresh_token":
         lookups.reverse()
@@ -48,7 +48,7 @@ class RevocationEndpoint(_RevocationEndpoint):
     def revoke_token(self, token: IssuedToken, request: Any) -> None:
         # RFC 7009 §2.1: revoking a refresh token also ends the access tokens of its grant.
         self.server.run(
-            self.server.store.grants.revoke(
+            self.server.ports.grants.revoke(
                 token.id, self.server.clock.now(), family=token.is_refresh
             )
         )
@@ -92,7 +92,7 @@ class AccessTokenValidator(BearerTokenValidator):
         self.server = server
 
     def authenticate_token(self, token_string: str) -> IssuedToken | None:
-        record = self.server.run(self.server.store.grants.by_access_token(digest(token_string)))
+        record = self.server.run(self.server.ports.grants.by_access_token(digest(token_string)))
         if record is None:
             return None
         token = IssuedToken(record, self.server.clock.now(), self.server.load_user)

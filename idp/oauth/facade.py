@@ -8,19 +8,23 @@ module knows about that thread. Requests come in and decisions go out as plain d
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qsl
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
 
+from idp.config import Settings
+from idp.oauth.bridge import LoopBridge, in_thread
+from idp.oauth.keys import KeyCache
+from idp.oauth.metadata import server_metadata
 from idp.oauth.models import IssuedToken, Subject
+from idp.oauth.ports import Ports
 from idp.oauth.requests import CodeSession, ProtocolRequest
 from idp.oauth.server import ProtocolResponse, Server
-
-T = TypeVar("T")
+from idp.security.clock import Clock
 
 
 @dataclass(frozen=True)
@@ -72,20 +76,36 @@ class BearerRefusal:
 
 
 class OAuth:
-    """Authorization, token, revocation, introspection, userinfo and bearer checks."""
+    """Authorization, token, revocation, introspection, userinfo, bearer checks, and the
+    server's metadata and keys."""
 
-    def __init__(
-        self,
-        server: Server,
-        authorize_url: str,
-        refresh_keys: Callable[[], Awaitable[object]],
-    ) -> None:
+    def __init__(self, server: Server, keys: KeyCache, bridge: LoopBridge) -> None:
         self.server = server
-        self.authorize_url = authorize_url
-        self.refresh_keys = refresh_keys
+        self.keys = keys
+        self._bridge = bridge
+        self.authorize_url = server.settings.url("/authorize")
 
-    async def _in_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await asyncio.to_thread(fn, *args, **kwargs)
+    @classmethod
+    def build(cls, settings: Settings, ports: Ports, clock: Clock) -> OAuth:
+        """The protocol server over `ports`, built before the app serves (no I/O yet)."""
+        bridge = LoopBridge()
+        keys = KeyCache(ports.keys, clock, settings.id_token_seconds)
+        server = Server(settings=settings, ports=ports, run=bridge, clock=clock, keys=keys)
+        return cls(server, keys, bridge)
+
+    async def start(self) -> None:
+        """Bind the thread bridge to the running loop and load (or make) the signing keys."""
+        self._bridge.bind(asyncio.get_running_loop())
+        await self.keys.refresh(force=True)
+
+    async def metadata(self) -> dict[str, Any]:
+        """OIDC Discovery / RFC 8414 metadata, naming the algorithms of the published keys."""
+        ring = await self.keys.refresh()
+        return server_metadata(self.server.settings, ring.algorithms())
+
+    async def jwks(self) -> dict[str, Any]:
+        """The published public keys (RFC 7517 §5), retired ones still verifying included."""
+        return (await self.keys.refresh()).jwks()
 
     def _request(self, call: HttpCall) -> ProtocolRequest:
         return ProtocolRequest(
@@ -112,7 +132,7 @@ class OAuth:
         redirect URI, response type, scope, PKCE)."""
         request = self._request(call)
         try:
-            grant = await self._in_thread(self.server.get_consent_grant, request, end_user=subject)
+            grant = await in_thread(self.server.get_consent_grant, request, end_user=subject)
         except OAuth2Error as error:
             return self._refusal(error)
         return VerifiedAuthorization(grant.client.get_client_id(), grant.redirect_uri)
@@ -132,7 +152,7 @@ class OAuth:
             return server.create_authorization_response(request, grant_user=subject, grant=grant)
 
         try:
-            result = await self._in_thread(issue)
+            result = await in_thread(issue)
         except OAuth2Error as error:
             return self._refusal(error)
         location = result.location
@@ -155,11 +175,11 @@ class OAuth:
                 },
                 [("Content-Type", "application/json"), ("Cache-Control", "no-store")],
             )
-        return await self._in_thread(respond, request)
+        return await in_thread(respond, request)
 
     async def token(self, call: HttpCall) -> ProtocolResponse:
         """RFC 6749 §3.2: the token endpoint."""
-        await self.refresh_keys()
+        await self.keys.refresh()
         return await self._form_endpoint(call, self.server.create_token_response)
 
     async def revoke(self, call: HttpCall) -> ProtocolResponse:
@@ -177,13 +197,13 @@ class OAuth:
     async def userinfo(self, call: HttpCall) -> ProtocolResponse:
         """OIDC Core §5.3."""
         request = self._request(call)
-        return await self._in_thread(self.server.create_endpoint_response, "userinfo", request)
+        return await in_thread(self.server.create_endpoint_response, "userinfo", request)
 
     async def bearer(self, call: HttpCall, scope: str) -> IssuedToken | BearerRefusal:
         """The valid bearer token of `call` if it carries `scope` (RFC 6750), else why not."""
         request = self._request(call)
         try:
-            token: IssuedToken = await self._in_thread(
+            token: IssuedToken = await in_thread(
                 self.server.resource_protector.validate_request, [scope], request
             )
         except OAuth2Error as error:

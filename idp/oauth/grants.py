@@ -9,8 +9,9 @@ from authlib.oauth2.rfc6749 import InvalidRequestError, InvalidScopeError, grant
 from authlib.oauth2.rfc7636 import CodeChallenge, create_s256_code_challenge
 from authlib.oidc.core import OpenIDCode, UserInfo
 
-from idp.oauth.models import Code, IssuedToken, Subject
+from idp.oauth.models import Code, IssuedToken, OAuthClient, Subject
 from idp.oauth.requests import ProtocolRequest
+from idp.records import AuthorizationCode, User
 from idp.security.secrets import digest
 from idp.vocab import CLIENT_AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from idp.oauth.server import Server
 
 
-def user_info(user: Any, scope: str) -> UserInfo:
+def user_info(user: User, scope: str) -> UserInfo:
     """OIDC Core §5.4: claims by scope. `sub` is the supplier_user_id NOX maps its users to."""
     info = UserInfo(sub=user.supplier_user_id)
     scopes = scope.split()
@@ -57,9 +58,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         server = self.server
         now = server.clock.now()
         subject: Subject = request.user
+        client: OAuthClient = request.client
         data = request.payload.data
-        handoff = server.handoff_for(
-            request.client.record,
+        handoff = server.ports.handoff_for(
+            client.record,
             subject.user.supplier_user_id,
             data.get("state"),
             subject.auth_time,
@@ -69,9 +71,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             handoff["expires_at"] = request.session.expires_at if request.session else None
         request.handoff_id = handoff["id"] if handoff else None
         server.run(
-            server.store.grants.add_code(
+            server.ports.grants.add_code(
                 code_hash=digest(code),
-                client_id=request.client.get_client_id(),
+                client_id=client.client_id,
                 user_id=subject.id,
                 redirect_uri=data.get("redirect_uri") or "",
                 scope=request.scope,
@@ -86,13 +88,13 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             )
         )
 
-    def query_authorization_code(self, code: str, client: Any) -> Code | None:
+    def query_authorization_code(self, code: str, client: OAuthClient) -> Code | None:
         server = self.server
         verifier = self.request.form.get("code_verifier")
         if not verifier:  # every code here was issued with PKCE (S256CodeChallenge)
             raise InvalidRequestError("Missing 'code_verifier'")
 
-        def proves(record: Any) -> bool:
+        def proves(record: AuthorizationCode) -> bool:
             # RFC 7636 §4.6, checked before the code is claimed (Authlib checks it again), so a
             # stolen code alone can neither burn the code nor revoke the tokens issued from it.
             challenge = record.code_challenge
@@ -101,10 +103,12 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             )
 
         result = server.run(
-            server.store.grants.consume_code(
+            server.ports.grants.consume_code(
                 digest(code), client.get_client_id(), server.clock.now(), proves
             )
         )
+        if result.code is None:
+            return None
         if result.replayed:
             server.security_event(
                 "code_replay",
@@ -112,7 +116,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 detail={"code_id": result.code.id, "tokens_revoked": True},
             )
             return None
-        return Code(result.code) if result.code else None
+        return Code(result.code)
 
     def delete_authorization_code(self, authorization_code: Code) -> None:
         """Nothing to do: the code was marked used when it was presented."""
@@ -133,19 +137,21 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         server = self.server
         now = server.clock.now()
         # Refuse a scope before the token is rotated, so a bad request does not burn it.
-        presented = server.run(server.store.grants.by_refresh_token(digest(refresh_token)))
+        presented = server.run(server.ports.grants.by_refresh_token(digest(refresh_token)))
         if presented is not None and presented.client_id == self.request.client.get_client_id():
             self._check_scope(presented.scope)
         # The client is checked inside the rotation's conditional update: another client's
         # request changes nothing.
         use = server.run(
-            server.store.grants.use_refresh_token(
+            server.ports.grants.use_refresh_token(
                 digest(refresh_token),
                 self.request.client.get_client_id(),
                 now,
                 server.settings.refresh_token_absolute_seconds,
             )
         )
+        if use.token is None:
+            return None
         if use.reused:
             server.security_event(
                 "refresh_token_reuse",
@@ -153,7 +159,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
                 detail={"family_id": use.token.family_id, "family_revoked": True},
             )
             return None
-        if use.token is None or use.token.revoked_at is not None:
+        if use.token.revoked_at is not None:
             return None
         return IssuedToken(use.token, now, server.load_user)
 
@@ -189,19 +195,19 @@ class OpenIDCodeFlow(OpenIDCode):
 
     def exists_nonce(self, nonce: str, request: Any) -> bool:
         client_id = request.payload.client_id
-        return bool(self.server.run(self.server.store.grants.nonce_used(client_id, nonce)))
+        return self.server.run(self.server.ports.grants.nonce_used(client_id, nonce))
 
-    def resolve_client_private_key(self, client: Any) -> Any:
-        return self.server.keyring().current.key
+    def resolve_client_private_key(self, client: OAuthClient) -> Any:
+        return self.server.keys.ring.current.key
 
-    def get_client_algorithm(self, client: Any) -> str:
-        return self.server.keyring().current.alg
+    def get_client_algorithm(self, client: OAuthClient) -> str:
+        return self.server.keys.ring.current.alg
 
-    def get_encode_header(self, client: Any) -> dict[str, str]:
-        current = self.server.keyring().current
+    def get_encode_header(self, client: OAuthClient) -> dict[str, str]:
+        current = self.server.keys.ring.current
         return {"alg": current.alg, "kid": current.kid, "typ": "JWT"}
 
-    def get_client_claims(self, client: Any) -> dict[str, Any]:
+    def get_client_claims(self, client: OAuthClient) -> dict[str, Any]:
         now = self.server.clock.now()
         return {
             "iss": self.server.settings.issuer,

@@ -1,4 +1,5 @@
-"""ID token signing keys: generation, the current key, and the published JWKS (RFC 7517)."""
+"""ID token signing keys: generation, the current key, the published JWKS (RFC 7517), and the
+cache that reloads them from storage."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ from typing import Any
 
 from joserfc.jwk import ECKey, RSAKey, import_key
 
+from idp.oauth.ports import SigningKeys
+from idp.records import SigningKey
+from idp.security.clock import Clock
+
 ALGORITHMS = ("RS256", "ES256")
+# How long a loaded key ring is used before the keys are read again.
+KEY_REFRESH_SECONDS = 60
 
 
 def generate_key(alg: str = "RS256") -> tuple[str, dict[str, Any]]:
@@ -44,7 +51,7 @@ class KeyRing:
         self.keys = keys
 
     @classmethod
-    def from_records(cls, records: list[Any]) -> KeyRing:
+    def from_records(cls, records: list[SigningKey]) -> KeyRing:
         return cls([PublishedKey(r.kid, r.alg, import_key(r.private_jwk)) for r in records])
 
     @property
@@ -56,3 +63,36 @@ class KeyRing:
 
     def algorithms(self) -> list[str]:
         return sorted({k.alg for k in self.keys})
+
+
+class KeyCache:
+    """The published keys, reloaded now and then so that a rotation by `idp keys rotate` in
+    another process is picked up; the first key is made when there is none."""
+
+    def __init__(self, keys: SigningKeys, clock: Clock, id_token_seconds: int) -> None:
+        self.keys = keys
+        self.clock = clock
+        # A retired key stays published while an ID token it signed may still be live.
+        self.id_token_seconds = id_token_seconds
+        self._ring: KeyRing | None = None
+        self._loaded_at = -(10**9)
+
+    @property
+    def ring(self) -> KeyRing:
+        """The key ring last loaded (the protocol thread signs with it; `refresh` runs first)."""
+        assert self._ring is not None, "the keys are loaded when the app starts serving"
+        return self._ring
+
+    async def refresh(self, force: bool = False) -> KeyRing:
+        """The key ring, read again from storage when `force`d or older than a minute."""
+        now = self.clock.now()
+        if not force and self._ring and now - self._loaded_at < KEY_REFRESH_SECONDS:
+            return self._ring
+        records = await self.keys.published(now - self.id_token_seconds)
+        if not records:
+            kid, jwk = generate_key("RS256")
+            await self.keys.add_current(kid=kid, alg="RS256", private_jwk=jwk, now=now)
+            records = await self.keys.published(now - self.id_token_seconds)
+        self._ring = KeyRing.from_records(records)
+        self._loaded_at = now
+        return self._ring

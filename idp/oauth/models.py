@@ -8,6 +8,7 @@ from typing import Any
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 from authlib.oidc.core import AuthorizationCodeMixin
 
+from idp.records import AuthorizationCode, Client, Token, User
 from idp.security.secrets import digest, same
 
 # The scopes this server knows. `links:*` are for the supplier's own back-ends.
@@ -15,7 +16,9 @@ SCOPES = ["openid", "profile", "email", "offline_access", "links:read", "links:w
 
 
 class OAuthClient(ClientMixin):
-    def __init__(self, record: Any) -> None:
+    """A registered client, as Authlib asks about it."""
+
+    def __init__(self, record: Client) -> None:
         self.record = record
         self.client_id: str = record.client_id
         self.client_metadata: dict[str, Any] = {}
@@ -48,7 +51,9 @@ class OAuthClient(ClientMixin):
 
     def check_client_secret(self, client_secret: str) -> bool:
         stored = self.record.secret_hash
-        return bool(stored) and same(digest(client_secret), stored)
+        if not stored:  # a public client has no secret to match
+            return False
+        return same(digest(client_secret), stored)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         if endpoint == "introspection" and self.record.is_public:
@@ -69,7 +74,7 @@ class OAuthClient(ClientMixin):
 class Subject:
     """The signed-in customer, as Authlib's grants see them: the user plus when they signed in."""
 
-    def __init__(self, user: Any, auth_time: int) -> None:
+    def __init__(self, user: User, auth_time: int) -> None:
         self.user = user
         self.id: int = user.id
         self.auth_time = auth_time
@@ -79,29 +84,31 @@ class Subject:
 
 
 class Code(AuthorizationCodeMixin):
-    def __init__(self, record: Any) -> None:
+    """A stored authorization code that was just claimed (RFC 6749 §4.1.2)."""
+
+    def __init__(self, record: AuthorizationCode) -> None:
         self.record = record
         self.id: int = record.id
         self.code_challenge = record.code_challenge
         self.code_challenge_method = record.code_challenge_method
 
     def get_redirect_uri(self) -> str:
-        return str(self.record.redirect_uri)
+        return self.record.redirect_uri
 
     def get_scope(self) -> str:
-        return str(self.record.scope)
+        return self.record.scope
 
     def get_nonce(self) -> str | None:
         return self.record.nonce
 
     def get_auth_time(self) -> int:
-        return int(self.record.auth_time)
+        return self.record.auth_time
 
 
 class IssuedToken(TokenMixin):
     """A stored token row; the user is loaded lazily through the bridge when asked for."""
 
-    def __init__(self, record: Any, now: int, load_user: Callable[[int], Any]) -> None:
+    def __init__(self, record: Token, now: int, load_user: Callable[[int], User | None]) -> None:
         self.record = record
         self.id: int = record.id
         self.family_id: str = record.family_id
@@ -112,20 +119,20 @@ class IssuedToken(TokenMixin):
         self._client: OAuthClient | None = None
         self.is_refresh = False  # set when the token was found by its refresh token
 
-    def check_client(self, client: Any) -> bool:
-        return bool(self.client_id == client.get_client_id())
+    def check_client(self, client: OAuthClient) -> bool:
+        return self.client_id == client.get_client_id()
 
     def get_scope(self) -> str:
         return self.scope
 
     def get_expires_in(self) -> int:
-        return int(self.record.expires_at - self.record.issued_at)
+        return self.record.expires_at - self.record.issued_at
 
     def is_expired(self) -> bool:
         if self.is_refresh:
             expires_at = self.record.refresh_expires_at
             return expires_at is not None and self._now >= expires_at
-        return bool(self._now >= self.record.expires_at)
+        return self._now >= self.record.expires_at
 
     def is_revoked(self) -> bool:
         """Revoked outright, or (for a refresh token) already rotated away."""
@@ -133,7 +140,7 @@ class IssuedToken(TokenMixin):
             return True
         return self.record.revoked_at is not None
 
-    def get_user(self) -> Any:
+    def get_user(self) -> User | None:
         return self._load_user(self.record.user_id) if self.record.user_id is not None else None
 
     def get_client(self) -> OAuthClient:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +14,7 @@ from authlib.oauth2.rfc6749 import (
 )
 from authlib.oauth2.rfc9207 import IssuerParameter
 
+from idp.config import Settings
 from idp.oauth.bridge import Runner
 from idp.oauth.client_auth import refuse_two_methods
 from idp.oauth.endpoints import (
@@ -29,10 +30,14 @@ from idp.oauth.grants import (
     RefreshTokenGrant,
     S256CodeChallenge,
 )
-from idp.oauth.keys import KeyRing
-from idp.oauth.models import SCOPES, OAuthClient
+from idp.oauth.keys import KeyCache
+from idp.oauth.models import SCOPES, Code, IssuedToken, OAuthClient, Subject
+from idp.oauth.ports import EventDetail, Ports
+from idp.records import User
 from idp.security.clock import Clock
 from idp.security.secrets import digest, new_secret
+
+log = logging.getLogger("idp")
 
 
 @dataclass
@@ -65,26 +70,18 @@ class Issuer(IssuerParameter):
 
 
 class Server(AuthorizationServer):
+    """Runs in a worker thread; every storage call goes through `run` (the loop bridge) to the
+    ports."""
+
     def __init__(
-        self,
-        *,
-        settings: Any,
-        store: Any,
-        run: Runner,
-        clock: Clock,
-        keyring: Callable[[], KeyRing],
-        on_security_event: Callable[[str, str | None, dict[str, Any]], None],
-        handoff_for: Callable[[Any, str, str | None, int], dict[str, Any] | None],
+        self, *, settings: Settings, ports: Ports, run: Runner, clock: Clock, keys: KeyCache
     ) -> None:
         super().__init__(scopes_supported=SCOPES)
         self.settings = settings
-        self.store = store
+        self.ports = ports
         self.run = run
         self.clock = clock
-        self.keyring = keyring
-        self._on_security_event = on_security_event
-        # What to hand to the client's back channel with each code (an outbox row), if anything.
-        self.handoff_for = handoff_for
+        self.keys = keys
         self.register_token_generator("default", self._generate_token)
         self.register_grant(
             AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDCodeFlow(self)]
@@ -99,7 +96,7 @@ class Server(AuthorizationServer):
 
     # ---- storage hooks ---------------------------------------------------------------------
     def query_client(self, client_id: str) -> OAuthClient | None:
-        record = self.run(self.store.clients.get(client_id))
+        record = self.run(self.ports.clients.get(client_id))
         if record is None or record.disabled:
             return None
         return OAuthClient(record)
@@ -112,18 +109,21 @@ class Server(AuthorizationServer):
         refuse_two_methods(request)
         return super().authenticate_client(request, methods, endpoint)
 
-    def load_user(self, user_id: int) -> Any:
-        return self.run(self.store.users.by_id(user_id))
+    def load_user(self, user_id: int) -> User | None:
+        return self.run(self.ports.users.by_id(user_id))
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         now = self.clock.now()
+        # Authlib's request carries our objects untyped; name what they are.
+        client: OAuthClient = request.client
+        code: Code | None = request.authorization_code
+        subject: Subject | None = request.user
         rotation = request.payload.grant_type == "refresh_token"
-        code = request.authorization_code
-        subject = request.user
+        presented: IssuedToken | None = request.refresh_token if rotation else None
         refresh = token.get("refresh_token")
         stored = self.run(
-            self.store.grants.add_token(
-                client_id=request.client.get_client_id(),
+            self.ports.grants.add_token(
+                client_id=client.client_id,
                 user_id=subject.id if subject else None,
                 scope=token.get("scope", ""),
                 access_token_hash=digest(token["access_token"]),
@@ -132,7 +132,7 @@ class Server(AuthorizationServer):
                 expires_at=now + token["expires_in"],
                 refresh_seconds=self.settings.refresh_token_seconds,
                 refresh_absolute_seconds=self.settings.refresh_token_absolute_seconds,
-                family_id=request.refresh_token.family_id if rotation else new_secret(16),
+                family_id=presented.family_id if presented else new_secret(16),
                 new_family=not rotation,
                 code_id=code.id if code is not None else None,
                 auth_time=subject.auth_time if subject else None,
@@ -143,8 +143,16 @@ class Server(AuthorizationServer):
             # were never stored, so they must not be handed out either.
             raise InvalidGrantError()
 
-    def security_event(self, kind: str, actor: str | None, detail: dict[str, Any]) -> None:
-        self._on_security_event(kind, actor, detail)
+    def security_event(self, kind: str, actor: str | None, detail: EventDetail) -> None:
+        """Record (and log) a security event seen by a grant: a replayed code, a reused refresh
+        token."""
+        written = self.run(
+            self.ports.events.record(
+                kind=kind, now=self.clock.now(), actor=actor, ip=None, detail=detail
+            )
+        )
+        if written:
+            log.warning("security event %s actor=%s", kind, actor)
 
     # ---- tokens ----------------------------------------------------------------------------
     def _generate_token(

@@ -3,30 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from idp.records import AuthorizationCode, Token
+from idp.records import AuthorizationCode, CodeConsumption, RefreshUse, Token
 from idp.store.base import Repository, to_record
 from idp.store.tables import authorization_codes, handoffs, token_families, tokens
 from idp.vocab import HANDOFF_PENDING as PENDING
-
-
-@dataclass(frozen=True)
-class CodeConsumption:
-    """What happened when a code was presented: the code when it was fresh, `replayed` when not."""
-
-    code: AuthorizationCode | None
-    replayed: bool = False
-
-
-@dataclass(frozen=True)
-class RefreshUse:
-    token: Token | None
-    reused: bool = False
 
 
 class Grants(Repository):
