@@ -9,12 +9,11 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from quart import Response, abort, current_app, render_template, request
+from quart import Response, abort, render_template, request
 
 from idp.i18n import current_language, gettext
 from idp.oauth.facade import HttpCall
 from idp.oauth.server import ProtocolResponse
-from idp.services import Services
 
 # The ids we hand out (new_secret: URL-safe base64) as they may appear in a path or a form.
 OPAQUE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -23,10 +22,6 @@ OPAQUE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 def valid_id(value: str | None) -> bool:
     """True when `value` is wholly an id we could have issued (never a CR, LF or other byte)."""
     return value is not None and OPAQUE_ID.fullmatch(value) is not None
-
-
-def services() -> Services:
-    return current_app.extensions["idp"]
 
 
 def client_ip() -> str:
