@@ -40,7 +40,9 @@ def events() -> Events:
 @pytest.fixture
 def signin(app, clock, events: Events) -> AdminSignIn:  # type: ignore[no-untyped-def]
     svc = app.extensions["idp"]
-    return AdminSignIn(svc.store, clock, svc.settings, svc.admin_throttle, svc.actions, events)
+    return AdminSignIn(
+        svc.store, clock, svc.settings, svc.admin_signin.throttle, svc.actions, events
+    )
 
 
 def code(admin: Admin, clock, seconds_later: int = 0) -> str:  # type: ignore[no-untyped-def]
