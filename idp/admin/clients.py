@@ -14,7 +14,8 @@ from idp.admin.actor import ActionError, Actor
 from idp.admin.audited import AuditedActions, transactional
 from idp.config import Settings
 from idp.nox.handoff import handoff_url_problem
-from idp.oauth.registration import RegistrationError, validate_redirect_uri, validate_secret
+from idp.oauth.redirect_uris import validate_redirect_uri
+from idp.oauth.registration import RegistrationError, validate_secret
 from idp.records import Client
 from idp.security.secrets import digest, new_secret
 from idp.store.clients import DuplicateClient

@@ -8,6 +8,7 @@ from typing import Any
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 from authlib.oidc.core import AuthorizationCodeMixin
 
+from idp.oauth.redirect_uris import is_registered
 from idp.records import AuthorizationCode, Client, Token, User
 from idp.security.secrets import digest, same
 
@@ -46,8 +47,7 @@ class OAuthClient(ClientMixin):
         return all(s in self.record.scopes for s in (scope or "").split())
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        # RFC 9700 §4.1.3: exact string comparison, no patterns, no normalisation.
-        return redirect_uri in self.record.redirect_uris
+        return is_registered(redirect_uri, self.record.redirect_uris)
 
     def check_client_secret(self, client_secret: str) -> bool:
         stored = self.record.secret_hash

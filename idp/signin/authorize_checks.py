@@ -3,7 +3,7 @@
 Until the client and its redirect URI are verified, every error is a page (RFC 6749 §4.1.2.1);
 after that, errors go to the client with `error`, `state` and `iss`. The redirect URI itself is
 checked by Authlib against the client's registered list, by exact string comparison
-(oauth/models.py `OAuthClient.check_redirect_uri`, RFC 9700 §4.1.3), through the facade.
+(oauth/redirect_uris.py, RFC 9700 §4.1.3), through the facade.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ from urllib.parse import parse_qsl
 
 from authlib.common.urls import add_params_to_uri
 
+from idp.oauth.redirect_uris import is_registered
 from idp.records import AuthSession, Client
 from idp.signin.decisions import ToClient
 from idp.store.clients import Clients
@@ -42,7 +43,7 @@ class ClientResponses:
     ) -> tuple[str, ToClient | None]:
         """The client's name, and its error response if its redirect URI is still registered."""
         client = await self.clients.get(auth.client_id)
-        if client is None or auth.redirect_uri not in client.redirect_uris:
+        if client is None or not is_registered(auth.redirect_uri, client.redirect_uris):
             return (client.name if client else auth.client_id), None
         url = self.error_url(auth, error, description)
         return client.name, ToClient(
