@@ -17,6 +17,7 @@ from quart.typing import TestClientProtocol as Client
 from quart.wrappers import Response
 
 from idp.sandbox.app import SandboxSettings, SandboxState, create_sandbox_app
+from idp.sandbox.supplier_authentication import SupplierAuthentication
 from idp.sandbox.transactions import Transaction, outcome
 from idp.security.clock import FrozenClock
 
@@ -34,7 +35,9 @@ METADATA = {
 def make_app(clock: FrozenClock, **overrides: Any) -> Quart:
     settings = SandboxSettings(IDP_URL, PUBLIC_URL, "nox", "client-secret", API_KEY, **overrides)
     app = create_sandbox_app(settings, clock=clock)
-    app.extensions["metadata"] = METADATA  # the identity provider is not running here
+    # The identity provider is not running here: give NOX's OAuth client its discovery document.
+    authentication: SupplierAuthentication = app.extensions["supplier_authentication"]
+    authentication.discovered = METADATA
     return app
 
 

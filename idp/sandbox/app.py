@@ -1,10 +1,11 @@
 """The NOX sandbox: a small Quart app that plays NOX's part of both flows over real HTTP.
 
 This module composes it: settings, the in-memory state, the misbehaviour control and the event
-list (GET /_sandbox/events lists everything it received and did). NOX's side of flow 1 (the NOX
-and maker apps, the supplier selector, the OAuth client, the hand-off and the result) lives in
-idp.sandbox.flow1 with its rules in idp.sandbox.transactions; flow 2 in idp.sandbox.links (the
-registry), link_api (NOX's APIs) and link_ui (the authenticator).
+list (GET /_sandbox/events lists everything it received and did). NOX's side of flow 1 lives in
+idp.sandbox.flow1 (the NOX and maker apps, the supplier selector, the callback, the result),
+supplier_authentication (the OAuth client, the outcome) and handoff_api, with its rules in
+idp.sandbox.transactions; flow 2 in idp.sandbox.links (the registry), link_api (NOX's APIs) and
+link_ui (the authenticator).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ A transaction starts when the customer picks a supplier; its `state` is the only
 on POST /post-login-redirect may name, and NOX's 15-minute window runs from that moment. The
 outcome ("supplier authentication succeeded") needs the code redirect and, for a supplier whose
 hand-off mode is `backchannel`, the hand-off for the same state naming the ID token's subject.
-Framework-free: the routes in idp.sandbox.flow1 turn these decisions into responses.
+Framework-free: idp.sandbox.supplier_authentication applies them, the routes in idp.sandbox.flow1
+and idp.sandbox.handoff_api turn these decisions into responses.
 """
 
 from __future__ import annotations
