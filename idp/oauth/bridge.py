@@ -1,15 +1,19 @@
-"""The bridge between synchronous Authlib and the async store.
+"""The bridge between synchronous Authlib and the async store, without a thread.
 
-Authlib's grant and endpoint code runs in a worker thread (`asyncio.to_thread`); whenever it needs
-the database it hands a coroutine back to the event loop and waits for the answer. So neither a
-database call nor Authlib's own work ever blocks the loop.
+Authlib's grant and endpoint code runs in a greenlet on the event loop (SQLAlchemy's
+`greenlet_spawn`, the mechanism its own async engine is built on). When one of our storage hooks
+needs the database it calls `await_store(coro)`, which suspends that greenlet while the loop runs
+the query, then resumes it with the result: no thread hop and no cross-thread wait per query.
+Authlib's own work is a few hundred microseconds of CPU (parsing, comparing, signing an ID
+token), so it runs on the loop like any other request handler.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, TypeVar
+
+from sqlalchemy.util import await_only, greenlet_spawn
 
 T = TypeVar("T")
 
@@ -20,22 +24,14 @@ class Runner(Protocol):
     def __call__(self, coro: Coroutine[Any, Any, T]) -> T: ...
 
 
-STORE_TIMEOUT = 30.0
+def await_store(coro: Coroutine[Any, Any, T]) -> T:
+    """From synchronous code running under `run_sync`: await `coro` on the loop."""
+    result: T = await_only(coro)
+    return result
 
 
-class LoopBridge:
-    """Runs coroutines on the app's event loop (bound when the app starts serving)."""
-
-    loop: asyncio.AbstractEventLoop | None = None
-
-    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-
-    def __call__(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run `coro` on the event loop from a worker thread and return its result."""
-        assert self.loop is not None, "the bridge is bound when the app starts serving"
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(STORE_TIMEOUT)
-
-
-async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    return await asyncio.to_thread(fn, *args, **kwargs)
+async def run_sync(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run synchronous `fn` (Authlib) on the loop, able to await the store through
+    `await_store`."""
+    result: T = await greenlet_spawn(fn, *args, **kwargs)
+    return result

@@ -1,13 +1,13 @@
 """The one door into the protocol package: the async calls the web layer and the use cases make.
 
-Authlib is synchronous. Every call here runs it in a worker thread, and the thread reaches the
-database by handing coroutines back to the event loop (`bridge.LoopBridge`). Nothing outside this
-module knows about that thread. Requests come in and decisions go out as plain data.
+Authlib is synchronous. Every call here runs it in a greenlet on the event loop, whose storage
+hooks await the store through the bridge (`bridge.run_sync`, `bridge.await_store`). Nothing
+outside this package knows about that bridge. Requests come in and decisions go out as plain
+data.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +17,7 @@ from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
 
 from idp.config import Settings
-from idp.oauth.bridge import LoopBridge, in_thread
+from idp.oauth.bridge import await_store, run_sync
 from idp.oauth.keys import KeyCache
 from idp.oauth.metadata import server_metadata
 from idp.oauth.models import IssuedToken, Subject
@@ -79,23 +79,20 @@ class OAuth:
     """Authorization, token, revocation, introspection, userinfo, bearer checks, and the
     server's metadata and keys."""
 
-    def __init__(self, server: Server, keys: KeyCache, bridge: LoopBridge) -> None:
+    def __init__(self, server: Server, keys: KeyCache) -> None:
         self.server = server
         self.keys = keys
-        self._bridge = bridge
         self.authorize_url = server.settings.url("/authorize")
 
     @classmethod
     def build(cls, settings: Settings, ports: Ports, clock: Clock) -> OAuth:
         """The protocol server over `ports`, built before the app serves (no I/O yet)."""
-        bridge = LoopBridge()
         keys = KeyCache(ports.keys, clock, settings.id_token_seconds)
-        server = Server(settings=settings, ports=ports, run=bridge, clock=clock, keys=keys)
-        return cls(server, keys, bridge)
+        server = Server(settings=settings, ports=ports, run=await_store, clock=clock, keys=keys)
+        return cls(server, keys)
 
     async def start(self) -> None:
-        """Bind the thread bridge to the running loop and load (or make) the signing keys."""
-        self._bridge.bind(asyncio.get_running_loop())
+        """Load (or make) the signing keys."""
         await self.keys.refresh(force=True)
 
     async def metadata(self) -> dict[str, Any]:
@@ -132,7 +129,7 @@ class OAuth:
         redirect URI, response type, scope, PKCE)."""
         request = self._request(call)
         try:
-            grant = await in_thread(self.server.get_consent_grant, request, end_user=subject)
+            grant = await run_sync(self.server.get_consent_grant, request, end_user=subject)
         except OAuth2Error as error:
             return self._refusal(error)
         return VerifiedAuthorization(grant.client.get_client_id(), grant.redirect_uri)
@@ -152,7 +149,7 @@ class OAuth:
             return server.create_authorization_response(request, grant_user=subject, grant=grant)
 
         try:
-            result = await in_thread(issue)
+            result = await run_sync(issue)
         except OAuth2Error as error:
             return self._refusal(error)
         location = result.location
@@ -175,7 +172,7 @@ class OAuth:
                 },
                 [("Content-Type", "application/json"), ("Cache-Control", "no-store")],
             )
-        return await in_thread(respond, request)
+        return await run_sync(respond, request)
 
     async def token(self, call: HttpCall) -> ProtocolResponse:
         """RFC 6749 §3.2: the token endpoint."""
@@ -197,13 +194,13 @@ class OAuth:
     async def userinfo(self, call: HttpCall) -> ProtocolResponse:
         """OIDC Core §5.3."""
         request = self._request(call)
-        return await in_thread(self.server.create_endpoint_response, "userinfo", request)
+        return await run_sync(self.server.create_endpoint_response, "userinfo", request)
 
     async def bearer(self, call: HttpCall, scope: str) -> IssuedToken | BearerRefusal:
         """The valid bearer token of `call` if it carries `scope` (RFC 6750), else why not."""
         request = self._request(call)
         try:
-            token: IssuedToken = await in_thread(
+            token: IssuedToken = await run_sync(
                 self.server.resource_protector.validate_request, [scope], request
             )
         except OAuth2Error as error:

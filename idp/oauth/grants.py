@@ -1,4 +1,5 @@
-"""The grants this server offers, as Authlib subclasses whose storage goes through the bridge."""
+"""The grants this server offers, as Authlib subclasses whose storage goes through the bridge
+(bridge.py)."""
 
 from __future__ import annotations
 

@@ -70,8 +70,8 @@ class Issuer(IssuerParameter):
 
 
 class Server(AuthorizationServer):
-    """Runs in a worker thread; every storage call goes through `run` (the loop bridge) to the
-    ports."""
+    """Runs under the bridge (bridge.run_sync); every storage call goes through `run`
+    (bridge.await_store) to the ports."""
 
     def __init__(
         self, *, settings: Settings, ports: Ports, run: Runner, clock: Clock, keys: KeyCache
