@@ -29,6 +29,7 @@ class Client:
     post_login_redirect_url: str | None = None
     redirect_uris: list[str] = field(default_factory=list)
     preset: str | None = None
+    version: int = 1  # see store/tables.py clients.version
 
     @property
     def is_nox(self) -> bool:

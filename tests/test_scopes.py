@@ -79,7 +79,9 @@ async def test_refresh_refuses_a_scope_the_client_no_longer_has(flow: Flow, stor
         await conn.execute(
             update(clients)
             .where(clients.c.client_id == "nox")
-            .values(scopes=["openid", "offline_access"])
+            # A change bumps the client's version (as store/clients.py does), or cached copies
+            # of the client would not see it.
+            .values(scopes=["openid", "offline_access"], version=clients.c.version + 1)
         )
     form = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
     response = await flow.client.post("/token", form=form, headers=basic_auth())

@@ -27,6 +27,10 @@ EventDetail = dict[str, Any]
 class Clients(Protocol):
     async def get(self, client_id: str) -> Client | None: ...
 
+    async def version(self, client_id: str) -> int | None:
+        """The client's change counter: it moves with every change to the client."""
+        ...
+
 
 class Users(Protocol):
     async def by_id(self, user_id: int) -> User | None: ...

@@ -17,6 +17,7 @@ from authlib.oauth2.rfc9207 import IssuerParameter
 from idp.config import Settings
 from idp.oauth.bridge import Runner
 from idp.oauth.client_auth import refuse_two_methods
+from idp.oauth.clients import ClientCache
 from idp.oauth.endpoints import (
     IntrospectionEndpoint,
     RevocationEndpoint,
@@ -82,6 +83,7 @@ class Server(AuthorizationServer):
         self.run = run
         self.clock = clock
         self.keys = keys
+        self.clients = ClientCache(ports.clients)
         self.register_token_generator("default", self._generate_token)
         self.register_grant(
             AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDCodeFlow(self)]
@@ -96,7 +98,7 @@ class Server(AuthorizationServer):
 
     # ---- storage hooks ---------------------------------------------------------------------
     def query_client(self, client_id: str) -> OAuthClient | None:
-        record = self.run(self.ports.clients.get(client_id))
+        record = self.run(self.clients.get(client_id))
         if record is None or record.disabled:
             return None
         return OAuthClient(record)

@@ -6,10 +6,18 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.dml import Update
 
 from idp.records import Client
 from idp.store.base import Repository, to_record
 from idp.store.tables import client_redirect_uris, clients
+
+NEXT_VERSION = clients.c.version + 1
+
+
+def bump(client_id: str) -> Update:
+    """A change to the client's redirect URIs is a change to the client."""
+    return update(clients).where(clients.c.client_id == client_id).values(version=NEXT_VERSION)
 
 
 class DuplicateClient(Exception):
@@ -96,7 +104,7 @@ class Clients(Repository):
             result = await conn.execute(
                 update(clients)
                 .where(clients.c.client_id == client_id)
-                .values(updated_at=now, **values)
+                .values(updated_at=now, version=NEXT_VERSION, **values)
             )
         return result.rowcount == 1
 
@@ -105,7 +113,7 @@ class Clients(Repository):
             await conn.execute(
                 update(clients)
                 .where(clients.c.client_id == client_id)
-                .values(secret_hash=secret_hash, updated_at=now)
+                .values(secret_hash=secret_hash, updated_at=now, version=NEXT_VERSION)
             )
 
     async def add_redirect_uri(self, client_id: str, uri: str) -> bool:
@@ -115,6 +123,7 @@ class Clients(Repository):
                 await conn.execute(
                     insert(client_redirect_uris).values(client_id=client_id, uri=uri)
                 )
+                await conn.execute(bump(client_id))
         except IntegrityError:
             return False
         return True
@@ -126,4 +135,13 @@ class Clients(Repository):
                     client_redirect_uris.c.client_id == client_id, client_redirect_uris.c.uri == uri
                 )
             )
+            await conn.execute(bump(client_id))
         return result.rowcount == 1
+
+    async def version(self, client_id: str) -> int | None:
+        """The client's change counter (one indexed read), None when there is no such client."""
+        async with self.connect() as conn:
+            found = await conn.scalar(
+                select(clients.c.version).where(clients.c.client_id == client_id)
+            )
+        return None if found is None else int(found)

@@ -68,6 +68,9 @@ clients = Table(
     Column("preset", String(16), nullable=True),
     Column("created_at", Time, nullable=False),
     Column("updated_at", Time, nullable=False),
+    # Incremented by every change to the client or its redirect URIs (store/clients.py): a
+    # cached client is current while its version is (oauth/clients.py).
+    Column("version", Integer, nullable=False, default=1, server_default="1"),
 )
 
 client_redirect_uris = Table(
