@@ -1,0 +1,132 @@
+"""What one argon2id password check costs here, and how many the password pool does per second.
+
+Prints, for the configured parameters (IDP_ARGON2_*; OWASP's by default) and libpass's former
+defaults (64 MiB, t=3, p=4): one verification's wall and CPU time and the peak memory it adds;
+then verifications per second through the sign-in path's pool (`idp.security.passwords`, one
+niced thread per core) next to a process pool of the same size. Medians over alternating rounds.
+Prints numbers, asserts nothing.
+Run: .venv/bin/python bench/hashes.py [--rounds R] [--jobs J]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import statistics
+import time
+from concurrent.futures import Executor, ProcessPoolExecutor
+from pathlib import Path
+
+from argon2 import PasswordHasher
+
+from idp.config import load_settings
+from idp.security import passwords
+
+PASSWORD = "correct horse battery staple"
+OLD = passwords.Argon2Parameters(65536, 3, 4)
+
+
+def hasher_for(p: passwords.Argon2Parameters) -> PasswordHasher:
+    return PasswordHasher(
+        time_cost=p.time_cost, memory_cost=p.memory_kib, parallelism=p.parallelism
+    )
+
+
+def peak_kib() -> int:
+    """This process's peak resident memory (VmHWM), in KiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def measure_in_child(p: passwords.Argon2Parameters, stored: str) -> tuple[float, float, int]:
+    """Wall ms and CPU ms (all threads: p>1 runs lanes in threads) of one verification, the
+    median of five after a first one, and the KiB that first one added to the peak RSS; run in
+    a fresh process, so that peak is the check's own."""
+    ph = hasher_for(p)
+    before = peak_kib()
+    ph.verify(stored, PASSWORD)
+    added = peak_kib() - before
+    walls, cpus = [], []
+    for _ in range(5):
+        wall, cpu = time.perf_counter(), time.process_time()
+        ph.verify(stored, PASSWORD)
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls) * 1000, statistics.median(cpus) * 1000, added
+
+
+def verify_once(stored: str) -> bool:
+    return passwords.verify(PASSWORD, stored).ok
+
+
+async def pool_rate(jobs: int, stored: str) -> float:
+    pool = passwords.pool()
+    start = time.perf_counter()
+    # Never more in flight than the pool takes: a full pool answers 503, it does not queue more.
+    limit = asyncio.Semaphore(pool.workers + pool.queue)
+
+    async def one() -> None:
+        async with limit:
+            await passwords.verify_async(PASSWORD, stored)
+
+    await asyncio.gather(*(one() for _ in range(jobs)))
+    return jobs / (time.perf_counter() - start)
+
+
+def executor_rate(executor: Executor, jobs: int, stored: str) -> float:
+    start = time.perf_counter()
+    list(executor.map(verify_once, [stored] * jobs))
+    return jobs / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--jobs", type=int, default=40, help="verifications per throughput round")
+    args = parser.parse_args()
+    settings = load_settings()
+    current = passwords.Argon2Parameters(
+        settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism
+    )
+    workers = settings.password_workers
+    passwords.configure(workers, settings.password_queue, current)
+    load = os.getloadavg()
+    print(f"cores {os.cpu_count()} (usable {workers}), load average {load[0]:.2f} {load[1]:.2f}")
+
+    for label, p in (("configured", current), ("libpass former default", OLD)):
+        samples, stored = [], hasher_for(p).hash(PASSWORD)
+        for _ in range(args.rounds):
+            # A fresh (spawned, not forked) process: its peak memory is this check's own.
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
+                samples.append(child.submit(measure_in_child, p, stored).result())
+        wall, cpu, mem = (statistics.median(s[i] for s in samples) for i in range(3))
+        name = f"m={p.memory_kib},t={p.time_cost},p={p.parallelism}"
+        print(
+            f"one verify, {label} ({name}): wall {wall:.1f} ms, CPU {cpu:.1f} ms, "
+            f"peak RSS +{mem / 1024:.1f} MiB   (median of {args.rounds})"
+        )
+
+    stored = passwords.hash_password(PASSWORD)
+    threads, processes = [], []
+    with ProcessPoolExecutor(workers) as procs:
+        executor_rate(procs, workers, stored)  # start the processes
+        for _ in range(args.rounds):  # alternate, so both see the same background load
+            threads.append(asyncio.run(pool_rate(args.jobs, stored)))
+            processes.append(executor_rate(procs, args.jobs, stored))
+    passwords.pool().shutdown()
+    for label, rates in (
+        (f"password pool ({workers} niced threads)", threads),
+        (f"process pool ({workers} processes)", processes),
+    ):
+        listed = " ".join(f"{r:.1f}" for r in rates)
+        print(f"{label}: {statistics.median(rates):.1f} verifies/s median   [{listed}]")
+    load = os.getloadavg()
+    print(f"load average after: {load[0]:.2f} {load[1]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
