@@ -164,14 +164,14 @@ def verify(password: str, stored_hash: str | None) -> Verification:
     return Verification(True, current.context.hash(password) if upgrade else None)
 
 
-def _lower_priority() -> None:
+def _lower_priority(increment: int) -> None:
     """Runs first in each pool thread: make this thread (only) nicer than the process."""
-    if sys.platform != "linux":  # elsewhere the id below is not a thread's, nor nice per thread
+    if sys.platform != "linux" or increment <= 0:  # elsewhere the id below is not a thread's
         return
     thread = threading.get_native_id()
     try:
         niceness = os.getpriority(os.PRIO_PROCESS, thread)
-        os.setpriority(os.PRIO_PROCESS, thread, min(19, niceness + NICE_INCREMENT))
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, niceness + increment))
     except OSError as exc:  # a sandbox may forbid it: hashing still works, at normal priority
         log.warning("password pool thread keeps its priority: %s", exc)
 
@@ -180,11 +180,16 @@ class PasswordPool:
     """Threads for password hashing (argon2-cffi releases the GIL), at a lower priority, and at
     most `queue` jobs waiting for them."""
 
-    def __init__(self, workers: int = DEFAULT_WORKERS, queue: int = DEFAULT_QUEUE) -> None:
+    def __init__(
+        self, workers: int = DEFAULT_WORKERS, queue: int = DEFAULT_QUEUE, nice: int = NICE_INCREMENT
+    ) -> None:
         self.workers, self.queue = workers, queue
         self._slots = threading.BoundedSemaphore(workers + queue)
         self._executor = ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix="passwords", initializer=_lower_priority
+            max_workers=workers,
+            thread_name_prefix="passwords",
+            initializer=_lower_priority,
+            initargs=(nice,),
         )
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:
