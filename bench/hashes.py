@@ -3,8 +3,9 @@
 Prints, for the configured parameters (IDP_ARGON2_*; OWASP's by default) and libpass's former
 defaults (64 MiB, t=3, p=4): one verification's wall and CPU time and the peak memory it adds;
 then verifications per second through the sign-in path's pool (`idp.security.passwords`, one
-niced thread per core) next to a process pool of the same size. Medians over alternating rounds.
-Prints numbers, asserts nothing.
+niced thread per core) next to a process pool of the same size and niceness; then how late a
+1 ms task on the event loop runs while the pool's threads hash, niced and not. Medians over
+alternating rounds; prints numbers, asserts nothing.
 Run: .venv/bin/python bench/hashes.py [--rounds R] [--jobs J]
 """
 
@@ -145,7 +146,10 @@ def main() -> None:
 
     stored = passwords.hash_password(PASSWORD)
     threads, processes = [], []
-    with ProcessPoolExecutor(workers) as procs:
+    # The processes are niced as the pool's threads are, so both compete alike with the rest.
+    with ProcessPoolExecutor(
+        workers, initializer=os.nice, initargs=(passwords.NICE_INCREMENT,)
+    ) as procs:
         executor_rate(procs, workers, stored)  # start the processes
         for _ in range(args.rounds):  # alternate, so both see the same background load
             threads.append(asyncio.run(pool_rate(args.jobs, stored)))
@@ -153,7 +157,7 @@ def main() -> None:
     passwords.pool().shutdown()
     for label, rates in (
         (f"password pool ({workers} niced threads)", threads),
-        (f"process pool ({workers} processes)", processes),
+        (f"process pool ({workers} niced processes)", processes),
     ):
         listed = " ".join(f"{r:.1f}" for r in rates)
         print(f"{label}: {statistics.median(rates):.1f} verifies/s median   [{listed}]")
