@@ -49,13 +49,7 @@ class Services:
     @classmethod
     def build(cls, settings: Settings, clock: Clock) -> Services:
         store = Store.connect(settings.database_url)
-        passwords.configure(
-            settings.password_workers,
-            settings.password_queue,
-            passwords.Argon2Parameters(
-                settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism
-            ),
-        )
+        passwords.configure_from(settings)
         events = SecurityLog(store.events, clock)
         handoffs = HandoffDelivery(settings, store.outbox, clock)
 

@@ -4,16 +4,22 @@ re-hashed with the configured ones at the customer's next successful sign-in."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from passlib.context import CryptContext
 from quart import Quart
 
 from idp.app import create_app
+from idp.cli import main
 from idp.config import ConfigError, Settings, load_settings
 from idp.security import passwords
+from idp.store import Store
 from tests.conftest import EMAIL, PASSWORD, add_user, csrf_of
 
 OWASP_PREFIX = "$argon2id$v=19$m=19456,t=2,p=1$"
@@ -164,3 +170,25 @@ def test_owasps_rows_accepted(settings: Settings, memory_kib: int, time_cost: in
 def test_weak_pair_refused(settings: Settings) -> None:
     with pytest.raises(ConfigError, match="must be at least 35840"):
         settings.with_overrides(argon2_memory_kib=7168, argon2_time_cost=4)
+
+
+def test_the_idp_command_hashes_with_the_configured_parameters(
+    tmp_path: Path, default_parameters: None
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'idp.sqlite3'}"
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("IDP_")}
+    env.update(IDP_DATABASE_URL=url, IDP_ARGON2_MEMORY_KIB="12288", IDP_ARGON2_TIME_COST="3")
+    runner = CliRunner(env=env)
+    assert runner.invoke(main, ["migrate"]).exit_code == 0
+    args = ["users", "add", "--email", EMAIL, "--supplier-user-id", "C-1", "--password-stdin"]
+    result = runner.invoke(main, args, input=PASSWORD + "\n")
+    assert result.exit_code == 0, result.output
+
+    async def stored_hash() -> str:
+        store = Store.connect(url)
+        try:
+            return str((await store.users.by_email(EMAIL)).password_hash)
+        finally:
+            await store.close()
+
+    assert asyncio.run(stored_hash()).startswith("$argon2id$v=19$m=12288,t=3,p=1$")

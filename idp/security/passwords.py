@@ -27,7 +27,7 @@ from typing import TypeVar
 
 from passlib.context import CryptContext
 
-from idp.config import usable_cores
+from idp.config import Settings, usable_cores
 
 # Every format a supplier may bring in an import; all but argon2 are re-hashed at next sign-in.
 LEGACY_SCHEMES = [
@@ -40,6 +40,7 @@ LEGACY_SCHEMES = [
     "bcrypt_sha256",
     "scrypt",
 ]
+DEFAULT_WORKERS = usable_cores()
 DEFAULT_QUEUE = 8
 RETRY_AFTER_SECONDS = 2
 # Pool threads run this much nicer than the process (Linux: nice values are per thread), so
@@ -49,13 +50,11 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-DEFAULT_WORKERS = usable_cores()
-
-
 @dataclass(frozen=True)
 class Argon2Parameters:
     """argon2id's cost. The defaults are OWASP's first recommendation (Password Storage Cheat
-    Sheet): 19 MiB of memory, 2 passes, 1 lane; libpass's own (64 MiB, t=3, p=4) cost 4-6x more."""
+    Sheet): 19 MiB of memory, 2 passes, 1 lane. libpass's own (64 MiB, t=3, p=4) take about
+    8x the CPU here (bench/hashes.py)."""
 
     memory_kib: int = 19456
     time_cost: int = 2
@@ -224,6 +223,18 @@ def configure(workers: int, queue: int, parameters: Argon2Parameters | None = No
             if old is not None:
                 old.shutdown()
         return _pool
+
+
+def configure_from(settings: Settings) -> PasswordPool:
+    """`configure` from IDP_PASSWORD_* and IDP_ARGON2_*: the server and the `idp` command alike,
+    so a hash made by either has the configured parameters."""
+    return configure(
+        settings.password_workers,
+        settings.password_queue,
+        Argon2Parameters(
+            settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism
+        ),
+    )
 
 
 def pool() -> PasswordPool:
