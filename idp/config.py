@@ -15,10 +15,22 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# argon2id bounds (KiB, and KiB x passes): OWASP's weakest recommended row is 7 MiB, t=5.
+ARGON2_MIN_MEMORY_KIB = 7168
+ARGON2_MAX_MEMORY_KIB = 1024 * 1024
+ARGON2_MIN_WORK = 7168 * 5
 
 
 class ConfigError(ValueError):
     """A setting has a value the service cannot run with."""
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells it): the
+    password pool's default size."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -57,10 +69,16 @@ class Settings:
     admin_idle_seconds: int = 15 * 60
     # An admin session ends this long after sign-in, however active (the idle timeout aside).
     admin_session_seconds: int = 8 * 3600
-    # Password hashing runs on a pool of its own: this many threads (argon2id takes 64 MiB
-    # each) and at most this many waiting checks; beyond that a sign-in is answered 503.
-    password_workers: int = 2
+    # Password hashing runs on a pool of its own: this many threads (default: one per usable
+    # core, each at a lower priority) and at most this many waiting checks; beyond that a
+    # sign-in is answered 503.
+    password_workers: int = field(default_factory=usable_cores)
     password_queue: int = 8
+    # argon2id for new hashes: OWASP's recommendation (19 MiB, 2 passes, 1 lane). A stored hash
+    # with other parameters is re-hashed with these at the customer's next sign-in.
+    argon2_memory_kib: int = 19456
+    argon2_time_cost: int = 2
+    argon2_parallelism: int = 1
     # `Server-Timing` tells how long a request took, and so whether an email is known: only
     # for development.
     server_timing: bool = False
@@ -202,6 +220,7 @@ class Settings:
                 raise ConfigError(f"IDP_{name.upper()} must be a positive number")
         if self.password_queue < 0:
             raise ConfigError("IDP_PASSWORD_QUEUE must not be negative")
+        self._validate_argon2()
         self.handoff_extra_fields  # noqa: B018 - parse it now, so a bad value fails at start-up
         self.trusted_proxy_networks  # noqa: B018 - likewise
         # The NOX API key travels to both: never in clear text beyond this machine.
@@ -223,6 +242,23 @@ class Settings:
             "http",
         ):
             raise ConfigError("IDP_PASSWORD_RESET_URL must be an absolute http(s) URL")
+
+    def _validate_argon2(self) -> None:
+        """Bounds from OWASP's table: no weaker than its cheapest row (7 MiB x 5 passes), no
+        more than 1 GiB per hash; parallelism 1 suits a pool with one thread per core."""
+        for name, low, high in (
+            ("argon2_memory_kib", ARGON2_MIN_MEMORY_KIB, ARGON2_MAX_MEMORY_KIB),
+            ("argon2_time_cost", 1, 20),
+            ("argon2_parallelism", 1, 16),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ConfigError(f"IDP_{name.upper()} must be a whole number from {low} to {high}")
+        if self.argon2_memory_kib * self.argon2_time_cost < ARGON2_MIN_WORK:
+            raise ConfigError(
+                "IDP_ARGON2_MEMORY_KIB x IDP_ARGON2_TIME_COST must be at least "
+                f"{ARGON2_MIN_WORK} (OWASP: e.g. 19456 x 2, 12288 x 3, 7168 x 5)"
+            )
 
     def with_overrides(self, **values: Any) -> Settings:
         return replace(self, **values)

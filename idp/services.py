@@ -49,7 +49,7 @@ class Services:
     @classmethod
     def build(cls, settings: Settings, clock: Clock) -> Services:
         store = Store.connect(settings.database_url)
-        passwords.configure(settings.password_workers, settings.password_queue)
+        passwords.configure_from(settings)
         events = SecurityLog(store.events, clock)
         handoffs = HandoffDelivery(settings, store.outbox, clock)
 

@@ -1,10 +1,12 @@
-"""Password hashing on a bounded pool of its own: a full pool answers 503 with Retry-After (a
-readable page in the customer's language), counts no failure, and leaves the token endpoint
-(on the default executor) free."""
+"""Password hashing on a bounded pool of its own, one thread per core at a lower priority: a full
+pool answers 503 with Retry-After (a readable page in the customer's language), counts no
+failure, and leaves the token endpoint (on the default executor) free."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,6 +15,7 @@ import pytest
 from quart import Quart
 
 from idp.app import create_app
+from idp.config import Settings
 from idp.security import passwords
 from tests.conftest import EMAIL, PASSWORD, add_client, add_user, basic_auth, csrf_of, translated
 
@@ -44,6 +47,37 @@ async def busy_pool(tiny_pool_app: Quart) -> AsyncIterator[None]:
 
 def test_pool_settings_size_the_pool(tiny_pool_app: Quart) -> None:
     assert (passwords.pool().workers, passwords.pool().queue) == (1, 0)
+
+
+def test_pool_is_sized_from_the_cores_by_default(app: Quart) -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert Settings().password_workers == cores
+    assert (passwords.pool().workers, passwords.pool().queue) == (cores, 8)
+
+
+def niceness() -> int:
+    """The nice value of the thread that calls it (Linux: nice values are per thread)."""
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux's")
+async def test_pool_threads_run_at_a_lower_priority() -> None:
+    pool = passwords.PasswordPool(workers=2, queue=0)
+    release = threading.Event()
+
+    def hold() -> int:
+        release.wait(30)
+        return niceness()
+
+    first = asyncio.ensure_future(pool.run(hold))
+    second = asyncio.ensure_future(pool.run(hold))
+    await asyncio.sleep(0.05)  # both threads started (two jobs cannot share one thread)
+    release.set()
+    expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + passwords.NICE_INCREMENT)
+    assert await asyncio.gather(first, second) == [expected, expected]
+    assert niceness() == os.getpriority(os.PRIO_PROCESS, 0) < expected  # only the pool's threads
+    assert await asyncio.to_thread(niceness) < expected  # the default executor's neither
+    pool.shutdown()
 
 
 async def test_full_pool_refuses_at_once() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import argon2.low_level
 import pytest
+from passlib.context import CryptContext
 from passlib.hash import pbkdf2_sha256
 
 from idp.app import create_app
@@ -31,9 +32,11 @@ def argon2_calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     return calls
 
 
-def test_dummy_hash_has_the_current_argon2_parameters() -> None:
-    assert passwords.context.identify(passwords.DUMMY_HASH) == "argon2"
-    assert not passwords.context.needs_update(passwords.DUMMY_HASH)
+def test_dummy_hash_has_the_current_argon2_parameters(app) -> None:
+    current = passwords.hasher()
+    assert current.dummy_hash.startswith(current.parameters.prefix)
+    assert current.context.identify(current.dummy_hash) == "argon2"
+    assert not current.needs_update(current.dummy_hash)
 
 
 async def post_login(client: Any, email: str, password: str) -> Any:
@@ -52,11 +55,20 @@ async def test_every_wrong_sign_in_costs_one_argon2_verification(
         supplier_user_id="cust-legacy",
         password_hash=pbkdf2_sha256.hash(PASSWORD),
     )
+    # argon2 with libpass's former defaults (64 MiB, t=3, p=4): still exactly one verification,
+    # though a dearer one until its next sign-in upgrades it (README, "Password hashing").
+    await add_user(
+        store,
+        email="old@example.com",
+        supplier_user_id="cust-old",
+        password_hash=CryptContext(schemes=["argon2"]).hash(PASSWORD),
+    )
     disabled = await add_user(store, email="off@example.com", supplier_user_id="cust-off")
     await store.users.set_disabled(disabled.id, True, 0)
     cases = {
         "argon2 customer": EMAIL,
         "pbkdf2 customer": "legacy@example.com",
+        "outdated argon2 customer": "old@example.com",
         "disabled customer": "off@example.com",
         "unknown address": "nobody@example.com",
         "broken hash": "broken@example.com",

@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 from idp.admin.actions import ActionError, Actor, AdminActions
 from idp.admin.console import ConsoleQueries
 from idp.config import ConfigError, Settings, load_settings
+from idp.security import passwords
 from idp.security.clock import SystemClock
 from idp.store import Store
 
@@ -51,6 +52,7 @@ def with_actions(fn: Callable[[AdminActions, Actor], Awaitable[T]]) -> T:
     actor = Actor(f"cli:{getpass.getuser()}")
 
     async def run(store: Store) -> T:
+        passwords.configure_from(settings())  # new hashes get IDP_ARGON2_*, as the server's do
         try:
             return await fn(AdminActions(store, clock, settings()), actor)
         except ActionError as exc:

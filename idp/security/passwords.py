@@ -1,10 +1,13 @@
 """Password hashing with libpass: argon2id for new hashes, legacy formats accepted and upgraded.
 
-Hashing is CPU- and memory-bound (argon2id at 64 MiB), so it runs on a small pool of its own,
-never on the event loop nor on the default executor (which the token endpoint uses). The pool
-is bounded: when its threads and queue are full, `PasswordPoolFull` is raised at once (the web
+Hashing is CPU- and memory-bound, so it runs on a pool of its own, never on the event loop nor
+on the default executor (which the token endpoint uses). The pool has one thread per core, each
+at a lower scheduling priority, so sign-ins take the CPU the other requests leave. It is
+bounded: when its threads and queue are full, `PasswordPoolFull` is raised at once (the web
 layer answers 503 with Retry-After) rather than queueing a burst in memory.
 
+New hashes use the configured argon2id parameters (OWASP's recommendation by default); a hash
+made with other parameters, or in a legacy format, is re-hashed at its next successful check.
 Every check costs one argon2 verification, whatever is stored (an argon2 hash, a legacy hash,
 nothing at all for an unknown email), so the time an answer takes does not tell which it was.
 """
@@ -12,6 +15,10 @@ nothing at all for an unknown email), so the time an answer takes does not tell 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import secrets
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,6 +26,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from passlib.context import CryptContext
+
+from idp.config import Settings, usable_cores
 
 # Every format a supplier may bring in an import; all but argon2 are re-hashed at next sign-in.
 LEGACY_SCHEMES = [
@@ -31,19 +40,30 @@ LEGACY_SCHEMES = [
     "bcrypt_sha256",
     "scrypt",
 ]
-context = CryptContext(schemes=["argon2", *LEGACY_SCHEMES], deprecated="auto")
-
-# Checked when there is no argon2 hash to check (unknown email, legacy hash), so that those cost
-# what a wrong password for an argon2 customer costs. The hash of a random password that was
-# thrown away; made with the context's current parameters (tests/test_password_pool.py checks).
-DUMMY_HASH = (
-    "$argon2id$v=19$m=65536,t=3,p=4$33vPufdei1GKcS4FIEQoJQ$"
-    "mghBVaKb+tQ8UVInBw6QjV/7DRN2tihCw7htdDWPcT8"
-)
-DEFAULT_WORKERS = 2
+DEFAULT_WORKERS = usable_cores()
 DEFAULT_QUEUE = 8
 RETRY_AFTER_SECONDS = 2
+# Pool threads run this much nicer than the process (Linux: nice values are per thread), so
+# under a full CPU the event loop and the token endpoint's threads get ~90 % of it.
+NICE_INCREMENT = 10
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Argon2Parameters:
+    """argon2id's cost. The defaults are OWASP's first recommendation (Password Storage Cheat
+    Sheet): 19 MiB of memory, 2 passes, 1 lane. libpass's own (64 MiB, t=3, p=4) take about
+    8x the CPU here (bench/hashes.py)."""
+
+    memory_kib: int = 19456
+    time_cost: int = 2
+    parallelism: int = 1
+
+    @property
+    def prefix(self) -> str:
+        """How a hash made with these parameters begins."""
+        return f"$argon2id$v=19$m={self.memory_kib},t={self.time_cost},p={self.parallelism}$"
 
 
 class PasswordPoolFull(Exception):
@@ -58,14 +78,56 @@ class Verification:
     new_hash: str | None = None
 
 
+class Hasher:
+    """A libpass context with the configured argon2id parameters, and the dummy hash checked
+    when there is no argon2 hash to check (unknown email, legacy hash): made with the same
+    parameters, so those cost what a wrong password for an up-to-date customer costs."""
+
+    def __init__(self, parameters: Argon2Parameters) -> None:
+        self.parameters = parameters
+        self.context = CryptContext(
+            schemes=["argon2", *LEGACY_SCHEMES],
+            deprecated="auto",  # every scheme but the first is re-hashed on success
+            argon2__type="ID",
+            argon2__memory_cost=parameters.memory_kib,
+            argon2__rounds=parameters.time_cost,
+            argon2__parallelism=parameters.parallelism,
+        )
+        # The hash of a random password that is thrown away.
+        self.dummy_hash = self.context.hash(secrets.token_urlsafe(32))
+
+    def needs_update(self, stored_hash: str) -> bool:
+        """True unless `stored_hash` is argon2id with exactly the configured parameters."""
+        return not stored_hash.startswith(self.parameters.prefix) or bool(
+            self.context.needs_update(stored_hash)
+        )
+
+
+_hasher: Hasher | None = None
+_hasher_lock = threading.Lock()
+
+
+def hasher() -> Hasher:
+    """The process's hasher (OWASP's parameters until `configure` says otherwise)."""
+    return _hasher or configure_hashing(Argon2Parameters())
+
+
+def configure_hashing(parameters: Argon2Parameters) -> Hasher:
+    global _hasher
+    with _hasher_lock:
+        if _hasher is None or _hasher.parameters != parameters:
+            _hasher = Hasher(parameters)
+        return _hasher
+
+
 def hash_password(password: str) -> str:
-    return context.hash(password)
+    return hasher().context.hash(password)
 
 
 def is_known_hash(value: str) -> bool:
     """True when `value` is a well-formed hash in one of the accepted formats."""
     try:
-        handler = context.identify(value, required=False, resolve=True)
+        handler = hasher().context.identify(value, required=False, resolve=True)
         if handler is None:
             return False
         handler.from_string(value)  # parses every field: a broken body is not a hash
@@ -74,7 +136,7 @@ def is_known_hash(value: str) -> bool:
         return False
 
 
-def _scheme(stored_hash: str | None) -> str | None:
+def _scheme(context: CryptContext, stored_hash: str | None) -> str | None:
     if not stored_hash:
         return None
     try:
@@ -86,25 +148,48 @@ def _scheme(stored_hash: str | None) -> str | None:
 def verify(password: str, stored_hash: str | None) -> Verification:
     """Check `password`; a legacy or outdated hash comes back upgraded (`new_hash`) on success.
     None (an unknown email) is never right, and costs the same argon2 check."""
-    is_argon2 = _scheme(stored_hash) == "argon2"
-    if not is_argon2:
-        context.verify(password, DUMMY_HASH)  # equal work: see the module docstring
+    current = hasher()
+    if _scheme(current.context, stored_hash) != "argon2":
+        current.context.verify(password, current.dummy_hash)  # equal work: see the docstring
     if stored_hash is None:
         return Verification(False)
     try:
-        ok, new_hash = context.verify_and_update(password, stored_hash)
+        ok = current.context.verify(password, stored_hash)
     except (ValueError, TypeError):
         return Verification(False)
-    return Verification(bool(ok), new_hash if ok else None)
+    if not ok:
+        return Verification(False)
+    upgrade = current.needs_update(stored_hash)
+    return Verification(True, current.context.hash(password) if upgrade else None)
+
+
+def _lower_priority(increment: int) -> None:
+    """Runs first in each pool thread: make this thread (only) nicer than the process."""
+    if sys.platform != "linux" or increment <= 0:  # elsewhere the id below is not a thread's
+        return
+    thread = threading.get_native_id()
+    try:
+        niceness = os.getpriority(os.PRIO_PROCESS, thread)
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, niceness + increment))
+    except OSError as exc:  # a sandbox may forbid it: hashing still works, at normal priority
+        log.warning("password pool thread keeps its priority: %s", exc)
 
 
 class PasswordPool:
-    """A few threads for password hashing, and at most `queue` jobs waiting for them."""
+    """Threads for password hashing (argon2-cffi releases the GIL), at a lower priority, and at
+    most `queue` jobs waiting for them."""
 
-    def __init__(self, workers: int = DEFAULT_WORKERS, queue: int = DEFAULT_QUEUE) -> None:
+    def __init__(
+        self, workers: int = DEFAULT_WORKERS, queue: int = DEFAULT_QUEUE, nice: int = NICE_INCREMENT
+    ) -> None:
         self.workers, self.queue = workers, queue
         self._slots = threading.BoundedSemaphore(workers + queue)
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="passwords")
+        self._executor = ThreadPoolExecutor(
+            max_workers=workers,
+            thread_name_prefix="passwords",
+            initializer=_lower_priority,
+            initargs=(nice,),
+        )
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:
         if not self._slots.acquire(blocking=False):
@@ -127,9 +212,11 @@ _pool: PasswordPool | None = None
 _pool_lock = threading.Lock()
 
 
-def configure(workers: int, queue: int) -> PasswordPool:
-    """Size the process's password pool (at start-up, from IDP_PASSWORD_WORKERS/_QUEUE)."""
+def configure(workers: int, queue: int, parameters: Argon2Parameters | None = None) -> PasswordPool:
+    """Size the process's password pool and set the argon2id parameters (at start-up, from
+    IDP_PASSWORD_WORKERS/_QUEUE and IDP_ARGON2_*)."""
     global _pool
+    configure_hashing(parameters or Argon2Parameters())
     with _pool_lock:
         if _pool is None or (_pool.workers, _pool.queue) != (workers, queue):
             old, _pool = _pool, PasswordPool(workers, queue)
@@ -138,8 +225,25 @@ def configure(workers: int, queue: int) -> PasswordPool:
         return _pool
 
 
+def configure_from(settings: Settings) -> PasswordPool:
+    """`configure` from IDP_PASSWORD_* and IDP_ARGON2_*: the server and the `idp` command alike,
+    so a hash made by either has the configured parameters."""
+    return configure(
+        settings.password_workers,
+        settings.password_queue,
+        Argon2Parameters(
+            settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism
+        ),
+    )
+
+
 def pool() -> PasswordPool:
-    return _pool or configure(DEFAULT_WORKERS, DEFAULT_QUEUE)
+    """The process's password pool (one thread per core until `configure` says otherwise)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = PasswordPool(DEFAULT_WORKERS, DEFAULT_QUEUE)
+        return _pool
 
 
 async def verify_async(password: str, stored_hash: str | None) -> Verification:
