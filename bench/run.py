@@ -119,8 +119,11 @@ async def load(issuer: str, seconds: float, concurrency: int, **request: Any) ->
     return result | stats(latencies) | {"server_p50_ms": stats(server)["p50_ms"]}
 
 
-async def flow(issuer: str, email: str, auth: dict[str, str]) -> dict[str, float | None]:
-    """One customer's whole sign-in in a fresh cookie jar: the server time of each step."""
+async def flow(
+    issuer: str, email: str, auth: dict[str, str], keep: dict[str, Any] | None = None
+) -> dict[str, float | None]:
+    """One customer's whole sign-in in a fresh cookie jar: the server time of each step. The
+    token response goes into `keep` when given (bench/scale.py refreshes with it)."""
     verifier, state = secrets.token_urlsafe(48), secrets.token_urlsafe(12)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
     times: dict[str, float | None] = {}
@@ -161,6 +164,8 @@ async def flow(issuer: str, email: str, auth: dict[str, str]) -> dict[str, float
         tokens = await step("token", "POST /token", 200, data=form, headers=auth)
         if "id_token" not in tokens.json():
             raise RuntimeError("token: no id_token")
+        if keep is not None:
+            keep.update(tokens.json())
     times["wall"] = (time.perf_counter() - started) * 1000
     return times
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import html
 import os
@@ -38,7 +39,7 @@ MAX_SIGNINS = 1_000_000  # the count bound of one run, next to its time bound
 
 def stored_hash(db_path: Path) -> str:
     """The password hash the server stored for a seeded customer."""
-    with sqlite3.connect(db_path) as db:
+    with contextlib.closing(sqlite3.connect(db_path)) as db:
         row = db.execute("SELECT password_hash FROM users ORDER BY id LIMIT 1").fetchone()
     return str(row[0])
 
