@@ -94,7 +94,7 @@ def sqlite_plan(db: sqlite3.Connection, sql: str) -> list[str]:
 
 async def postgres_plan(dsn: str, queries: list[str]) -> tuple[list[list[str]], dict[str, int]]:
     """EXPLAIN of each query, and the row count of each table."""
-    import asyncpg  # type: ignore[import-untyped]
+    import asyncpg
 
     db = await asyncpg.connect(dsn)
     try:

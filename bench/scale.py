@@ -57,7 +57,7 @@ def asyncpg_dsn(url: str) -> str:
 
 
 async def wipe_postgres(url: str) -> None:
-    import asyncpg  # type: ignore[import-untyped]
+    import asyncpg
 
     db = await asyncpg.connect(asyncpg_dsn(url))
     try:

@@ -164,7 +164,7 @@ def fill_sqlite(path: str, data: list[Table], say: Callable[[str], None]) -> Non
 
 async def fill_postgres(dsn: str, data: list[Table], say: Callable[[str], None]) -> None:
     """COPY each table in chunks, then ANALYZE."""
-    import asyncpg  # type: ignore[import-untyped]
+    import asyncpg
 
     db = await asyncpg.connect(dsn)
     try:

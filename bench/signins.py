@@ -123,11 +123,15 @@ class SigninLoad:
             if status == 302:
                 self.latencies.append(ms)
 
-    async def run_for(self, seconds: float) -> dict[str, Any]:
-        """Sign in for `seconds`; the rate counts sign-ins that ended within the window."""
+    async def run_for(self, seconds: float, ramp: float = 2.0) -> dict[str, Any]:
+        """Sign in for `ramp` + `seconds`; the rate counts the sign-ins that ended within the
+        last `seconds`, once every customer is under way."""
         emails = [self.emails[n % len(self.emails)] for n in range(self.concurrency)]
         tasks = [asyncio.create_task(self._customer(email)) for email in emails]
+        await asyncio.sleep(ramp)
         started = time.perf_counter()
+        self.latencies.clear()
+        self.statuses.clear()
         await asyncio.sleep(seconds)
         done, elapsed = self.statuses["302"], time.perf_counter() - started
         self.stop.set()
@@ -158,7 +162,7 @@ async def token_under_signins(
     alone: Result = await asyncio.to_thread(wrk, base_url, token, seconds, **paced)
     load = SigninLoad(base_url, emails, args.signin_concurrency)
     await asyncio.sleep(0)
-    signins = asyncio.create_task(load.run_for(seconds + 2))
-    await asyncio.sleep(1)  # the sign-ins reach their pace first
+    signins = asyncio.create_task(load.run_for(seconds + 1, ramp=2.0))
+    await asyncio.sleep(2.0)  # the sign-ins reach their pace first
     loaded: Result = await asyncio.to_thread(wrk, base_url, token, seconds, **paced)
     return {"alone": asdict(alone), "loaded": asdict(loaded), "signins": await signins}
