@@ -152,7 +152,9 @@ def table(report: dict[str, Any], args: argparse.Namespace) -> str:
                 f"  {what:18} {r['rps']:7.0f} req/s  p50 {r['p50_ms']:7.2f} ms  "
                 f"p99 {r['p99_ms']:7.2f} ms  errors {sum(r['errors'].values())}"
             )
-        lines.append(f"  sign-ins meanwhile {under['signins']['per_second']:.1f} /s")
+        meanwhile = under["signins"]
+        lines.append(f"  sign-ins meanwhile {meanwhile['per_second']:.1f} /s; "
+                     f"other answers {meanwhile['other'] or 'none'}")  # fmt: skip
     lines.append("\npeak RSS (VmHWM) after the run, MiB")
     for label, rows in report["rss"].items():
         cells = ", ".join(f"{r['role']} {r['mib']:.0f}" for r in rows)

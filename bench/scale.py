@@ -28,7 +28,7 @@ import httpx
 import query_plans as plans
 from run import IDP, basic, flow, seed, stop, wait_healthy
 from scale_data import fill_postgres, fill_sqlite, tables
-from servers import free_port
+from servers import AUTHORIZE_PER_MINUTE, free_port
 
 # Where each number comes from: the server's Server-Timing (time inside the app) for the flow's
 # own steps; the client's wall time for the requests this script sends itself.
@@ -82,6 +82,7 @@ def build(label: str, tmp: Path, url: str | None, customers: int, args: Any) -> 
     path = tmp / f"{'large' if customers else 'empty'}.sqlite3"
     env = dict(os.environ, IDP_ISSUER=f"http://127.0.0.1:{port}", IDP_VAR_DIR=str(tmp))
     env |= dict(PYTHONUNBUFFERED="1", IDP_SERVER_TIMING="true")
+    env["IDP_AUTHORIZE_PER_MINUTE"] = AUTHORIZE_PER_MINUTE
     env["IDP_DATABASE_URL"] = url or f"sqlite+aiosqlite:///{path}"
     if url:
         asyncio.run(wipe_postgres(url))
