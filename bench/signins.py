@@ -75,16 +75,17 @@ def pct(values: list[float], q: float) -> float | None:
     return statistics.quantiles(values, n=100, method="inclusive")[round(q) - 1]
 
 
-async def sign_in(base_url: str, email: str) -> tuple[int, float]:
-    """One customer signs in from a fresh browser: the status of the password POST and its
-    latency in ms."""
+async def sign_in(base_url: str, email: str, source: str = "127.0.0.1") -> tuple[int, float]:
+    """One customer signs in from a fresh browser at address `source`: the status of the
+    password POST and its latency in ms."""
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
     params = dict(response_type="code", client_id="nox", redirect_uri=REDIRECT_URI)
     params |= dict(scope="openid profile email", nonce=secrets.token_urlsafe(16))
     params |= dict(state=secrets.token_urlsafe(12), code_challenge=challenge.decode())
     params["code_challenge_method"] = "S256"
-    async with httpx.AsyncClient(base_url=base_url, timeout=TIMEOUT) as client:
+    transport = httpx.AsyncHTTPTransport(local_address=source)
+    async with httpx.AsyncClient(base_url=base_url, timeout=TIMEOUT, transport=transport) as client:
         authorize = await client.get("/authorize", params=params)
         login = authorize.headers.get("Location", "")
         if authorize.status_code != 302 or "/login" not in login:
@@ -112,10 +113,10 @@ class SigninLoad:
         self.latencies: list[float] = []
         self.stop = asyncio.Event()
 
-    async def _customer(self, email: str) -> None:
+    async def _customer(self, email: str, source: str) -> None:
         while not self.stop.is_set() and self.statuses.total() < MAX_SIGNINS:
             try:
-                status, ms = await sign_in(self.base_url, email)
+                status, ms = await sign_in(self.base_url, email, source)
             except httpx.HTTPError as exc:
                 self.statuses[type(exc).__name__] += 1
                 continue
@@ -126,8 +127,14 @@ class SigninLoad:
     async def run_for(self, seconds: float, ramp: float = 2.0) -> dict[str, Any]:
         """Sign in for `ramp` + `seconds`; the rate counts the sign-ins that ended within the
         last `seconds`, once every customer is under way."""
-        emails = [self.emails[n % len(self.emails)] for n in range(self.concurrency)]
-        tasks = [asyncio.create_task(self._customer(email)) for email in emails]
+        # Each customer from its own loopback address, as customers come from their own
+        # networks: one shared address would make them contend for one throttle row.
+        tasks = [
+            asyncio.create_task(
+                self._customer(self.emails[n % len(self.emails)], f"127.0.0.{n + 2}")
+            )
+            for n in range(self.concurrency)
+        ]
         await asyncio.sleep(ramp)
         started = time.perf_counter()
         self.latencies.clear()
