@@ -11,7 +11,7 @@ PIP_TOOLS := pip-tools==7.6.2
 COMPILE := pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --all-build-deps \
 	--no-emit-index-url --no-emit-find-links
 
-.PHONY: run test lint typecheck pytest bench lock clean
+.PHONY: run test lint typecheck pytest bench bench-tools lock clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,8 +59,26 @@ pytest: $(DEV_STAMP) tests/rp/node_modules/.package-lock.json
 		$(BIN)/python -m pytest -q -m "not e2e"; \
 	fi
 
-bench: $(DEV_STAMP)
-	$(BIN)/python bench/run.py
+# wrk drives the load; oidc-provider (bench/peer, pinned by its package-lock.json) is the peer.
+# BENCH_ARGS passes flags to bench/compare.py, e.g. BENCH_ARGS="--rounds 5 --server hypercorn".
+BENCH_ARGS ?=
+bench-tools:
+	@missing=""; \
+	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends $$missing; \
+	fi
+
+bench/peer/node_modules/.package-lock.json: bench/peer/package-lock.json | bench-tools
+	cd bench/peer && npm ci --no-audit --no-fund --loglevel=error
+
+bench: bench-tools $(DEV_STAMP) bench/peer/node_modules/.package-lock.json
+	$(BIN)/python bench/compare.py $(BENCH_ARGS)
+	$(BIN)/python bench/run.py --workers 2 --no-throughput
 
 clean:
 	rm -rf $(VENV) .venv-lock var test-artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -3,6 +3,7 @@
 Throughput of discovery and of client_credentials tokens under concurrency, then complete sign-in
 flows one after another, timed per step by the server's own `Server-Timing: app;dur=<ms>` header.
 Run: .venv/bin/python bench/run.py [--workers N] [--seconds S] [--concurrency C] [--flows K]
+[--no-throughput]. Its Python client caps throughput near 170 req/s: bench/compare.py uses wrk.
 """
 
 from __future__ import annotations
@@ -118,8 +119,11 @@ async def load(issuer: str, seconds: float, concurrency: int, **request: Any) ->
     return result | stats(latencies) | {"server_p50_ms": stats(server)["p50_ms"]}
 
 
-async def flow(issuer: str, email: str, auth: dict[str, str]) -> dict[str, float | None]:
-    """One customer's whole sign-in in a fresh cookie jar: the server time of each step."""
+async def flow(
+    issuer: str, email: str, auth: dict[str, str], keep: dict[str, Any] | None = None
+) -> dict[str, float | None]:
+    """One customer's whole sign-in in a fresh cookie jar: the server time of each step. The
+    token response goes into `keep` when given (bench/scale.py refreshes with it)."""
     verifier, state = secrets.token_urlsafe(48), secrets.token_urlsafe(12)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
     times: dict[str, float | None] = {}
@@ -160,6 +164,8 @@ async def flow(issuer: str, email: str, auth: dict[str, str]) -> dict[str, float
         tokens = await step("token", "POST /token", 200, data=form, headers=auth)
         if "id_token" not in tokens.json():
             raise RuntimeError("token: no id_token")
+        if keep is not None:
+            keep.update(tokens.json())
     times["wall"] = (time.perf_counter() - started) * 1000
     return times
 
@@ -172,7 +178,7 @@ async def measure(
     loads: dict[str, dict[str, Any]] = {f"GET {DISCOVERY}": dict(method="GET", url=DISCOVERY)}
     loads["POST /token client_credentials"] = token
     throughput = {}
-    for name, request in loads.items():
+    for name, request in loads.items() if not args.no_throughput else ():
         await load(issuer, 1.0, args.concurrency, **request)  # warm-up, not reported
         throughput[name] = await load(issuer, args.seconds, args.concurrency, **request)
     results: list[dict[str, float | None]] = []
@@ -248,8 +254,9 @@ def table(report: dict[str, Any]) -> str:
     r = report
     lines = [f"Python {r['python']}, nproc {r['nproc']}, idp serve --workers {r['workers']}, "
              f"1-min load average before the run {r['load_before']:.2f}"]  # fmt: skip
-    lines.append(f"\nthroughput, concurrency {r['concurrency']}, {r['seconds']:g} s each")
-    lines.append(f"  {'':37} req/s requests errors  p50 ms  p95 ms  server p50  client CPU")
+    if r["throughput"]:  # bench/compare.py measures throughput with wrk
+        lines.append(f"\nthroughput, concurrency {r['concurrency']}, {r['seconds']:g} s each")
+        lines.append(f"  {'':37} req/s requests errors  p50 ms  p95 ms  server p50  client CPU")
     for name, t in r["throughput"].items():
         row = f"  {name:37} {t['rps']:5.0f} {t['requests']:8} {t['errors']:6}"
         kinds = f"  {t['error_kinds']}" if t["errors"] else ""
@@ -276,6 +283,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--flows", type=int, default=30)
+    parser.add_argument("--no-throughput", action="store_true", help="sign-in flows only")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     nox, backend = secrets.token_urlsafe(30), secrets.token_urlsafe(30)  # 40 characters each
