@@ -43,12 +43,17 @@ class Throttles(Repository):
         attempt is counted). `decide(failures, last_failure_at)` of the stored row says how
         long to wait and, when that is 0, the new count.
 
-        A compare-and-set on the row: of concurrent attempts, each sees the count the others
-        left, so a burst cannot all pass the check before any of them is counted."""
+        The transaction writes the row first (a no-op update), so it holds the row (PostgreSQL)
+        or the database's write lock (SQLite) before it reads the count: concurrent attempts
+        queue and each sees the count the others left. A burst can neither all pass the check
+        before any is counted, nor starve one another (as a compare-and-set retried against a
+        steady stream of attempts from one shared address could)."""
         for _ in range(MAX_RESERVE_TRIES):
             async with self.begin() as conn:
-                row = (await conn.execute(select(throttles).where(throttles.c.key == key))).first()
-                if row is None:
+                held = await conn.execute(
+                    update(throttles).where(throttles.c.key == key).values(key=throttles.c.key)
+                )
+                if held.rowcount == 0:
                     try:
                         async with conn.begin_nested():
                             await conn.execute(
@@ -57,21 +62,17 @@ class Throttles(Repository):
                         return 0
                     except IntegrityError:
                         continue  # another attempt created it: decide on its row
+                row = (await conn.execute(select(throttles).where(throttles.c.key == key))).one()
                 wait, failures = decide(row.failures, row.last_failure_at)
                 if wait > 0:
                     return wait
-                result = await conn.execute(
+                await conn.execute(
                     update(throttles)
-                    .where(
-                        throttles.c.key == key,
-                        throttles.c.failures == row.failures,
-                        throttles.c.last_failure_at == row.last_failure_at,
-                    )
+                    .where(throttles.c.key == key)
                     .values(failures=failures, last_failure_at=now)
                 )
-                if result.rowcount == 1:
-                    return 0
-        return 1  # still contended after many tries: refuse this one rather than check it
+                return 0
+        return 1  # the row kept vanishing and reappearing: refuse this one rather than check it
 
     async def release(self, key: str) -> None:
         """Take back one counted attempt (it turned out not to be a failure)."""
