@@ -136,7 +136,14 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         server_timing=settings.server_timing,
     )
     app.view_functions["static"] = guarded_static(app.view_functions["static"])
-    app.asgi_app = Edge(app.asgi_app, settings.trusted_proxy_networks)  # type: ignore[method-assign]
+    documents = discovery.PublicDocumentsFastPath(
+        app.asgi_app,
+        services.oauth,
+        settings.log_format == "json",
+        not settings.issuer_is_insecure,
+        settings.server_timing,
+    )
+    app.asgi_app = Edge(documents, settings.trusted_proxy_networks)  # type: ignore[method-assign]
     return app
 
 
