@@ -26,6 +26,9 @@ from idp.store import Store
 from idp.store.migrate import upgrade
 
 IDP = str(Path(sys.executable).with_name("idp"))
+# The ASGI server the end-to-end tests run `idp serve` on: its default unless IDP_TEST_SERVER
+# names another (CI runs these tests a second time on Hypercorn, which stays supported).
+TEST_SERVER = os.environ.get("IDP_TEST_SERVER", "")
 EMAIL = "ada@example.com"
 PASSWORD = "correct horse battery staple"
 SUPPLIER_USER_ID = "cust-0001"
@@ -36,6 +39,11 @@ CUSTOMERS = [
     (EMAIL, SUPPLIER_USER_ID, "Ada Lovelace"),
     ("bob@example.com", "cust-0002", "Bob Baker"),
 ]
+
+
+def server_option() -> list[str]:
+    """The `--server` option of `idp serve` that IDP_TEST_SERVER asks for, if any."""
+    return ["--server", TEST_SERVER] if TEST_SERVER else []
 
 
 def free_port() -> int:
@@ -115,7 +123,7 @@ class Stack:
         }
         self.idp = Process(
             "idp",
-            [IDP, "serve", "--host", "127.0.0.1", "--port", str(idp_port)],
+            [IDP, "serve", "--host", "127.0.0.1", "--port", str(idp_port), *server_option()],
             env,
             idp_port,
             self.tmp / "idp.log",

@@ -8,6 +8,7 @@ import json
 import logging
 
 import pytest
+from quart import Quart
 
 import idp.app
 from idp.app import create_app
@@ -44,8 +45,9 @@ def test_asgi_app_installs_the_escaping(monkeypatch: pytest.MonkeyPatch) -> None
     root = logging.getLogger()
     monkeypatch.setattr(root, "handlers", [])
     monkeypatch.setattr(root, "level", root.level)
-    monkeypatch.setattr(idp.app, "create_app", lambda: "the app")
-    assert idp.app.asgi_app() == "the app"
+    made = Quart(__name__)  # asgi_app adds its start-up step (gc tuning) to the app it made
+    monkeypatch.setattr(idp.app, "create_app", lambda: made)
+    assert idp.app.asgi_app() is made
     assert root.handlers
     assert all(
         any(isinstance(f, EscapeControlCharacters) for f in h.filters) for h in root.handlers

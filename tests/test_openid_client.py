@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e import server_option
+
 pytestmark = pytest.mark.e2e
 
 RP_DIR = Path(__file__).parent / "rp"
@@ -220,7 +222,7 @@ def idp_server(tmp_path: Path) -> Iterator[RunningIdp]:
     log_path = tmp_path / "serve.log"
     with log_path.open("wb") as log:
         server = subprocess.Popen(
-            [*idp, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [*idp, "serve", "--host", "127.0.0.1", "--port", str(port), *server_option()],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -7,6 +7,7 @@ import asyncio
 import click
 
 from idp.cli.base import main, settings
+from idp.cli.servers import SERVERS
 
 
 @main.command()
@@ -22,20 +23,18 @@ def migrate() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
-def serve(host: str, port: int, workers: int) -> None:
-    """Serve the identity provider with Hypercorn (uvloop workers)."""
-    from hypercorn.config import Config
-    from hypercorn.run import run
-
+@click.option(
+    "--server",
+    type=click.Choice(list(SERVERS)),
+    default=next(iter(SERVERS)),
+    show_default=True,
+    envvar="IDP_SERVER",
+    help="The ASGI server (IDP_SERVER).",
+)
+def serve(host: str, port: int, workers: int, server: str) -> None:
+    """Serve the identity provider: N worker processes, each with its own event loop."""
     settings()  # fail early, with a one-line error, on bad configuration
-    config = Config()
-    config.application_path = "idp.app:asgi_app()"
-    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
-    config.workers = workers
-    config.worker_class = "uvloop"
-    config.accesslog = None
-    config.graceful_timeout = 5
-    run(config)
+    SERVERS[server](host, port, workers)
 
 
 @main.command()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import parse_qsl
 
 from authlib.common.urls import add_params_to_uri
@@ -19,7 +18,7 @@ from authlib.oauth2 import OAuth2Error
 from idp.config import Settings
 from idp.oauth.bridge import await_store, run_sync
 from idp.oauth.keys import KeyCache
-from idp.oauth.metadata import server_metadata
+from idp.oauth.metadata import PublicDocument, PublicDocuments, server_metadata
 from idp.oauth.models import IssuedToken, Subject
 from idp.oauth.ports import Ports
 from idp.oauth.requests import CodeSession, ProtocolRequest
@@ -83,6 +82,7 @@ class OAuth:
         self.server = server
         self.keys = keys
         self.authorize_url = server.settings.url("/authorize")
+        self._documents: tuple[tuple[tuple[str, str], ...], PublicDocuments] | None = None
 
     @classmethod
     def build(cls, settings: Settings, ports: Ports, clock: Clock) -> OAuth:
@@ -95,14 +95,17 @@ class OAuth:
         """Load (or make) the signing keys."""
         await self.keys.refresh(force=True)
 
-    async def metadata(self) -> dict[str, Any]:
-        """OIDC Discovery / RFC 8414 metadata, naming the algorithms of the published keys."""
+    async def public_documents(self) -> PublicDocuments:
+        """OIDC Discovery / RFC 8414 metadata naming the algorithms of the published keys, and
+        those keys (RFC 7517 §5, retired ones still verifying included), as prepared bytes made
+        again only when the published key set changed (a rotation, a retired key dropped)."""
         ring = await self.keys.refresh()
-        return server_metadata(self.server.settings, ring.algorithms())
-
-    async def jwks(self) -> dict[str, Any]:
-        """The published public keys (RFC 7517 §5), retired ones still verifying included."""
-        return (await self.keys.refresh()).jwks()
+        key_set = ring.key_set()
+        if self._documents is None or self._documents[0] != key_set:
+            metadata = server_metadata(self.server.settings, ring.algorithms())
+            documents = PublicDocuments(PublicDocument.of(metadata), PublicDocument.of(ring.jwks()))
+            self._documents = (key_set, documents)
+        return self._documents[1]
 
     def _request(self, call: HttpCall) -> ProtocolRequest:
         return ProtocolRequest(

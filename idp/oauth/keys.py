@@ -3,6 +3,7 @@ cache that reloads them from storage."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +65,10 @@ class KeyRing:
     def algorithms(self) -> list[str]:
         return sorted({k.alg for k in self.keys})
 
+    def key_set(self) -> tuple[tuple[str, str], ...]:
+        """What the published documents depend on: each key's id and algorithm, in order."""
+        return tuple((k.kid, k.alg) for k in self.keys)
+
 
 class KeyCache:
     """The published keys, reloaded now and then so that a rotation by `idp keys rotate` in
@@ -76,6 +81,8 @@ class KeyCache:
         self.id_token_seconds = id_token_seconds
         self._ring: KeyRing | None = None
         self._loaded_at = -(10**9)
+        self._reading = asyncio.Lock()  # one read at a time when the ring goes stale
+        self._reads = 0
 
     @property
     def ring(self) -> KeyRing:
@@ -85,14 +92,19 @@ class KeyCache:
 
     async def refresh(self, force: bool = False) -> KeyRing:
         """The key ring, read again from storage when `force`d or older than a minute."""
-        now = self.clock.now()
-        if not force and self._ring and now - self._loaded_at < KEY_REFRESH_SECONDS:
+        if not force and self._ring and self.clock.now() - self._loaded_at < KEY_REFRESH_SECONDS:
             return self._ring
-        records = await self.keys.published(now - self.id_token_seconds)
-        if not records:
-            kid, jwk = generate_key("RS256")
-            await self.keys.add_current(kid=kid, alg="RS256", private_jwk=jwk, now=now)
+        reads = self._reads
+        async with self._reading:
+            if self._ring and self._reads != reads:
+                return self._ring  # read meanwhile by the request that held the lock
+            now = self.clock.now()
             records = await self.keys.published(now - self.id_token_seconds)
-        self._ring = KeyRing.from_records(records)
-        self._loaded_at = now
-        return self._ring
+            if not records:
+                kid, jwk = generate_key("RS256")
+                await self.keys.add_current(kid=kid, alg="RS256", private_jwk=jwk, now=now)
+                records = await self.keys.published(now - self.id_token_seconds)
+            self._ring = KeyRing.from_records(records)
+            self._loaded_at = now
+            self._reads += 1
+            return self._ring

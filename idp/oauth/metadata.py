@@ -1,8 +1,12 @@
 """The authorization server's metadata: OIDC Discovery 1.0 §3 and RFC 8414 §2 (one document
-serves both well-known paths)."""
+serves both well-known paths), and the public documents served as prepared bytes."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
 from typing import Any
 
 from idp.config import Settings
@@ -52,3 +56,36 @@ def server_metadata(settings: Settings, signing_algs: list[str]) -> dict[str, An
         # RFC 9207 §3.
         "authorization_response_iss_parameter_supported": True,
     }
+
+
+@dataclass(frozen=True)
+class PublicDocument:
+    """A public JSON document as sent: its bytes, and their entity tag (RFC 9110 §8.8.3), the
+    same in every worker because it is derived from the bytes."""
+
+    body: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, document: dict[str, Any]) -> PublicDocument:
+        # The bytes Quart's jsonify wrote before: sorted keys, compact, ASCII, one newline.
+        text = json.dumps(document, ensure_ascii=True, sort_keys=True, separators=(",", ":"))
+        body = f"{text}\n".encode()
+        digest = base64.urlsafe_b64encode(hashlib.sha256(body).digest()[:18]).decode()
+        return cls(body, f'"{digest}"')
+
+    def matches(self, if_none_match: str) -> bool:
+        """RFC 9110 §13.1.2: If-None-Match compares weakly, and `*` matches any."""
+        for tag in if_none_match.split(","):
+            tag = tag.strip()
+            if tag == "*" or tag.removeprefix("W/") == self.etag:
+                return True
+        return False
+
+
+@dataclass(frozen=True)
+class PublicDocuments:
+    """The metadata and the JWKS of one key set."""
+
+    metadata: PublicDocument
+    jwks: PublicDocument
