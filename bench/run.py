@@ -205,7 +205,9 @@ def descendants(pid: int) -> list[int]:
 
 
 def peak_rss(pid: int) -> list[dict[str, Any]]:
-    """VmHWM of `idp serve` and of every process under it (Hypercorn always spawns workers)."""
+    """VmHWM (peak resident memory) of `pid` and each process under it, in MiB: the server's
+    main process, its workers (Hypercorn spawns them, Granian forks them) and Hypercorn's
+    resource tracker."""
     rows = []
     for each in [pid, *descendants(pid)]:
         try:
@@ -214,7 +216,7 @@ def peak_rss(pid: int) -> list[dict[str, Any]]:
         except OSError:
             continue
         hwm = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
-        role = "worker" if "spawn_main" in cmdline else "main" if each == pid else "helper"
+        role = "main" if each == pid else "worker"
         role = "resource_tracker" if "resource_tracker" in cmdline else role
         rows.append({"pid": each, "role": role, "mib": int(hwm.group(1)) / 1024 if hwm else 0.0})
     return rows

@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 
 import httpx
-from run import IDP, descendants, seed, stop, wait_healthy
+from run import IDP, descendants, peak_rss, seed, stop, wait_healthy
 
 PEER_DIR = Path(__file__).with_name("peer")
 DISCOVERY = "/.well-known/openid-configuration"
@@ -32,22 +32,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def peak_rss(pid: int) -> list[dict[str, Any]]:
-    """VmHWM (peak resident memory) of `pid` and each process under it, in MiB."""
-    rows = []
-    for each in [pid, *descendants(pid)]:
-        try:
-            status = Path(f"/proc/{each}/status").read_text()
-            cmdline = Path(f"/proc/{each}/cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        hwm = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
-        role = "main" if each == pid else "worker"
-        role = "resource_tracker" if "resource_tracker" in cmdline else role
-        rows.append({"pid": each, "role": role, "mib": int(hwm.group(1)) / 1024 if hwm else 0.0})
-    return rows
 
 
 class Server:
