@@ -98,7 +98,7 @@ class Services:
             link_sessions=LinkSessions(
                 store.links, store.users, store.clients, NoxLinkClient(settings), clock, settings
             ),
-            link_callbacks=LinkCallbacks(store.links, store.events, NoxDataClient(settings), clock),
+            link_callbacks=LinkCallbacks(store.links, events, NoxDataClient(settings), clock),
             linked_devices=LinkedDevices(store.links, store.users, clock),
             actions=actions,
             console=ConsoleQueries(store, settings),

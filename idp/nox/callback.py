@@ -30,9 +30,9 @@ from idp.nox.payload import BadPayload, LinkPayload, decode_payload
 from idp.nox.registry import brand_fits
 from idp.records import LinkSession, User
 from idp.security.clock import Clock
+from idp.security.events import SecurityLog
 from idp.security.secrets import new_secret
 from idp.store.links import Links, MoveNotConfirmed
-from idp.store.misc import SecurityEvents
 
 log = logging.getLogger("idp.nox.callback")
 ANONYMOUS_EVENT_WINDOW = 60  # seconds: one counted row per IP for callbacks nobody signed in made
@@ -219,10 +219,10 @@ class LinkCallbacks:
     """Takes NOX's callback: decides, records the security events, returns the decision."""
 
     def __init__(
-        self, links: Links, events: SecurityEvents, data_api: NoxDataClient, clock: Clock
+        self, links: Links, security: SecurityLog, data_api: NoxDataClient, clock: Clock
     ) -> None:
         self.links = links
-        self.events = events
+        self.security = security
         self.data_api = data_api
         self.clock = clock
 
@@ -233,7 +233,7 @@ class LinkCallbacks:
         try:
             decode_payload(data)
         except BadPayload as exc:
-            opened = await self.events.count_anonymous(
+            opened = await self.security.events.count_anonymous(
                 kind="link_callback_rejected",
                 now=self.clock.now(),
                 ip=ip,
@@ -310,7 +310,4 @@ class LinkCallbacks:
         return CallbackRefused(reason, language)
 
     async def _event(self, kind: str, user: User, detail: dict[str, Any], ip: str) -> None:
-        actor = user.supplier_user_id
-        now = self.clock.now()
-        if await self.events.record(kind=kind, now=now, actor=actor, ip=ip, detail=detail):
-            log.warning("security event %s actor=%s", kind, actor)
+        await self.security.record(kind, user.supplier_user_id, detail, ip)
