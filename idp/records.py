@@ -107,6 +107,15 @@ class Token:
     auth_time: int | None
 
 
+class ClientChanged(Exception):
+    """A client changed (a redirect URI, its secret, disabled...) since this process read it:
+    raised, with nothing stored, by a token write that was given the version it was read at."""
+
+    def __init__(self, client_id: str) -> None:
+        super().__init__(client_id)
+        self.client_id = client_id
+
+
 @dataclass(frozen=True)
 class CodeConsumption:
     """What happened when a code was presented: the code when it was fresh, `replayed` when not

@@ -37,7 +37,9 @@ class Users(Protocol):
 
 
 class Grants(Protocol):
-    """Codes and tokens. Single use is the store's to enforce (conditional updates)."""
+    """Codes and tokens. Single use is the store's to enforce (conditional updates). A write
+    given a `client_version` first checks that the client is still at it, and raises
+    ClientChanged, storing nothing, when not."""
 
     async def add_code(
         self,
@@ -63,6 +65,7 @@ class Grants(Protocol):
         client_id: str,
         now: int,
         proves: Callable[[AuthorizationCode], bool] = ...,
+        client_version: int | None = None,
     ) -> CodeConsumption: ...
 
     async def nonce_used(self, client_id: str, nonce: str) -> bool: ...
@@ -83,6 +86,7 @@ class Grants(Protocol):
         new_family: bool,
         code_id: int | None,
         auth_time: int | None,
+        client_version: int | None = None,
     ) -> bool: ...
 
     async def by_access_token(self, access_token_hash: str) -> Token | None: ...
@@ -90,7 +94,12 @@ class Grants(Protocol):
     async def by_refresh_token(self, refresh_token_hash: str) -> Token | None: ...
 
     async def use_refresh_token(
-        self, refresh_token_hash: str, client_id: str, now: int, absolute_seconds: int
+        self,
+        refresh_token_hash: str,
+        client_id: str,
+        now: int,
+        absolute_seconds: int,
+        client_version: int | None = None,
     ) -> RefreshUse: ...
 
     async def revoke(self, token_id: int, now: int, *, family: bool) -> None: ...

@@ -19,19 +19,23 @@ from idp.store.outbox import Outbox
 from idp.store.retention import Retention
 from idp.store.sessions import AuthSessions, LoginSessions
 from idp.store.terms import Terms
+from idp.store.units import Units
 from idp.store.users import Users
 
 
 class Store:
     """Every repository over one engine."""
 
-    def __init__(self, engine: AsyncEngine, conn: AsyncConnection | None = None) -> None:
+    def __init__(
+        self, engine: AsyncEngine, conn: AsyncConnection | None = None, units: Units | None = None
+    ) -> None:
         self.engine = engine
+        self.units = units if units is not None else Units(engine)
         self.users = Users(engine, conn)
         self.clients = Clients(engine, conn)
         self.auth_sessions = AuthSessions(engine, conn)
         self.login_sessions = LoginSessions(engine, conn)
-        self.grants = Grants(engine, conn)
+        self.grants = Grants(engine, conn, self.units)
         self.terms = Terms(engine, conn)
         self.keys = SigningKeys(engine, conn)
         self.settings = ServiceSettings(engine, conn)
@@ -50,11 +54,12 @@ class Store:
     async def transaction(self) -> AsyncIterator[Store]:
         """Every repository on one transaction: all its changes commit together, or none."""
         async with self.engine.begin() as conn:
-            yield Store(self.engine, conn)
+            yield Store(self.engine, conn, self.units)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def close(self) -> None:
+        await self.units.close()  # the units queued so far are committed first
         await self.engine.dispose()

@@ -1,0 +1,208 @@
+"""Units of work: a synchronous function over one connection, run in one transaction.
+
+The token endpoint's storage is written this way (grants.py), so that it costs a request one
+hand-off, not one per query:
+- on SQLite, every unit goes to the process's one writer thread. It takes all the units waiting,
+  runs them in one transaction, commits once (group commit) and only then hands the results
+  back to the event loop, in one call per batch. A unit may run twice (see `commit`): it reads
+  and writes only through its connection;
+- on PostgreSQL, a unit runs on an async connection through SQLAlchemy's greenlet bridge
+  (`AsyncConnection.run_sync`): asyncpg underneath, no thread at all;
+- inside `Store.transaction()` it runs on that transaction's connection, committing with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import queue
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.pool import NullPool
+
+from idp.store.db import sqlite_pragmas
+
+T = TypeVar("T")
+Unit = Callable[[Connection], T]
+# Units in one transaction at most: bounds how long the writer holds SQLite's write lock.
+MAX_BATCH = 64
+
+_Job = tuple[Callable[[Connection], Any], "asyncio.Future[Any]"]
+_Outcome = tuple[bool, Any]  # (True, result) or (False, the exception it raised)
+
+
+class Units:
+    """Runs units of work on `engine`'s database (see the module's docstring)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        url = engine.url
+        on_file = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+        self.writer = SqliteWriter(Path(str(url.database))) if on_file else None
+        self._closed = False
+        self._running = 0  # units on the async engine, which closing waits for
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def run(self, unit: Unit[T], conn: AsyncConnection | None = None) -> T:
+        """`unit`'s result once its transaction has committed; its exception when it raised
+        (its changes rolled back)."""
+        if self._closed:
+            raise RuntimeError("the store is closed")
+        if conn is not None:
+            return await conn.run_sync(unit)
+        if self.writer is not None:
+            return await self.writer.run(unit)
+        self._running += 1
+        self._idle.clear()
+        try:
+            async with self.engine.begin() as own:
+                return await own.run_sync(unit)
+        finally:
+            self._running -= 1
+            if not self._running:
+                self._idle.set()
+
+    async def close(self) -> None:
+        """Refuse new units and let every unit already under way commit."""
+        self._closed = True
+        if self.writer is not None:
+            await self.writer.close()
+        await self._idle.wait()
+
+
+class SqliteWriter:
+    """One thread with one synchronous SQLite connection, committing units in batches. Started
+    by the first unit (so in the worker process that runs it, after any fork); closing it runs
+    every unit queued before, so none is lost on shutdown.
+
+    The writers of several worker processes take turns through an advisory lock on a file next
+    to the database (flock): the kernel wakes the next one as soon as the lock is free, where
+    SQLite's own busy handler would sleep in steps of up to 100 ms and make the p99."""
+
+    def __init__(self, path: Path) -> None:
+        self.engine = sync_sqlite_engine(path)
+        self.lock_path = path.with_name(path.name + ".writer-lock")
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._started = threading.Lock()
+        self._closed = False
+        self._running = 0  # units on the async engine, which closing waits for
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def run(self, unit: Unit[T]) -> T:
+        if self._closed:
+            raise RuntimeError("the store is closed")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._start()
+        self._queue.put((unit, future))
+        return await future
+
+    async def close(self) -> None:
+        self._closed = True
+        thread = self._thread
+        if thread is not None:
+            self._queue.put(None)
+            await asyncio.to_thread(thread.join)
+        self.engine.dispose()
+
+    def _start(self) -> None:
+        if self._thread is not None:
+            return
+        with self._started:
+            if self._thread is None:
+                thread = threading.Thread(target=self._serve, name="idp-sqlite-writer", daemon=True)
+                thread.start()
+                self._thread = thread
+
+    def _serve(self) -> None:
+        with self.lock_path.open("a") as lock, self.engine.connect() as conn:
+            while True:
+                first = self._queue.get()
+                if first is None:
+                    return
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                try:
+                    # What queued up while the other processes wrote goes in this batch too.
+                    batch, stopping = self._take(first)
+                    outcomes = commit(conn, [unit for unit, _ in batch])
+                finally:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+                deliver(batch, outcomes)
+                if stopping:
+                    return
+
+    def _take(self, first: _Job) -> tuple[list[_Job], bool]:
+        """`first` and what else is queued, up to MAX_BATCH; True when the queue's end came."""
+        batch = [first]
+        while len(batch) < MAX_BATCH:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:
+                return batch, True
+            batch.append(job)
+        return batch, False
+
+
+def commit(conn: Connection, units: list[Unit[Any]]) -> list[_Outcome]:
+    """Run `units` in one transaction and commit. When one raises, that transaction is rolled
+    back and each unit runs again in a transaction of its own, so a unit that raises loses only
+    its own changes (savepoints would cost every unit two more statements for a case this rare).
+    When a transaction itself fails, its units get that error: nothing of theirs was stored."""
+    try:
+        with conn.begin():
+            results = [unit(conn) for unit in units]
+    except Exception as error:
+        if len(units) == 1:
+            return [(False, error)]
+        return [outcome for unit in units for outcome in commit(conn, [unit])]
+    return [(True, result) for result in results]
+
+
+def deliver(batch: list[_Job], outcomes: list[_Outcome]) -> None:
+    """Hand the outcomes to the futures' event loops: one call per loop and batch."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], _Outcome]]] = {}
+    for (_, future), outcome in zip(batch, outcomes, strict=True):
+        by_loop.setdefault(future.get_loop(), []).append((future, outcome))
+    for loop, settled in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(settle, settled)
+        except RuntimeError:  # that loop has closed; nobody waits for these any more
+            pass
+
+
+def settle(settled: list[tuple[asyncio.Future[Any], _Outcome]]) -> None:
+    for future, (ok, value) in settled:
+        if future.done():  # the request was cancelled meanwhile
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+
+def sync_sqlite_engine(path: Path) -> Engine:
+    """A synchronous engine on the same file, with the same pragmas, whose transactions begin
+    IMMEDIATE (taking the write lock at once, so a unit never fails half-way on a busy database)
+    and support savepoints (pysqlite's own transaction handling is turned off for that)."""
+    engine = create_engine(make_url(f"sqlite:///{path}"), poolclass=NullPool)
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        sqlite_pragmas(dbapi_connection, None)
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
