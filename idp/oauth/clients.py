@@ -3,6 +3,10 @@
 Every use checks the client's change counter (`clients.version`, one indexed read) and reloads the
 client when it moved: a redirect URI removed, a secret rotated or a client disabled in the
 console, by the CLI or in another process takes effect on the very next request here.
+
+The token endpoint checks it later, in the transaction that stores its answer (`remembered`,
+then the grant's first write is given the version and stores nothing when it moved): see
+`OAuth.token`.
 """
 
 from __future__ import annotations
@@ -33,3 +37,10 @@ class ClientCache:
             self._cached.clear()
         self._cached[client_id] = fresh
         return fresh
+
+    def remembered(self, client_id: str) -> Client | None:
+        """The client as this process last read it, not checked against storage."""
+        return self._cached.get(client_id)
+
+    def forget(self, client_id: str) -> None:
+        self._cached.pop(client_id, None)

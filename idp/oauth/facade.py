@@ -23,6 +23,7 @@ from idp.oauth.models import IssuedToken, Subject
 from idp.oauth.ports import Ports
 from idp.oauth.requests import CodeSession, ProtocolRequest
 from idp.oauth.server import ProtocolResponse, Server
+from idp.records import ClientChanged
 from idp.security.clock import Clock
 
 
@@ -161,9 +162,8 @@ class OAuth:
         return IssuedCode(location, request.handoff_id)
 
     async def _form_endpoint(
-        self, call: HttpCall, respond: Callable[[ProtocolRequest], ProtocolResponse]
+        self, request: ProtocolRequest, respond: Callable[[ProtocolRequest], ProtocolResponse]
     ) -> ProtocolResponse:
-        request = self._request(call)
         repeated = request.repeated_form_params()
         if repeated:
             # RFC 6749 §3.2: parameters MUST NOT be included more than once.
@@ -178,20 +178,36 @@ class OAuth:
         return await run_sync(respond, request)
 
     async def token(self, call: HttpCall) -> ProtocolResponse:
-        """RFC 6749 §3.2: the token endpoint."""
+        """RFC 6749 §3.2: the token endpoint.
+
+        The client is authenticated as this process remembers it, without reading it first;
+        the grant's first write checks, in its own transaction, that the client has not changed
+        since, and stores nothing when it has (ClientChanged). Then, and for any answer given
+        before a write confirmed the client (an error), the request is answered again from the
+        client as stored now: a change made anywhere takes effect on the next request, at no
+        cost to the requests that find the client unchanged."""
         await self.keys.refresh()
-        return await self._form_endpoint(call, self.server.create_token_response)
+        request = self._request(call)
+        request.remember_clients = True
+        try:
+            response = await self._form_endpoint(request, self.server.create_token_response)
+        except ClientChanged as changed:
+            self.server.clients.forget(changed.client_id)
+        else:
+            if request.unconfirmed_client_version is None:
+                return response
+        return await self._form_endpoint(self._request(call), self.server.create_token_response)
 
     async def revoke(self, call: HttpCall) -> ProtocolResponse:
         """RFC 7009."""
         return await self._form_endpoint(
-            call, lambda r: self.server.create_endpoint_response("revocation", r)
+            self._request(call), lambda r: self.server.create_endpoint_response("revocation", r)
         )
 
     async def introspect(self, call: HttpCall) -> ProtocolResponse:
         """RFC 7662."""
         return await self._form_endpoint(
-            call, lambda r: self.server.create_endpoint_response("introspection", r)
+            self._request(call), lambda r: self.server.create_endpoint_response("introspection", r)
         )
 
     async def userinfo(self, call: HttpCall) -> ProtocolResponse:

@@ -105,7 +105,11 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
         result = server.run(
             server.ports.grants.consume_code(
-                digest(code), client.get_client_id(), server.clock.now(), proves
+                digest(code),
+                client.get_client_id(),
+                server.clock.now(),
+                proves,
+                client_version=self.request.confirm_client_version(),
             )
         )
         if result.code is None:
@@ -149,6 +153,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
                 self.request.client.get_client_id(),
                 now,
                 server.settings.refresh_token_absolute_seconds,
+                client_version=self.request.confirm_client_version(),
             )
         )
         if use.token is None:

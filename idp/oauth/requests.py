@@ -54,6 +54,10 @@ class ProtocolRequest(OAuth2Request):
         self.session = session
         # Set when a code is issued with a hand-off to the client's back channel.
         self.handoff_id: str | None = None
+        # The token endpoint authenticates clients as this process remembers them
+        # (`OAuth.token`); the version of the one it used, until a write has confirmed it.
+        self.remember_clients = False
+        self.unconfirmed_client_version: int | None = None
         self._args = Params(query)
         self._form = Params(form)
         # RFC 6749 §3.1 / §3.2: the authorization endpoint reads the query (or a POSTed form);
@@ -67,6 +71,11 @@ class ProtocolRequest(OAuth2Request):
     @property
     def form(self) -> dict[str, Any]:
         return self._form.data
+
+    def confirm_client_version(self) -> int | None:
+        """The client version for the first write of this request to confirm, once."""
+        version, self.unconfirmed_client_version = self.unconfirmed_client_version, None
+        return version
 
     def repeated_form_params(self) -> list[str]:
         return self._form.repeated()

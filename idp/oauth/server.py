@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from authlib.oauth2.rfc6749 import (
     AuthorizationServer,
+    ClientAuthentication,
     InvalidGrantError,
     InvalidScopeError,
     OAuth2Request,
@@ -34,6 +36,7 @@ from idp.oauth.grants import (
 from idp.oauth.keys import KeyCache
 from idp.oauth.models import SCOPES, Code, IssuedToken, OAuthClient, Subject
 from idp.oauth.ports import EventDetail, Ports
+from idp.oauth.requests import ProtocolRequest
 from idp.records import User
 from idp.security.clock import Clock
 from idp.security.secrets import digest, new_secret
@@ -103,18 +106,36 @@ class Server(AuthorizationServer):
             return None
         return OAuthClient(record)
 
+    def remembered_client(self, request: ProtocolRequest, client_id: str) -> OAuthClient | None:
+        """The client as this process remembers it, its version left for the request's first
+        write to confirm; read now when it is not remembered."""
+        record = self.clients.remembered(client_id)
+        if record is None:
+            record = self.run(self.clients.get(client_id))
+        elif request.unconfirmed_client_version is None:
+            request.unconfirmed_client_version = record.version
+        if record is None or record.disabled:
+            return None
+        return OAuthClient(record)
+
     def authenticate_client(
         self, request: OAuth2Request, methods: list[str], endpoint: str = "token"
     ) -> OAuthClient:
         """Authlib's client authentication (for /token, /revoke and /introspect alike), after
-        refusing a request that uses two methods."""
+        refusing a request that uses two methods. The token endpoint may use the clients this
+        process remembers (`OAuth.token`)."""
         refuse_two_methods(request)
+        remember = isinstance(request, ProtocolRequest) and request.remember_clients
+        if endpoint == "token" and remember:
+            authenticate = ClientAuthentication(partial(self.remembered_client, request))
+            client: OAuthClient = authenticate(request, methods, endpoint)
+            return client
         return super().authenticate_client(request, methods, endpoint)
 
     def load_user(self, user_id: int) -> User | None:
         return self.run(self.ports.users.by_id(user_id))
 
-    def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
+    def save_token(self, token: dict[str, Any], request: ProtocolRequest) -> None:
         now = self.clock.now()
         # Authlib's request carries our objects untyped; name what they are.
         client: OAuthClient = request.client
@@ -138,6 +159,7 @@ class Server(AuthorizationServer):
                 new_family=not rotation,
                 code_id=code.id if code is not None else None,
                 auth_time=subject.auth_time if subject else None,
+                client_version=request.confirm_client_version(),
             )
         )
         if not stored:
