@@ -32,6 +32,7 @@ from idp.web import (
 )
 from idp.web.common import guarded_static
 from idp.web.edge import Edge
+from idp.web.raw import Answering
 
 log = logging.getLogger("idp")
 # Authlib logs issued tokens at DEBUG; those lines must never reach a log, whatever the level.
@@ -137,13 +138,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         server_timing=settings.server_timing,
     )
     app.view_functions["static"] = guarded_static(app.view_functions["static"])
-    documents = discovery.PublicDocumentsFastPath(
-        app.asgi_app,
-        services.oauth,
-        settings.log_format == "json",
-        not settings.issuer_is_insecure,
-        settings.server_timing,
+    # Raw ASGI fast paths for the hottest requests, answering as the routes behind them do.
+    answering = Answering(
+        settings.log_format == "json", not settings.issuer_is_insecure, settings.server_timing
     )
+    tokens = token.TokenFastPath(app.asgi_app, services.oauth, answering, settings.max_body_bytes)
+    documents = discovery.PublicDocumentsFastPath(tokens, services.oauth, answering)
     app.asgi_app = Edge(documents, settings.trusted_proxy_networks)  # type: ignore[method-assign]
     return app
 

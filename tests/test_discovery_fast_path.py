@@ -4,7 +4,6 @@ answering exactly as the Quart routes behind it do (status, headers, body, log l
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from typing import Any
@@ -18,68 +17,16 @@ from idp.oauth.keys import generate_key
 from idp.oauth.metadata import server_metadata
 from idp.security.clock import FrozenClock
 from idp.web.discovery import PublicDocumentsFastPath
+from tests.raw_asgi import Counting, call, without_timing
 
 PATHS = ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"]
 PATHS.append("/jwks.json")
-
-
-async def call(asgi: Any, path: str, *headers: tuple[str, str], method: str = "GET") -> Any:
-    """One request straight into an ASGI callable: (status, headers, body)."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"127.0.0.1:8000")]
-        + [(n.lower().encode(), v.encode()) for n, v in headers],
-        "client": ("192.0.2.7", 50123),
-        "server": ("127.0.0.1", 8000),
-        "extensions": {},
-    }
-    messages: list[dict[str, Any]] = []
-    sent = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await asyncio.Event().wait()  # no disconnect: the app ends the exchange
-        raise AssertionError("unreachable")
-
-    async def send(message: dict[str, Any]) -> None:
-        messages.append(message)
-
-    await asyncio.wait_for(asgi(scope, receive, send), 10)
-    start = next(m for m in messages if m["type"] == "http.response.start")
-    body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
-    return start["status"], [(bytes(n), bytes(v)) for n, v in start["headers"]], body
 
 
 def fast_path(app: Quart) -> PublicDocumentsFastPath:
     fast = app.asgi_app.app  # type: ignore[attr-defined]  # Edge, then the fast path
     assert isinstance(fast, PublicDocumentsFastPath)
     return fast
-
-
-class Counting:
-    """The ASGI app behind the fast path, counting what reaches it."""
-
-    def __init__(self, app: Any) -> None:
-        self.app, self.calls = app, 0
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        self.calls += 1
-        await self.app(scope, receive, send)
-
-
-def without_timing(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    return [(n, re.sub(rb"dur=[0-9.]+", b"dur=", v)) for n, v in headers]
 
 
 @pytest.fixture(params=["text", "json"])
@@ -117,8 +64,8 @@ async def test_fast_path_answers_as_the_quart_route(
     assert without_timing(quick[1]) == without_timing(slow[1])
     assert quick[2] == slow[2]
     names = dict(quick[1])
-    assert (b"server-timing" in names) is fast.server_timing  # the https variant has both
-    assert (b"strict-transport-security" in names) is fast.server_timing
+    assert (b"server-timing" in names) is fast.answering.server_timing  # the https variant has both
+    assert (b"strict-transport-security" in names) is fast.answering.server_timing
     lines = [re.sub(r"\b[0-9.]+ms\b|\"ms\": [0-9.]+", "", r.getMessage()) for r in caplog.records]
     assert len(lines) == 2 and lines[0] == lines[1], lines
     assert "parity-1" in lines[0] and "192.0.2.7" in lines[0]

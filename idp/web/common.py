@@ -39,11 +39,10 @@ async def page(template: str, status: int = 200, **context: Any) -> Response:
     return Response(body, status=status, content_type="text/html; charset=utf-8")
 
 
-def readable_headers() -> dict[str, str]:
-    """The request's headers for Authlib, without an Authorization header its Basic parser
-    would raise on (a 500): one with nothing after the scheme, or Basic credentials that are
-    not UTF-8. Authlib treats an unreadable header as none, so dropping it changes nothing."""
-    headers = dict(request.headers.items())
+def readable_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Request headers for Authlib, without an Authorization header its Basic parser would
+    raise on (a 500): one with nothing after the scheme, or Basic credentials that are not
+    UTF-8. Authlib treats an unreadable header as none, so dropping it changes nothing."""
     name = next((k for k in headers if k.lower() == "authorization"), None)
     if name is None:
         return headers
@@ -69,17 +68,19 @@ async def http_call(path: str | None = None) -> HttpCall:
     return HttpCall(
         request.method,
         path or request.path,
-        readable_headers(),
+        readable_headers(dict(request.headers.items())),
         query=list(request.args.items(multi=True)),
         form=form,
     )
 
 
-def to_response(result: ProtocolResponse) -> Response:
+def response_body(result: ProtocolResponse) -> str:
     body = result.body
-    if isinstance(body, dict | list):
-        body = json.dumps(body)
-    response = Response(body, status=result.status)
+    return json.dumps(body) if isinstance(body, dict | list) else str(body or "")
+
+
+def to_response(result: ProtocolResponse) -> Response:
+    response = Response(response_body(result), status=result.status)
     for name, value in result.headers:
         response.headers[name] = value
     return response
@@ -114,11 +115,13 @@ def go(url: str) -> Response:
     return Response("", status=302, headers={"Location": url})
 
 
+def json_error_body(error: str, description: str) -> bytes:
+    return json.dumps({"error": error, "error_description": description}).encode()
+
+
 def json_error(status: int, error: str, description: str) -> Response:
     response = Response(
-        json.dumps({"error": error, "error_description": description}),
-        status=status,
-        content_type="application/json",
+        json_error_body(error, description), status=status, content_type="application/json"
     )
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -17,7 +17,7 @@ from werkzeug.datastructures import Headers
 
 from idp.oauth.facade import OAuth
 from idp.oauth.metadata import PublicDocument, PublicDocuments
-from idp.web.hardening import choose_request_id, log_request, security_headers
+from idp.web.raw import Answering
 
 JWKS_PATH = "/jwks.json"
 ENDPOINTS = {  # path: endpoint name
@@ -28,14 +28,14 @@ ENDPOINTS = {  # path: endpoint name
 # A public document any origin may read and caches may keep for five minutes.
 PUBLIC = (("Cache-Control", "public, max-age=300"), ("Access-Control-Allow-Origin", "*"))
 
-HeaderList = list[tuple[str, str]]
-
 
 def pick(documents: PublicDocuments, path: str) -> PublicDocument:
     return documents.jwks if path == JWKS_PATH else documents.metadata
 
 
-def answer(document: PublicDocument, if_none_match: str) -> tuple[int, HeaderList, bytes]:
+def answer(
+    document: PublicDocument, if_none_match: str
+) -> tuple[int, list[tuple[str, str]], bytes]:
     """200 with the bytes, or 304 without them when the caller holds them already (RFC 9110
     §13.1.2, §15.4.5: a 304 carries the validators and caching headers, no content headers)."""
     if if_none_match and document.matches(if_none_match):
@@ -68,15 +68,11 @@ class PublicDocumentsFastPath:
     """ASGI middleware: a GET of a discovery path answered from the prepared bytes, with the
     security headers, request id, Server-Timing and log line of `hardening.install`."""
 
-    def __init__(
-        self, app: Any, oauth: OAuth, json_logs: bool, https: bool, server_timing: bool
-    ) -> None:
+    def __init__(self, app: Any, oauth: OAuth, answering: Answering) -> None:
         self.app = app
         self.oauth = oauth
-        self.json_logs = json_logs
-        self.server_timing = server_timing
+        self.answering = answering
         self.paths = frozenset(ENDPOINTS)
-        self.trailer = encode(security_headers(https))
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         path = scope.get("path")
@@ -94,24 +90,7 @@ class PublicDocumentsFastPath:
         except Exception:
             await self.app(scope, receive, send)  # the route fails the same way, and says so
             return
-        incoming = if_none_match = None
-        for name, value in scope["headers"]:  # the first of each, as Quart's headers.get
-            if name == b"x-request-id" and incoming is None:
-                incoming = value.decode("latin-1")
-            elif name == b"if-none-match" and if_none_match is None:
-                if_none_match = value.decode("latin-1")
-        request_id = choose_request_id(incoming or "")
-        status, headers, body = answer(pick(documents, path), if_none_match or "")
-        raw = [*encode(headers), *self.trailer, (b"x-request-id", request_id.encode())]
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        if self.server_timing:
-            raw.append((b"server-timing", f"app;dur={elapsed_ms:.1f}".encode()))
-        await send({"type": "http.response.start", "status": status, "headers": raw})
-        await send({"type": "http.response.body", "body": body})
-        client = (scope.get("client") or ["<local>"])[0]
-        log_request(self.json_logs, request_id, "GET", path, status, elapsed_ms, client)
-
-
-def encode(headers: HeaderList) -> list[tuple[bytes, bytes]]:
-    """Headers as ASGI sends them: lower-case names, Latin-1 bytes (as Quart encodes them)."""
-    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+        if_none_match = next((v for n, v in scope["headers"] if n == b"if-none-match"), b"")
+        status, headers, body = answer(pick(documents, path), if_none_match.decode("latin-1"))
+        request_id = self.answering.request_id(scope)
+        await self.answering.send(send, scope, request_id, started, status, headers, body)

@@ -1,11 +1,33 @@
-"""The back-channel endpoints: token, revocation, introspection, userinfo."""
+"""The back-channel endpoints: token, revocation, introspection, userinfo.
+
+`POST /token` with a form body is answered by `TokenFastPath`, a raw ASGI layer in front of
+Quart that reads the request and sends the answer exactly as the Quart route below and
+`hardening.install` would, without building Quart's request and response (the route still
+answers what the fast path hands on: another content type, a body over the limit).
+"""
 
 from __future__ import annotations
 
+import logging
+import time
+from typing import Any
+from urllib.parse import parse_qsl
+
 from quart import Blueprint, Response
 
-from idp.oauth.facade import OAuth
-from idp.web.common import http_call, to_response
+from idp.oauth.facade import HttpCall, OAuth
+from idp.web.common import (
+    http_call,
+    json_error_body,
+    readable_headers,
+    response_body,
+    to_response,
+)
+from idp.web.raw import Answering, read_body, replay, request_headers
+
+log = logging.getLogger("idp.request")
+# The form types Quart parses as URL-encoded; anything else goes on to the route.
+URLENCODED = frozenset({"application/x-www-form-urlencoded", "application/x-url-encoded"})
 
 
 def blueprint(oauth: OAuth) -> Blueprint:
@@ -38,3 +60,74 @@ def blueprint(oauth: OAuth) -> Blueprint:
         return response
 
     return bp
+
+
+class TokenFastPath:
+    """ASGI middleware: `POST /token` (no query) with a URL-encoded body within `max_body_bytes`,
+    read as Quart reads it (`parse_qsl` of the UTF-8 body, blank values kept; an undecodable body
+    an empty form), answered by the facade, sent as `to_response` and `hardening.install` send
+    it (a failure as their 500). Anything else goes on to the Quart route, the body replayed."""
+
+    def __init__(self, app: Any, oauth: OAuth, answering: Answering, max_body_bytes: int) -> None:
+        self.app = app
+        self.oauth = oauth
+        self.answering = answering
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or scope["path"] != "/token"
+            or scope.get("root_path")
+            or scope.get("query_string")
+        ):
+            await self.app(scope, receive, send)
+            return
+        headers = request_headers(scope)
+        mimetype = headers.get("Content-Type", "").partition(";")[0].strip().lower()
+        length = headers.get("Content-Length")
+        if mimetype not in URLENCODED or (length is not None and not self._within_limit(length)):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        body, messages = await read_body(receive, self.max_body_bytes)
+        if body is None:  # too long, or the client left: as the route says it
+            await self.app(scope, replay(messages, receive), send)
+            return
+        try:
+            form = parse_qsl(body.decode(), keep_blank_values=True)
+        except UnicodeDecodeError:
+            form = []
+        call = HttpCall("POST", "/token", readable_headers(headers), form=form)
+        request_id = self.answering.request_id(scope)
+        try:
+            result = await self.oauth.token(call)
+        except Exception:
+            log.exception("unhandled error in POST /token")
+            error = json_error_body("server_error", "The server could not handle the request")
+            failed = [("Content-Type", "application/json"), ("Content-Length", str(len(error)))]
+            failed.append(("Cache-Control", "no-store"))
+            await self.answering.send(send, scope, request_id, started, 500, failed, error)
+            return
+        payload = response_body(result).encode()
+        answer = [("Content-Type", "text/html; charset=utf-8")]  # Quart's default
+        answer.append(("Content-Length", str(len(payload))))
+        for name, value in result.headers:
+            answer = set_header(answer, name, value)
+        await self.answering.send(send, scope, request_id, started, result.status, answer, payload)
+
+    def _within_limit(self, length: str) -> bool:
+        return length.isdigit() and int(length) <= self.max_body_bytes
+
+
+def set_header(headers: list[tuple[str, str]], name: str, value: str) -> list[tuple[str, str]]:
+    """As werkzeug's `headers[name] = value`: the first of that name replaced where it stands,
+    any others dropped, or the header added at the end."""
+    key = name.lower()
+    first = next((i for i, (n, _) in enumerate(headers) if n.lower() == key), None)
+    if first is None:
+        return [*headers, (name, value)]
+    kept = [(n, v) for i, (n, v) in enumerate(headers) if i <= first or n.lower() != key]
+    kept[first] = (name, value)
+    return kept
