@@ -119,3 +119,18 @@ async def test_two_writers_on_one_file_take_turns(store: Store, settings: object
         await other.close()
     async with store.engine.connect() as conn:
         assert await conn.scalar(select(kv.c.value).where(kv.c.key == "u-counter")) == "400"
+
+
+async def test_the_writer_waits_for_a_write_lock_held_elsewhere(store: Store) -> None:
+    """A sign-in page's transaction holds SQLite's write lock: the unit waits for it (looking
+    again every half millisecond, not in SQLite's steps of up to 100 ms), then commits."""
+    writer_of(store)
+    async with store.engine.begin() as conn:
+        await conn.execute(insert(kv).values(key="u-held", value="v"))  # the lock is taken
+        unit = asyncio.ensure_future(store.units.run(put("u-after")))  # type: ignore[arg-type]
+        await asyncio.sleep(0.35)  # SQLite's handler would look at 328 ms, then at 428 ms
+        assert not unit.done()
+        released = asyncio.get_running_loop().time()
+    assert await unit == "u-after"
+    assert asyncio.get_running_loop().time() - released < 0.05
+    assert await keys(store) == {"u-held", "u-after"}

@@ -17,12 +17,14 @@ import asyncio
 import fcntl
 import queue
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import NullPool
 
@@ -32,6 +34,10 @@ T = TypeVar("T")
 Unit = Callable[[Connection], T]
 # Units in one transaction at most: bounds how long the writer holds SQLite's write lock.
 MAX_BATCH = 64
+# Waiting for a write lock that a connection outside the writers holds (the sign-in pages'):
+# as long as SQLite's busy_timeout elsewhere, looking again every half millisecond.
+LOCK_WAIT_SECONDS = 30.0
+LOCK_POLL_SECONDS = 0.0005
 
 _Job = tuple[Callable[[Connection], Any], "asyncio.Future[Any]"]
 _Outcome = tuple[bool, Any]  # (True, result) or (False, the exception it raised)
@@ -192,17 +198,35 @@ def settle(settled: list[tuple[asyncio.Future[Any], _Outcome]]) -> None:
 
 def sync_sqlite_engine(path: Path) -> Engine:
     """A synchronous engine on the same file, with the same pragmas, whose transactions begin
-    IMMEDIATE (taking the write lock at once, so a unit never fails half-way on a busy database)
-    and support savepoints (pysqlite's own transaction handling is turned off for that)."""
+    IMMEDIATE (taking the write lock at once, so a unit never fails half-way on a busy
+    database). pysqlite's own transaction handling is off, so that BEGIN is ours."""
     engine = create_engine(make_url(f"sqlite:///{path}"), poolclass=NullPool)
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         sqlite_pragmas(dbapi_connection, None)
         dbapi_connection.isolation_level = None
+        # Waiting for the lock is `begin_immediate`'s: SQLite's own busy handler sleeps in
+        # steps that grow to 100 ms, which a writer of the sign-in pages' short transactions
+        # would turn into the token endpoint's p99.
+        dbapi_connection.execute("PRAGMA busy_timeout=0")
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        begin_immediate(conn)
 
     return engine
+
+
+def begin_immediate(conn: Connection) -> None:
+    """BEGIN IMMEDIATE, trying again every LOCK_POLL_SECONDS while another connection holds
+    the write lock, for at most LOCK_WAIT_SECONDS (then the error stands, as SQLite's would)."""
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(LOCK_POLL_SECONDS)
