@@ -8,6 +8,7 @@ import click
 
 from idp.cli.base import main, settings
 from idp.cli.servers import SERVERS
+from idp.config import usable_cores
 
 
 @main.command()
@@ -33,7 +34,14 @@ def migrate() -> None:
 )
 def serve(host: str, port: int, workers: int, server: str) -> None:
     """Serve the identity provider: N worker processes, each with its own event loop."""
+    import os
+
     settings()  # fail early, with a one-line error, on bad configuration
+    # The workers share the cores: each hashes passwords on its share of them (at least one
+    # thread), so N workers together hash on as many threads as there are cores, and no
+    # worker holds more argon2 buffers (19 MiB each) than it can keep busy.
+    share = max(1, -(-usable_cores() // workers))
+    os.environ.setdefault("IDP_PASSWORD_WORKERS", str(share))
     SERVERS[server](host, port, workers)
 
 
