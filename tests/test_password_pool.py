@@ -141,3 +141,11 @@ async def test_token_endpoint_answers_while_the_password_pool_is_full(
         timeout=60,
     )
     assert response.status_code == 200, await response.get_data(as_text=True)
+
+
+def test_serve_shares_the_cores_out_among_its_workers() -> None:
+    """`idp serve --workers N` sets each worker's IDP_PASSWORD_WORKERS (unless set already)."""
+    from idp.cli.run import password_threads
+
+    assert [password_threads(2, n) for n in (1, 2, 3, 4)] == [2, 1, 1, 1]
+    assert [password_threads(8, n) for n in (1, 2, 3, 8, 16)] == [8, 4, 3, 1, 1]

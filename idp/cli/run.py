@@ -37,12 +37,15 @@ def serve(host: str, port: int, workers: int, server: str) -> None:
     import os
 
     settings()  # fail early, with a one-line error, on bad configuration
-    # The workers share the cores: each hashes passwords on its share of them (at least one
-    # thread), so N workers together hash on as many threads as there are cores, and no
-    # worker holds more argon2 buffers (19 MiB each) than it can keep busy.
-    share = max(1, -(-usable_cores() // workers))
-    os.environ.setdefault("IDP_PASSWORD_WORKERS", str(share))
+    os.environ.setdefault("IDP_PASSWORD_WORKERS", str(password_threads(usable_cores(), workers)))
     SERVERS[server](host, port, workers)
+
+
+def password_threads(cores: int, workers: int) -> int:
+    """Each worker's password-hashing threads: its share of the cores, at least one. N workers
+    then hash on about as many threads as there are cores, and no worker holds more argon2
+    buffers (19 MiB each) than it can keep busy."""
+    return max(1, -(-cores // workers))
 
 
 @main.command()
