@@ -3,6 +3,7 @@ an audit row for every change."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import pyotp
@@ -413,3 +414,125 @@ async def test_a_change_and_its_audit_row_commit_together(app, seeded, store, mo
         await app.extensions["idp"].actions.add_redirect_uri(Actor("t"), "nox", NEW_URI)
     monkeypatch.undo()
     assert (await store.clients.get("nox")).redirect_uris == [REDIRECT_URI]
+
+
+# ---- the admins themselves ---------------------------------------------------------------------
+async def admin_id(store, email: str) -> int:  # type: ignore[no-untyped-def]
+    found = await store.admins.by_email(email)
+    return int(found.id)
+
+
+async def test_an_owner_changes_a_role_and_it_counts_at_once(app, owner, store, clock) -> None:
+    operator = await make_admin(app, "operator")
+    theirs = app.test_client()
+    await sign_in(theirs, operator, clock)
+    target = await admin_id(store, operator.email)
+    csrf = await admin_form(owner, "/admin/admins")
+    answer = await owner.post(
+        f"/admin/admins/{target}/role", form={"csrf_token": csrf, "role": "viewer"}
+    )
+    assert location(answer) == "/admin/admins"
+    assert (await store.admins.by_id(target)).role == "viewer"
+    [event] = await store.events.recent("admin.admin.role_changed")
+    assert event["detail"] == {"email": operator.email, "role": "viewer", "was": "operator"}
+    # Their very next request is a viewer's: an operator's action is now forbidden.
+    csrf = await admin_form(theirs, "/admin")
+    user = await customer_id(store)
+    refused = await theirs.post(
+        f"/admin/customers/{user}/clear-throttle", form={"csrf_token": csrf}
+    )
+    assert refused.status_code == 403
+
+
+async def test_a_removed_admin_is_signed_out_at_once(app, owner, store, clock) -> None:
+    operator = await make_admin(app, "operator")
+    theirs = app.test_client()
+    await sign_in(theirs, operator, clock)
+    assert (await theirs.get("/admin")).status_code == 200
+    target = await admin_id(store, operator.email)
+    csrf = await admin_form(owner, "/admin/admins")
+    unconfirmed = await owner.post(f"/admin/admins/{target}/remove", form={"csrf_token": csrf})
+    assert unconfirmed.status_code == 400 and await store.admins.by_id(target) is not None
+    answer = await owner.post(
+        f"/admin/admins/{target}/remove", form={"csrf_token": csrf, "confirm": "yes"}
+    )
+    assert location(answer) == "/admin/admins"
+    assert await store.admins.by_id(target) is None
+    assert location(await theirs.get("/admin")) == "/admin/login"
+    [event] = await store.events.recent("admin.admin.removed")
+    assert event["detail"] == {"email": operator.email, "role": "operator"}
+    # Their email may be given to a new admin.
+    await make_admin(app, "operator")
+
+
+async def test_the_last_owner_can_be_neither_demoted_nor_removed(app, owner, store) -> None:
+    me = await admin_id(store, "owner@supplier.example")
+    csrf = await admin_form(owner, "/admin/admins")
+    for path, form in ((f"/admin/admins/{me}/role", {"role": "operator"}),
+                       (f"/admin/admins/{me}/remove", {"confirm": "yes"})):  # fmt: skip
+        answer = await owner.post(path, form={"csrf_token": csrf, **form})
+        assert answer.status_code == 400
+        assert "last owner" in await answer.get_data(as_text=True)
+    assert (await store.admins.by_id(me)).role == "owner"
+    # With a second owner, the first may step down, and then leave.
+    await make_admin(app, "operator")
+    second = await admin_id(store, "operator@supplier.example")
+    await owner.post(f"/admin/admins/{second}/role", form={"csrf_token": csrf, "role": "owner"})
+    answer = await owner.post(
+        f"/admin/admins/{me}/remove", form={"csrf_token": csrf, "confirm": "yes"}
+    )
+    assert location(answer) == "/admin/admins"
+    assert [a.email for a in await store.admins.all()] == ["operator@supplier.example"]
+    assert location(await owner.get("/admin")) == "/admin/login"  # their own session ended
+
+
+@pytest.mark.parametrize("role", ["viewer", "operator"])
+async def test_only_an_owner_changes_admins(app, seeded, store, clock, role: str) -> None:
+    admin = await make_admin(app, role)
+    client = app.test_client()
+    await sign_in(client, admin, clock)
+    me = await admin_id(store, admin.email)
+    csrf = await admin_form(client, "/admin")
+    for path, form in ((f"/admin/admins/{me}/role", {"role": "owner"}),
+                       (f"/admin/admins/{me}/remove", {"confirm": "yes"})):  # fmt: skip
+        assert (await client.post(path, form={"csrf_token": csrf, **form})).status_code == 403
+    assert (await store.admins.by_id(me)).role == role
+
+
+async def test_owners_changing_each_other_in_parallel_transactions_leave_one(
+    store, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """The store's guard under real concurrency: two connections (on PostgreSQL, two
+    transactions at once) each remove, or demote, the other owner: one wins, one gets
+    LastOwner, one owner is left."""
+    from sqlalchemy import update
+
+    from idp.store import Store
+    from idp.store.admins import LastOwner
+    from idp.store.tables import admins
+
+    other = Store.connect(settings.database_url)
+    try:
+        for round_ in range(6):
+            async with store.engine.begin() as conn:  # no owner left from the round before
+                await conn.execute(update(admins).values(role="viewer"))
+            a, b = [
+                await store.admins.add(
+                    email=f"{n}{round_}@s.example",
+                    password_hash="x",
+                    role="owner",
+                    totp_secret="S",
+                    now=0,
+                )
+                for n in ("a", "b")
+            ]
+            if round_ % 2:
+                changes = (store.admins.set_role(b, "viewer"), other.admins.set_role(a, "viewer"))
+            else:
+                changes = (store.admins.remove(b), other.admins.remove(a))
+            outcomes = await asyncio.gather(*changes, return_exceptions=True)
+            assert sum(isinstance(o, LastOwner) for o in outcomes) == 1, outcomes
+            owners = [x.id for x in await store.admins.all() if x.role == "owner"]
+            assert owners in ([a], [b]), (round_, outcomes)
+    finally:
+        await other.close()

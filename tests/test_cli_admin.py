@@ -296,3 +296,26 @@ def test_clients_add_writes_the_consoles_audit_row(cli) -> None:  # type: ignore
             },
         )
     ]
+
+
+def test_admins_role_and_remove_keep_an_owner(cli) -> None:  # type: ignore[no-untyped-def]
+    def add(email: str, role: str) -> None:
+        cli("admins", "add", "--email", email, "--role", role, "--password-stdin",
+            input="a long password\n")  # fmt: skip
+
+    add("o@s.example", "owner")
+    add("v@s.example", "viewer")
+    last = cli("admins", "role", "o@s.example", "operator", ok=False)
+    assert last.exit_code != 0 and "last owner" in last.output
+    assert "last owner" in cli("admins", "remove", "o@s.example", "--yes", ok=False).output
+    assert cli("admins", "remove", "v@s.example", ok=False).exit_code != 0  # needs --yes
+    assert "no admin" in cli("admins", "role", "x@s.example", "owner", ok=False).output
+    cli("admins", "role", "V@s.example", "owner")
+    cli("admins", "remove", "o@s.example", "--yes")
+    admins = cli.query(lambda store: store.admins.all())
+    assert [(a.email, a.role) for a in admins] == [("v@s.example", "owner")]
+    [changed] = audit(cli, "admin.admin.role_changed")
+    assert changed["actor"] == f"cli:{getpass.getuser()}"
+    assert changed["detail"] == {"email": "v@s.example", "role": "owner", "was": "viewer"}
+    [removed] = audit(cli, "admin.admin.removed")
+    assert removed["detail"] == {"email": "o@s.example", "role": "owner"}

@@ -15,7 +15,7 @@ from idp.admin.clients import NOX_PRESET, ClientActions, nox_post_login_url
 from idp.admin.customers import CustomerActions
 from idp.oauth.keys import ALGORITHMS, generate_key
 from idp.security import passwords
-from idp.store.admins import DuplicateAdmin
+from idp.store.admins import DuplicateAdmin, LastOwner
 from idp.store.terms import DuplicateTerms
 from idp.vocab import ADMIN_ROLES, LANGUAGES
 
@@ -28,6 +28,9 @@ __all__ = [
     "nox_post_login_url",
     "role_allows",
 ]
+
+
+LAST_OWNER = "This is the last owner: make another admin owner first."
 
 
 class AdminActions(ClientActions, CustomerActions, AuditedActions):
@@ -120,6 +123,34 @@ class AdminActions(ClientActions, CustomerActions, AuditedActions):
             raise ActionError(f"An admin {email} exists already.") from None
         await self.audit("admin.admin.created", actor, email=email.lower(), role=role)
         return str(pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=issuer_name))
+
+    @transactional
+    async def change_admin_role(self, actor: Actor, admin_id: int, role: str) -> None:
+        """Give an admin another role; it counts from their next request."""
+        if role not in ADMIN_ROLES:
+            raise ActionError(f"The role must be one of {', '.join(ADMIN_ROLES)}.")
+        try:
+            before = await self.store.admins.set_role(admin_id, role)
+        except LastOwner:
+            raise ActionError(LAST_OWNER) from None
+        if before is None:
+            raise ActionError("There is no such admin.")
+        if before.role != role:
+            await self.audit(
+                "admin.admin.role_changed", actor, email=before.email, role=role, was=before.role
+            )
+
+    @transactional
+    async def remove_admin(self, actor: Actor, admin_id: int) -> str:
+        """Remove an admin; their console sessions end with them. Returns their email."""
+        try:
+            removed = await self.store.admins.remove(admin_id)
+        except LastOwner:
+            raise ActionError(LAST_OWNER) from None
+        if removed is None:
+            raise ActionError("There is no such admin.")
+        await self.audit("admin.admin.removed", actor, email=removed.email, role=removed.role)
+        return removed.email
 
     @transactional
     async def reenrol_totp(

@@ -145,3 +145,30 @@ def admins_add(email: str, role: str, password_stdin: bool) -> None:
     uri = with_actions(lambda actions, actor: actions.add_admin(actor, email, role, password, name))
     click.echo(f"added admin {email} ({role})")
     click.echo(f"TOTP enrolment URI (shown once): {uri}")
+
+
+def on_admin(email: str, change: Callable[[AdminActions, Actor, int], Awaitable[object]]) -> None:
+    """Run an admin action on the admin with this email."""
+    found = with_queries(lambda queries: queries.admins())
+    admin = next((a for a in found if a.email == email.strip().lower()), None)
+    if admin is None:
+        raise click.ClickException(f"no admin {email!r}")
+    with_actions(lambda actions, actor: change(actions, actor, admin.id))
+
+
+@admins.command("role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(ADMIN_ROLES))
+def admins_role(email: str, role: str) -> None:
+    """Give an admin another role (the last owner stays an owner)."""
+    on_admin(email, lambda a, actor, admin_id: a.change_admin_role(actor, admin_id, role))
+    click.echo(f"{email} is now {role}")
+
+
+@admins.command("remove")
+@click.argument("email")
+@click.option("--yes", is_flag=True, required=True, help="Confirm the removal.")
+def admins_remove(email: str, yes: bool) -> None:
+    """Remove an admin and end their console sessions (never the last owner)."""
+    on_admin(email, lambda a, actor, admin_id: a.remove_admin(actor, admin_id))
+    click.echo(f"removed admin {email}")

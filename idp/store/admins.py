@@ -3,8 +3,9 @@ the caller's clock)."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from idp.records import Admin
 from idp.store.base import Repository, to_record
@@ -14,6 +15,13 @@ from idp.store.users import normalize_email
 
 class DuplicateAdmin(Exception):
     pass
+
+
+class LastOwner(Exception):
+    """The change would leave no active owner, and nobody able to manage the admins."""
+
+
+OWNER = "owner"
 
 
 class Admins(Repository):
@@ -119,3 +127,48 @@ class Admins(Repository):
     async def end_session(self, id_hash: str) -> None:
         async with self.begin() as conn:
             await conn.execute(delete(admin_sessions).where(admin_sessions.c.id_hash == id_hash))
+
+    async def set_role(self, admin_id: int, role: str) -> Admin | None:
+        """Give the admin `role`; the admin as it was, None when there is no such admin.
+        LastOwner, nothing changed, when it is the last active owner and `role` is not owner."""
+        async with self.begin() as conn:
+            admin = await self._owners_held(conn, admin_id, leaving=role != OWNER)
+            if admin is not None:
+                await conn.execute(update(admins).where(admins.c.id == admin_id).values(role=role))
+        return admin
+
+    async def remove(self, admin_id: int) -> Admin | None:
+        """Remove the admin and end their console sessions; the admin removed, None when there
+        is no such admin. LastOwner, nothing changed, when it is the last active owner."""
+        async with self.begin() as conn:
+            admin = await self._owners_held(conn, admin_id, leaving=True)
+            if admin is not None:
+                await conn.execute(
+                    delete(admin_sessions).where(admin_sessions.c.admin_id == admin_id)
+                )
+                await conn.execute(delete(admins).where(admins.c.id == admin_id))
+        return admin
+
+    @staticmethod
+    async def _owners_held(conn: AsyncConnection, admin_id: int, leaving: bool) -> Admin | None:
+        """The admin `admin_id`, after taking the rows of every active owner and of that admin
+        for this transaction (a no-op UPDATE: row locks on PostgreSQL, the write lock on SQLite),
+        so two owners demoting or removing each other at once are decided one after the other
+        and the second sees the first's change. LastOwner when it is the only active owner and
+        `leaving` that role."""
+        active_owner = (admins.c.role == OWNER) & admins.c.disabled.is_(False)
+        await conn.execute(
+            update(admins)
+            .where(active_owner | (admins.c.id == admin_id))
+            .values(role=admins.c.role)
+        )
+        row = (await conn.execute(select(admins).where(admins.c.id == admin_id))).first()
+        admin = to_record(Admin, row)
+        if admin is None or not leaving or admin.role != OWNER or admin.disabled:
+            return admin
+        others = await conn.scalar(
+            select(func.count()).select_from(admins).where(active_owner, admins.c.id != admin_id)
+        )
+        if not others:
+            raise LastOwner(admin.email)
+        return admin

@@ -1,4 +1,5 @@
-"""Supplier admins: list and add them; each admin re-enrols their own authenticator."""
+"""Supplier admins: list, add, change role, remove; each admin re-enrols their own
+authenticator."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from quart import Blueprint, Response, request
 from idp.admin.actions import ActionError
 from idp.admin.signin import SignInRefused
 from idp.web.admin.pages import ADMIN_COOKIE, Console, actor, admin
-from idp.web.common import client_ip
+from idp.web.common import client_ip, go
 
 
 def register(bp: Blueprint, console: Console) -> None:
@@ -34,6 +35,35 @@ def register(bp: Blueprint, console: Console) -> None:
                 "admins.html", 400, admins=await queries.admins(), error=str(exc)
             )
         return await console.page("admin_created.html", email=form.get("email"), totp_uri=uri)
+
+    @bp.post("/admins/<int:admin_id>/role")
+    @console.requires("owner")
+    async def change_role(admin_id: int) -> Response:
+        form = await request.form
+        try:
+            await actions.change_admin_role(actor(), admin_id, form.get("role", ""))
+        except ActionError as exc:
+            return await console.page(
+                "admins.html", 400, admins=await queries.admins(), error=str(exc)
+            )
+        return go("/admin/admins")
+
+    @bp.post("/admins/<int:admin_id>/remove")
+    @console.requires("owner")
+    async def remove(admin_id: int) -> Response:
+        form = await request.form
+        if form.get("confirm") != "yes":
+            error = "Tick the box to confirm the removal."
+            return await console.page(
+                "admins.html", 400, admins=await queries.admins(), error=error
+            )
+        try:
+            await actions.remove_admin(actor(), admin_id)
+        except ActionError as exc:
+            return await console.page(
+                "admins.html", 400, admins=await queries.admins(), error=str(exc)
+            )
+        return go("/admin/admins")
 
     # ---- the admin's own authenticator --------------------------------------------------------
     @bp.get("/totp")
