@@ -128,7 +128,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         ),
         api.blueprint(settings, services.oauth, services.link_sessions, services.linked_devices),
         admin.blueprint(services.actions, services.console, services.admin_signin, settings),
-        ops.blueprint(services.readiness),
+        ops.blueprint(services.readiness, settings.metrics_token),
     ):
         app.register_blueprint(bp)
     hardening.install(

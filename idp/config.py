@@ -19,6 +19,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ARGON2_MIN_MEMORY_KIB = 7168
 ARGON2_MAX_MEMORY_KIB = 1024 * 1024
 ARGON2_MIN_WORK = 7168 * 5
+MIN_METRICS_TOKEN = 16  # a bearer token for /metrics: long enough not to be guessed
 
 
 class ConfigError(ValueError):
@@ -62,6 +63,8 @@ class Settings:
     password_reset_url: str | None = None
     log_format: str = "text"
     max_body_bytes: int = 64 * 1024
+    # /metrics answers only a request with `Authorization: Bearer <this>`; unset, it is a 404.
+    metrics_token: str | None = None
     signin_free_failures: int = 5
     signin_ip_free_failures: int = 20
     # New authentication sessions per client network (IPv4 address or IPv6 /64) within a minute.
@@ -242,6 +245,8 @@ class Settings:
             "http",
         ):
             raise ConfigError("IDP_PASSWORD_RESET_URL must be an absolute http(s) URL")
+        if self.metrics_token is not None and len(self.metrics_token) < MIN_METRICS_TOKEN:
+            raise ConfigError(f"IDP_METRICS_TOKEN must be at least {MIN_METRICS_TOKEN} characters")
 
     def _validate_argon2(self) -> None:
         """Bounds from OWASP's table: no weaker than its cheapest row (7 MiB x 5 passes), no

@@ -69,6 +69,7 @@ def settings_overview(s: Settings) -> list[tuple[str, str]]:
         ("Issuer", s.issuer),
         ("NOX auth API (IDP_NOX_AUTH_BASE)", s.nox_auth_base),
         ("NOX API key (IDP_NOX_API_KEY)", masked(s.nox_api_key)),
+        ("Metrics token (IDP_METRICS_TOKEN)", masked(s.metrics_token)),
         ("Link callback URL (IDP_LINK_CALLBACK_URL)", s.link_callback_url),
         ("Hand-off timeout", f"{s.handoff_timeout_seconds} s"),
         ("Hand-off maximum age", f"{s.handoff_max_age_seconds} s"),

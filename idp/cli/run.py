@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import click
 
 from idp.cli.base import main, settings
 from idp.cli.servers import SERVERS
 from idp.config import usable_cores
+from idp.metrics import prepare as prepare_metrics
 
 
 @main.command()
@@ -36,7 +38,8 @@ def serve(host: str, port: int, workers: int, server: str) -> None:
     """Serve the identity provider: N worker processes, each with its own event loop."""
     import os
 
-    settings()  # fail early, with a one-line error, on bad configuration
+    found = settings()  # fail early, with a one-line error, on bad configuration
+    prepare_metrics(Path(found.var_dir) / "metrics")  # every worker counts into files there
     os.environ.setdefault("IDP_PASSWORD_WORKERS", str(password_threads(usable_cores(), workers)))
     SERVERS[server](host, port, workers)
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from authlib.common.urls import add_params_to_uri
 
+from idp.metrics import metrics
 from idp.nox.client import NoxDataClient, NoxUnavailable
 from idp.nox.link_sessions import LINK_SESSION_SECONDS
 from idp.nox.payload import BadPayload, LinkPayload, decode_payload
@@ -277,6 +278,7 @@ class LinkCallbacks:
             language = binding.session.language
             decision = await complete_callback(self.links, self.data_api, binding, payload, now)
         except Rejected as rejected:
+            metrics().link_sessions.labels("rejected").inc()
             return await self._refuse(user, str(rejected), payload, language, ip)
         session = binding.session
         if isinstance(decision, Held):
@@ -288,6 +290,7 @@ class LinkCallbacks:
             }
             await self._event("link_move_held", user, detail, ip)
         status = "held" if isinstance(decision, Held) else "linked"
+        metrics().link_sessions.labels(status).inc()
         return_to = None
         if session.return_url:  # started through the API: back to the supplier's app
             return_to = add_params_to_uri(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from idp.config import Settings
+from idp.metrics import metrics
 
 log = logging.getLogger("idp.nox")
 
@@ -110,6 +112,23 @@ class NoxLinkClient:
         brand: str | None,
         redirect_url: str | None = None,
     ) -> CreatedLinkSession:
+        """POST /v2/supplier/link-sessions; NoxUnavailable on any failure (logged, counted)."""
+        try:
+            created = await self._create(user_id, asset_type, language, brand, redirect_url)
+        except NoxUnavailable:
+            metrics().link_sessions.labels("failed").inc()
+            raise
+        metrics().link_sessions.labels("created").inc()
+        return created
+
+    async def _create(
+        self,
+        user_id: str,
+        asset_type: str,
+        language: str,
+        brand: str | None,
+        redirect_url: str | None,
+    ) -> CreatedLinkSession:
         body: dict[str, Any] = {
             "user_id": user_id,
             "redirect_url": redirect_url or self.settings.link_callback_url,
@@ -121,6 +140,7 @@ class NoxLinkClient:
         if not self.settings.nox_api_key:
             log.error("IDP_NOX_API_KEY is not set: no link session can be created at NOX")
             raise NoxUnavailable("IDP_NOX_API_KEY is not set")
+        started = time.perf_counter()
         try:
             response = await self.http.post(
                 "/v2/supplier/link-sessions",
@@ -128,8 +148,10 @@ class NoxLinkClient:
                 headers={"x-api-key": self.settings.nox_api_key},
             )
         except httpx.HTTPError as exc:
+            metrics().nox_call("link_session", started, None)
             log.error("NOX link-session request failed: %s", type(exc).__name__)
             raise NoxUnavailable(type(exc).__name__) from None
+        metrics().nox_call("link_session", started, response.status_code)
         if not response.is_success:
             log.error("NOX answered HTTP %s to a link-session request", response.status_code)
             raise NoxUnavailable(f"HTTP {response.status_code}")
@@ -221,6 +243,7 @@ class NoxDataClient:
         """What NOX lists for this customer; NoxUnavailable on any failure (logged)."""
         if not self.configured:
             raise NoxUnavailable("the data API is not configured")
+        started = time.perf_counter()
         try:
             response = await self.http.get(
                 "/v1/devices",
@@ -228,8 +251,10 @@ class NoxDataClient:
                 headers={"x-api-key": self.settings.nox_api_key or ""},  # `configured`: set
             )
         except httpx.HTTPError as exc:
+            metrics().nox_call("devices", started, None)
             log.error("NOX data API request failed: %s", type(exc).__name__)
             raise NoxUnavailable(type(exc).__name__) from None
+        metrics().nox_call("devices", started, response.status_code)
         if not response.is_success:
             log.error("NOX data API answered HTTP %s", response.status_code)
             raise NoxUnavailable(f"HTTP {response.status_code}")

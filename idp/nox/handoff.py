@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from idp.config import Settings
+from idp.metrics import metrics
 from idp.records import Handoff
 from idp.security.clock import Clock
 from idp.store.outbox import Outbox
@@ -98,11 +100,13 @@ class HandoffDelivery:
             # would map a customer NOX no longer waits for.
             await self.outbox.expired(handoff.id, now)
             log.warning("hand-off %s expired with its authentication session", handoff.id)
+            metrics().handoffs.labels("expired").inc()
             return "expired"
         problem = handoff_url_problem(self.settings, handoff.url)
         if problem:
             await self.outbox.failed(handoff.id, now, None, f"not sent: {problem}")
             log.error("hand-off %s not sent: %s", handoff.id, problem)
+            metrics().handoffs.labels("failed").inc()
             return "failed"
         headers = {"Idempotency-Key": handoff.id, "Content-Type": "application/json"}
         if is_nox_url(self.settings, handoff.url):
@@ -110,20 +114,25 @@ class HandoffDelivery:
                 return await self._later(handoff, None, "not sent: IDP_NOX_API_KEY is not set")
             headers["x-api-key"] = self.settings.nox_api_key
         status: int | None = None
+        started = time.perf_counter()
         try:
             response = await self.http.post(handoff.url, json=handoff.body, headers=headers)
             status = response.status_code
             answer = response.text[:KEPT_ANSWER]
         except httpx.HTTPError as exc:
             answer = f"{type(exc).__name__}: {exc}"[:KEPT_ANSWER]
+        metrics().nox_call("handoff", started, status)
         now = self.clock.now()
         if status is not None and 200 <= status < 300:
             await self.outbox.delivered(handoff.id, now, status)
             log.info("hand-off %s delivered (HTTP %s)", handoff.id, status)
+            metrics().handoffs.labels("delivered").inc()
+            metrics().handoff_age.observe(max(0, now - handoff.created_at))
             return "delivered"
         if status is not None and 300 <= status < 500 and status not in RETRYABLE_4XX:
             await self.outbox.failed(handoff.id, now, status, answer)
             log.warning("hand-off %s refused (HTTP %s), not retried", handoff.id, status)
+            metrics().handoffs.labels("failed").inc()
             return "failed"
         return await self._later(handoff, status, answer)
 
@@ -133,11 +142,13 @@ class HandoffDelivery:
         if now - handoff.created_at >= self.settings.handoff_max_age_seconds:
             await self.outbox.failed(handoff.id, now, status, f"gave up after max age: {answer}")
             log.error("hand-off %s given up after %s attempts", handoff.id, handoff.attempts)
+            metrics().handoffs.labels("failed").inc()
             return "failed"
         delay = backoff_seconds(handoff.attempts, self.settings.handoff_retry_base_seconds)
         if handoff.expires_at is not None:  # come back no later than when it expires
             delay = max(0, min(delay, handoff.expires_at - now))
         await self.outbox.retry_later(handoff.id, now + delay, status, answer)
+        metrics().handoffs.labels("retry").inc()
         log.warning(
             "hand-off %s attempt %s failed (%s); retry in %ss",
             handoff.id,

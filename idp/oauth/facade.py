@@ -16,6 +16,7 @@ from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
 
 from idp.config import Settings
+from idp.metrics import metrics
 from idp.oauth.bridge import await_store, run_sync
 from idp.oauth.keys import KeyCache
 from idp.oauth.metadata import PublicDocument, PublicDocuments, server_metadata
@@ -159,6 +160,7 @@ class OAuth:
         location = result.location
         if location is None:  # Authlib answered with an error it did not raise
             return RefusedAuthorization("server_error", "No redirect was produced", None)
+        metrics().codes.inc()
         return IssuedCode(location, request.handoff_id)
 
     async def _form_endpoint(

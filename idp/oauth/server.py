@@ -17,6 +17,7 @@ from authlib.oauth2.rfc6749 import (
 from authlib.oauth2.rfc9207 import IssuerParameter
 
 from idp.config import Settings
+from idp.metrics import metrics
 from idp.oauth.bridge import Runner
 from idp.oauth.client_auth import refuse_two_methods
 from idp.oauth.clients import ClientCache
@@ -166,6 +167,7 @@ class Server(AuthorizationServer):
             # The code was replayed, or the family revoked, while these tokens were made: they
             # were never stored, so they must not be handed out either.
             raise InvalidGrantError()
+        metrics().tokens.labels(request.payload.grant_type or "").inc()
 
     def security_event(self, kind: str, actor: str | None, detail: EventDetail) -> None:
         """Record (and log) a security event seen by a grant: a replayed code, a reused refresh

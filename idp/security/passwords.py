@@ -28,6 +28,7 @@ from typing import TypeVar
 from passlib.context import CryptContext
 
 from idp.config import Settings, usable_cores
+from idp.metrics import metrics
 
 # Every format a supplier may bring in an import; all but argon2 are re-hashed at next sign-in.
 LEGACY_SCHEMES = [
@@ -194,14 +195,21 @@ class PasswordPool:
     async def run(self, fn: Callable[..., T], *args: object) -> T:
         if not self._slots.acquire(blocking=False):
             raise PasswordPoolFull
+        in_pool = metrics().password_queue
         try:
             future: Future[T] = self._executor.submit(fn, *args)
         except BaseException:
             self._slots.release()
             raise
+        in_pool.inc()
+
+        def done(_: object) -> None:
+            in_pool.dec()
+            self._slots.release()
+
         # Freed when the job ends, not when the caller stops waiting: a cancelled request
         # does not make room while its hash is still being computed.
-        future.add_done_callback(lambda _: self._slots.release())
+        future.add_done_callback(done)
         return await asyncio.wrap_future(future)
 
     def shutdown(self) -> None:

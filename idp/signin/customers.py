@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from idp.i18n import gettext as _
+from idp.metrics import metrics
 from idp.oauth.models import Subject
 from idp.records import User
 from idp.security import passwords
@@ -71,6 +72,7 @@ class Customers:
                 ip,
                 once_within=THROTTLED_EVENT_WINDOW,
             )
+            metrics().signins.labels("throttled").inc()
             message = _("Too many failed attempts. Please wait %(seconds)s seconds and try again.")
             return SignInResult(status=429, error=message % {"seconds": wait})
 
@@ -79,14 +81,17 @@ class Customers:
             check = await passwords.verify_async(password, user.password_hash if user else None)
         except passwords.PasswordPoolFull:
             await self.throttle.not_checked(attempt)
+            metrics().signins.labels("busy").inc()
             raise
         if user is None or not check.ok or user.disabled:
+            metrics().signins.labels("failed").inc()
             await self.events.record("signin_failed", email.lower(), context, ip)
             return SignInResult(
                 status=401, error=_("The email address or password is not correct.")
             )
 
         await self.throttle.succeeded(attempt)
+        metrics().signins.labels("succeeded").inc()
         if check.new_hash:  # a legacy or outdated hash: upgrade to argon2id now we know it
             await self.users.set_password_hash(user.id, check.new_hash, now)
         raw_session_id = new_secret(32)

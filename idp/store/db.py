@@ -9,6 +9,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from idp.metrics import metrics
+
 
 def create_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
@@ -17,8 +19,12 @@ def create_engine(url: str) -> AsyncEngine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", sqlite_pragmas)
-        return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    else:
+        engine = create_async_engine(url, pool_pre_ping=True)
+    in_use = metrics().db_connections
+    event.listen(engine.sync_engine, "checkout", lambda *_: in_use.inc())
+    event.listen(engine.sync_engine, "checkin", lambda *_: in_use.dec())
+    return engine
 
 
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -11,6 +11,7 @@ from quart import Quart, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from idp.i18n import gettext as _
+from idp.metrics import metrics
 from idp.security.passwords import PasswordPoolFull
 from idp.web.common import json_error, page
 
@@ -109,6 +110,9 @@ def install(app: Quart, json_logs: bool, https: bool, server_timing: bool = Fals
             elapsed_ms,
             request.remote_addr,
         )
+        # By route (the rule, `/interaction/<session_id>/login`): never an id in a label.
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        metrics().request(route, request.method, response.status_code, elapsed_ms / 1000)
         return response
 
     @app.errorhandler(HTTPException)

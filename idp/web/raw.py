@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from idp.metrics import metrics
 from idp.web.hardening import choose_request_id, log_request, security_headers
 
 HeaderList = list[tuple[str, str]]
@@ -95,3 +96,5 @@ class Answering:
         log_request(
             self.json_logs, request_id, scope["method"], scope["path"], status, elapsed_ms, client
         )
+        # A fast path's paths are its routes (no parameters in them).
+        metrics().request(scope["path"], scope["method"], status, elapsed_ms / 1000)
