@@ -319,3 +319,36 @@ def test_admins_role_and_remove_keep_an_owner(cli) -> None:  # type: ignore[no-u
     assert changed["detail"] == {"email": "v@s.example", "role": "owner", "was": "viewer"}
     [removed] = audit(cli, "admin.admin.removed")
     assert removed["detail"] == {"email": "o@s.example", "role": "owner"}
+
+
+def test_config_show_masks_secrets_and_names_sources(tmp_path: Path) -> None:
+    config_file = tmp_path / "idp.toml"
+    config_file.write_text('supplier_name = "Groene Stroom"\nauthorize_per_minute = 30\n')
+    env = {
+        "IDP_CONFIG": str(config_file),
+        "IDP_VAR_DIR": str(tmp_path),
+        "IDP_SECRET_KEY": "a-very-secret-key-0123456789",
+        "IDP_NOX_API_KEY": "nox-api-key-abcdef",
+        "IDP_METRICS_TOKEN": "metrics-token-0123456789",
+        "IDP_DATABASE_URL": "postgresql+asyncpg://idp:hunter2-password@db.internal/idp",
+        "IDP_AUTHORIZE_PER_MINUTE": "45",
+    }
+    result = CliRunner(env=env).invoke(main, ["config", "show"])
+    assert result.exit_code == 0, result.output
+    lines = {line.split("=", 1)[0]: line for line in result.output.splitlines()}
+    for secret in ("a-very-secret", "nox-api-key", "metrics-token", "hunter2"):
+        assert secret not in result.output
+    assert lines["IDP_SECRET_KEY"].startswith("IDP_SECRET_KEY=(set, 28 characters)")
+    assert lines["IDP_DATABASE_URL"].startswith("IDP_DATABASE_URL=postgresql+asyncpg://idp:***@")
+    assert lines["IDP_SUPPLIER_NAME"].endswith("# IDP_CONFIG file")
+    assert "IDP_AUTHORIZE_PER_MINUTE=45 " in lines["IDP_AUTHORIZE_PER_MINUTE"]  # env wins
+    assert lines["IDP_AUTHORIZE_PER_MINUTE"].endswith("# environment")
+    assert lines["IDP_CODE_SECONDS"].endswith("# default")
+    assert len(lines) == len(set(lines)) and "IDP_EXTRA" not in lines
+
+
+def test_config_show_refuses_what_serve_would_refuse(tmp_path: Path) -> None:
+    env = {"IDP_VAR_DIR": str(tmp_path), "IDP_METRICS_TOKEN": "short"}
+    result = CliRunner(env=env).invoke(main, ["config", "show"])
+    assert result.exit_code != 0
+    assert result.output.strip() == "Error: IDP_METRICS_TOKEN must be at least 16 characters"
