@@ -13,6 +13,7 @@ from werkzeug.routing import IntegerConverter, Map
 
 from idp import i18n, retention
 from idp.config import Settings, load_settings
+from idp.metrics import worker_stopped
 from idp.nox.readiness import configuration_warnings
 from idp.security.clock import Clock, SystemClock
 from idp.security.logs import configure_logging
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     @app.after_serving
     async def _stop() -> None:
+        worker_stopped()
         stop, workers = app.extensions.pop("idp.worker")
         stop.set()
         await asyncio.gather(*workers)

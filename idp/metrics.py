@@ -129,6 +129,12 @@ class Metrics:
             self.nox_errors.labels(operation).inc()
 
 
+def worker_stopped() -> None:
+    """A worker's graceful end: its share of the live gauges no longer counts."""
+    if os.environ.get(MULTIPROCESS_ENV):
+        multiprocess.mark_process_dead(os.getpid())
+
+
 @cache
 def metrics() -> Metrics:
     """The process's metrics, made at first use."""

@@ -39,7 +39,8 @@ def serve(host: str, port: int, workers: int, server: str) -> None:
     import os
 
     found = settings()  # fail early, with a one-line error, on bad configuration
-    prepare_metrics(Path(found.var_dir) / "metrics")  # every worker counts into files there
+    if found.metrics_token:  # /metrics is on: every worker counts into files there
+        prepare_metrics(Path(found.var_dir) / "metrics")
     os.environ.setdefault("IDP_PASSWORD_WORKERS", str(password_threads(usable_cores(), workers)))
     SERVERS[server](host, port, workers)
 
