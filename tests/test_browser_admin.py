@@ -98,3 +98,64 @@ async def test_owner_adds_a_redirect_uri(browser: Browser, stack: tuple[Stack, s
     response = await page.goto(authorize_url(stack_, NEW_URI + "/other"))
     assert response is not None and response.status == 400
     assert "not valid" in await page.inner_text("main")
+
+
+async def test_owner_adds_an_admin_who_enrols_from_the_qr_page_then_changes_and_removes_them(
+    browser: Browser,  # noqa: F811 - the fixture imported above
+    stack: tuple[Stack, str],
+) -> None:
+    """The admin lifecycle as far as it goes today: add (the enrolment QR code drawn and shown
+    under the page's CSP), the new admin signs in with a code of that secret, an owner changes
+    their role, then removes them and their open console page is signed out."""
+    import re
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    stack_, secret = stack
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    owner = await browser.new_context()
+    page = await owner.new_page()
+    await page.goto(stack_.idp.url + "/admin/login")
+    await page.fill("#email", OWNER)
+    await page.fill("#password", OWNER_PASSWORD)
+    await page.fill("#code", pyotp.TOTP(secret).now())
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(stack_.idp.url + "/admin")
+
+    await page.goto(stack_.idp.url + "/admin/admins")
+    await page.fill("input[name=email]", "operator@supplier.example")
+    await page.select_option("form[action='/admin/admins'] select[name=role]", "operator")
+    await page.fill("input[name=password]", "operator password 0123")
+    await page.get_by_role("button", name="Add admin").click()
+    qr = page.get_by_role("img", name="QR code of the authenticator enrolment URI")
+    assert await qr.evaluate("img => img.complete && img.naturalWidth > 100")  # drawn, allowed
+    await page.screenshot(path=str(ARTIFACTS / "4-admin-added-qr.png"), full_page=True)
+    uri = await page.inner_text("code.secret")
+    assert unquote(urlsplit(uri).path).endswith("operator@supplier.example")
+    new_secret = parse_qs(urlsplit(uri).query)["secret"][0]
+
+    theirs = await (await browser.new_context()).new_page()
+    await theirs.goto(stack_.idp.url + "/admin/login")
+    await theirs.fill("#email", "operator@supplier.example")
+    await theirs.fill("#password", "operator password 0123")
+    await theirs.fill("#code", pyotp.TOTP(new_secret).now())
+    await theirs.get_by_role("button", name="Sign in").click()
+    await theirs.wait_for_url(stack_.idp.url + "/admin")
+
+    await page.goto(stack_.idp.url + "/admin/admins")
+    await page.get_by_label("Role for operator@supplier.example").select_option("viewer")
+    await (
+        page.get_by_role("row", name=re.compile("operator@supplier.example"))
+        .get_by_role("button", name="Change role")
+        .click()
+    )
+    await page.wait_for_url(stack_.idp.url + "/admin/admins")
+    row = page.get_by_role("row", name=re.compile("operator@supplier.example"))
+    assert "viewer" in await row.inner_text()
+    await row.get_by_role("checkbox").check()
+    await row.get_by_role("button", name="Remove").click()
+    await page.wait_for_url(stack_.idp.url + "/admin/admins")
+    assert "operator@supplier.example" not in await page.inner_text("main")
+    await page.screenshot(path=str(ARTIFACTS / "5-admin-removed.png"), full_page=True)
+
+    await theirs.reload()
+    await theirs.wait_for_url(stack_.idp.url + "/admin/login")

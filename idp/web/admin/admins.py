@@ -8,6 +8,7 @@ from quart import Blueprint, Response, request
 from idp.admin.actions import ActionError
 from idp.admin.signin import SignInRefused
 from idp.web.admin.pages import ADMIN_COOKIE, Console, actor, admin
+from idp.web.admin.qr import qr_data_uri
 from idp.web.common import client_ip, go
 
 
@@ -34,7 +35,9 @@ def register(bp: Blueprint, console: Console) -> None:
             return await console.page(
                 "admins.html", 400, admins=await queries.admins(), error=str(exc)
             )
-        return await console.page("admin_created.html", email=form.get("email"), totp_uri=uri)
+        return await console.page(
+            "admin_created.html", email=form.get("email"), totp_uri=uri, totp_qr=qr_data_uri(uri)
+        )
 
     @bp.post("/admins/<int:admin_id>/role")
     @console.requires("owner")
@@ -84,4 +87,4 @@ def register(bp: Blueprint, console: Console) -> None:
             )
         except SignInRefused as refused:
             return await console.page("totp.html", refused.status, error=refused.message)
-        return await console.page("totp_enrolled.html", totp_uri=uri)
+        return await console.page("totp_enrolled.html", totp_uri=uri, totp_qr=qr_data_uri(uri))
