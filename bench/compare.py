@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 from loadgen import Request, Result, wrk
+from run import cpu_seconds
 from servers import DISCOVERY, Ours, Peer, Server
 from signins import SigninLoad, hash_limit, stored_hash, token_request, token_under_signins
 
@@ -98,7 +99,12 @@ async def signins(ours: Ours, args: argparse.Namespace) -> dict[str, Any]:
     encoded = stored_hash(ours.db_path)
     before = hash_limit(encoded, args.hash_seconds)
     load = SigninLoad(ours.base_url, ours.emails, args.signin_concurrency)
+    server_cpu, client_cpu = cpu_seconds(ours.process.pid), time.process_time()
     rate = await load.run_for(args.signin_seconds)
+    # Where the CPU went, per sign-in (the ramp included on both sides of the division).
+    signed_in = max(load.all_signed_in, 1)
+    rate["server_cpu_ms"] = (cpu_seconds(ours.process.pid) - server_cpu) * 1000 / signed_in
+    rate["client_cpu_ms"] = (time.process_time() - client_cpu) * 1000 / signed_in
     after = hash_limit(encoded, args.hash_seconds)
     limit = before | {"per_second": (before["per_second"] + after["per_second"]) / 2}
     limit["bracket"] = (before["per_second"], after["per_second"])
@@ -153,6 +159,9 @@ def table(report: dict[str, Any], args: argparse.Namespace) -> str:
             f"  signed in    {rate['per_second']:7.1f} /s = {share:.0%} of the hash limit; "
             f"password POST p50 {fmt(rate['p50_ms'])} ms, p99 {fmt(rate['p99_ms'])} ms; "
             f"other answers {rate['other'] or 'none'}",
+            f"  CPU per sign-in: the server {rate['server_cpu_ms']:.1f} ms (one argon2 check "
+            f"at the hash limit: {limit['processes'] * 1000 / limit['per_second']:.1f} ms), "
+            f"this bench's own client {rate['client_cpu_ms']:.1f} ms",
         ]
         under = s["token_under_signins"]
         lines.append(

@@ -204,6 +204,18 @@ def descendants(pid: int) -> list[int]:
     return [each for child in children for each in (child, *descendants(child))]
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by `pid` and every process under it."""
+    ticks = 0
+    for each in [pid, *descendants(pid)]:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (proc(5): fields 14, 15)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss(pid: int) -> list[dict[str, Any]]:
     """VmHWM (peak resident memory) of `pid` and each process under it, in MiB: the server's
     main process, its workers (Hypercorn spawns them, Granian forks them) and Hypercorn's

@@ -111,6 +111,7 @@ class SigninLoad:
     def __post_init__(self) -> None:
         self.statuses: Counter[str] = Counter()
         self.latencies: list[float] = []
+        self.all_signed_in = 0  # ramp included, for CPU per sign-in
         self.stop = asyncio.Event()
 
     async def _customer(self, email: str, source: str) -> None:
@@ -123,6 +124,7 @@ class SigninLoad:
             self.statuses[str(status)] += 1
             if status == 302:
                 self.latencies.append(ms)
+                self.all_signed_in += 1
 
     async def run_for(self, seconds: float, ramp: float = 2.0) -> dict[str, Any]:
         """Sign in for `ramp` + `seconds`; the rate counts the sign-ins that ended within the
