@@ -287,13 +287,8 @@ async def stack(tmp_path: Path) -> AsyncIterator[Any]:
 
     stack = Stack(tmp_path)
     await stack.seed()
-    try:
-        stack.idp.start()
-        stack.sandbox.start()
+    with stack.running():
         yield stack
-    finally:
-        stack.stop()
-        print(stack.logs())  # pytest shows it only when the test failed
 
 
 async def failed_handoff(store: Store, handoff_id: str = "h1", now: int = 0) -> None:

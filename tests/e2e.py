@@ -4,6 +4,7 @@ SQLite database, and a small cookie-keeping HTTP "browser" for the customer's st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import os
 import re
@@ -12,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -197,6 +198,19 @@ class Stack:
     def stop(self) -> None:
         self.sandbox.stop()
         self.idp.stop()
+
+    @contextlib.contextmanager
+    def running(self, sandbox: bool = True) -> Iterator[Stack]:
+        """The identity provider (and the sandbox) started; stopped afterwards, their logs
+        printed (pytest shows them only when the test failed)."""
+        try:
+            self.idp.start()
+            if sandbox:
+                self.sandbox.start()
+            yield self
+        finally:
+            self.stop()
+            print(self.logs() if sandbox else self.idp.log())
 
     def logs(self) -> str:
         return f"--- idp ---\n{self.idp.log()}\n--- sandbox ---\n{self.sandbox.log()}"

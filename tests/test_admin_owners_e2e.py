@@ -18,7 +18,7 @@ import pytest
 
 from idp.security import passwords
 from idp.store import Store
-from tests.e2e import IDP, Stack
+from tests.e2e import Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -38,13 +38,8 @@ async def idp_two_workers(tmp_path: Path) -> AsyncIterator[Stack]:
     stack = Stack(tmp_path)
     await stack.seed()
     stack.idp = replace(stack.idp, argv=[*stack.idp.argv, "--workers", "2"])
-    assert stack.idp.argv[:2] == [IDP, "serve"]
-    try:
-        stack.idp.start()
+    with stack.running(sandbox=False):
         yield stack
-    finally:
-        stack.idp.stop()
-        print(stack.idp.log())  # pytest shows it only when the test failed
 
 
 async def add_owners(stack: Stack, round_: int) -> list[Owner]:

@@ -28,13 +28,8 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     await stack.seed()
     env = {**stack.idp.env, "IDP_METRICS_TOKEN": TOKEN}
     stack.idp = replace(stack.idp, env=env, argv=[*stack.idp.argv, "--workers", "2"])
-    try:
-        stack.idp.start()
-        stack.sandbox.start()
+    with stack.running():
         yield stack
-    finally:
-        stack.stop()
-        print(stack.logs())  # pytest shows it only when the test failed
 
 
 async def scrape(base: str) -> Samples:

@@ -107,13 +107,8 @@ async def redirect_stack(tmp_path: Path) -> AsyncIterator[Stack]:
     stack = Stack(tmp_path)
     await stack.seed(handoff_mode="redirect")
     stack.sandbox.env = {**stack.sandbox.env, "IDP_SANDBOX_HANDOFF_MODE": "redirect"}
-    try:
-        stack.idp.start()
-        stack.sandbox.start()
+    with stack.running():
         yield stack
-    finally:
-        stack.stop()
-        print(stack.logs())
 
 
 async def test_redirect_mode_succeeds_on_the_code_alone(

@@ -42,12 +42,8 @@ async def idp_only(tmp_path: Path) -> AsyncIterator[Stack]:
         )
     finally:
         await store.close()
-    try:
-        stack.idp.start()
+    with stack.running(sandbox=False):
         yield stack
-    finally:
-        stack.idp.stop()
-        print(stack.idp.log())  # pytest shows it only when the test failed
 
 
 async def stored_state(stack: Stack, key: str, event: str) -> tuple[int, int]:
