@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import os
+from functools import partial
 from typing import Any
 
 from quart import Quart, Response, send_file
@@ -21,6 +22,7 @@ from idp.security.secrets import new_secret
 from idp.services import Services
 from idp.web import (
     account,
+    account_controls,
     admin,
     api,
     authorize,
@@ -28,6 +30,7 @@ from idp.web import (
     hardening,
     home,
     interaction,
+    logout,
     ops,
     token,
 )
@@ -80,6 +83,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.jinja_env.globals.update(
         supplier_name=settings.supplier_name, has_logo=bool(settings.logo_path)
     )
+    app.jinja_env.filters.update(
+        moment=partial(i18n.moment, zone=settings.zone), day=partial(i18n.day, zone=settings.zone)
+    )
 
     services = Services.build(settings, clock)
     app.extensions["idp"] = services
@@ -120,14 +126,16 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         discovery.blueprint(services.oauth),
         authorize.blueprint(services.signin),
         interaction.blueprint(services.signin),
+        logout.blueprint(services.signin.logout),
         token.blueprint(services.oauth),
         account.blueprint(
             settings,
-            services.signin.customers,
+            services.signin,
             services.link_sessions,
             services.link_callbacks,
             services.linked_devices,
         ),
+        account_controls.blueprint(services.signin, services.linked_devices),
         api.blueprint(settings, services.oauth, services.link_sessions, services.linked_devices),
         admin.blueprint(services.actions, services.console, services.admin_signin, settings),
         ops.blueprint(services.readiness, settings.metrics_token),

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -59,6 +60,8 @@ class Settings:
     refresh_token_absolute_seconds: int = 90 * 24 * 3600
     login_session_seconds: int = 8 * 3600
     supplier_name: str = "Energieleverancier"
+    # The IANA time zone the customer's pages show times in (NOX's customers are in CET).
+    timezone: str = "Europe/Amsterdam"
     logo_path: str | None = None
     password_reset_url: str | None = None
     log_format: str = "text"
@@ -179,7 +182,17 @@ class Settings:
     def url(self, path: str) -> str:
         return self.issuer.rstrip("/") + path
 
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
     def validate(self) -> None:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"IDP_TIMEZONE must be an IANA time zone, got {self.timezone!r}"
+            ) from None
         parts = urlsplit(self.issuer)
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise ConfigError(f"IDP_ISSUER must be an absolute https URL, got {self.issuer!r}")

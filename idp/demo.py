@@ -26,12 +26,19 @@ TERMS = {
 async def follow_sandbox(
     store: Store, var_dir: str, credentials: dict[str, Any], sandbox_url: str, now: int
 ) -> None:
-    """The sandbox moved (`make run SANDBOX_PORT=...`): point the demo client's redirect URI and
-    hand-off URL at it, instead of leaving stale ones that break flow 1."""
+    """The sandbox moved (`make run SANDBOX_PORT=...`), or the database predates sign-out: point
+    the demo client's redirect URI, post-logout redirect URI and hand-off URL at it, instead of
+    leaving stale ones that break flow 1."""
+    client_id = credentials["client_id"]
+    signed_out = f"{sandbox_url}/signed-out"
+    client = await store.clients.get(client_id)
+    if client is not None and client.post_logout_redirect_uris != [signed_out]:
+        for stale in client.post_logout_redirect_uris:
+            await store.clients.remove_redirect_uri(client_id, stale, "post_logout")
+        await store.clients.add_redirect_uri(client_id, signed_out, "post_logout")
     redirect_uri = f"{sandbox_url}/callback"
     if credentials.get("redirect_uri") == redirect_uri:
         return
-    client_id = credentials["client_id"]
     await store.clients.remove_redirect_uri(client_id, credentials["redirect_uri"])
     await store.clients.add_redirect_uri(client_id, redirect_uri)
     await store.clients.update(
@@ -72,6 +79,7 @@ async def seed(store: Store, var_dir: str, sandbox_url: str, now: int) -> dict[s
         grant_types=["authorization_code", "refresh_token"],
         scopes=["openid", "profile", "email", "offline_access"],
         redirect_uris=[credentials["redirect_uri"]],
+        post_logout_redirect_uris=[f"{sandbox_url}/signed-out"],
         now=now,
         handoff_mode="backchannel",
         post_login_redirect_url=f"{sandbox_url}/post-login-redirect",

@@ -6,10 +6,13 @@ no build step and no compiled file to keep in sync.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from contextvars import ContextVar
+from datetime import tzinfo
 from pathlib import Path
 
+from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -61,3 +64,15 @@ def gettext(message: str) -> str:
 
 def ngettext(singular: str, plural: str, n: int) -> str:
     return CATALOGUES[_language.get()].ngettext(singular, plural, n)
+
+
+def moment(timestamp: int, zone: tzinfo) -> str:
+    """A time as the customer reads it: their language's medium date and time, in `zone`."""
+    when = dt.datetime.fromtimestamp(timestamp, dt.UTC)
+    return format_datetime(when, "medium", tzinfo=zone, locale=_language.get())
+
+
+def day(timestamp: int, zone: tzinfo) -> str:
+    """A date as the customer reads it: their language's long date, in `zone`."""
+    when = dt.datetime.fromtimestamp(timestamp, dt.UTC).astimezone(zone)
+    return format_date(when.date(), "long", locale=_language.get())

@@ -28,6 +28,7 @@ class Client:
     handoff_mode: str = "redirect"
     post_login_redirect_url: str | None = None
     redirect_uris: list[str] = field(default_factory=list)
+    post_logout_redirect_uris: list[str] = field(default_factory=list)
     preset: str | None = None
     version: int = 1  # see store/tables.py clients.version
 

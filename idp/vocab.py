@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 # NOX's languages; Dutch is NOX's default (NOX-CONTRACT: language of the link session).
 LANGUAGES = ("nl", "en", "fr", "es")
 DEFAULT_LANGUAGE = "nl"
@@ -37,3 +39,7 @@ HANDOFF_STATUSES = (HANDOFF_PENDING, HANDOFF_DELIVERED, HANDOFF_FAILED, HANDOFF_
 HELD = "held"
 HELD_APPROVED = "approved"
 HELD_REJECTED = "rejected"
+
+# The kinds of URI a client registers: redirect URIs (RFC 6749 §3.1.2) and post-logout redirect
+# URIs (OpenID Connect RP-Initiated Logout 1.0 §3.1), both matched exactly.
+UriKind = Literal["redirect", "post_logout"]

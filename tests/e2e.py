@@ -157,6 +157,7 @@ class Stack:
                 grant_types=["authorization_code", "refresh_token"],
                 scopes=["openid", "profile", "email"],
                 redirect_uris=[self.sandbox.url + "/callback"],
+                post_logout_redirect_uris=[self.sandbox.url + "/signed-out"],
                 now=0,
                 handoff_mode=handoff_mode,
                 post_login_redirect_url=self.sandbox.url + "/post-login-redirect",

@@ -154,6 +154,12 @@ ACTIONS = {
         {"uri": REDIRECT_URI},
         "admin.redirect_uri.removed",
     ),
+    "add_post_logout_uri": (
+        "owner",
+        "/admin/clients/nox/post-logout-uris",
+        {"uri": NEW_URI},
+        "admin.post_logout_redirect_uri.added",
+    ),
     "rename_client": (
         "owner",
         "/admin/clients/nox",
@@ -289,6 +295,33 @@ async def test_a_new_redirect_uri_works_at_once_and_a_removed_one_stops(
     assert (await flow.authorize(redirect_uri=NEW_URI)).status_code == 400
 
 
+async def test_a_post_logout_uri_works_at_once_and_a_removed_one_stops(
+    owner, client, store
+) -> None:
+    """Registered in the console, matched exactly at /logout (RP-Initiated Logout 1.0 §3)."""
+    out = {"client_id": "nox", "post_logout_redirect_uri": NEW_URI, "state": "s"}
+    assert (await client.get("/logout", query_string=out)).status_code == 200  # not redirected
+    csrf = await admin_form(owner, "/admin/clients/nox")
+    added = await owner.post(
+        "/admin/clients/nox/post-logout-uris", form={"csrf_token": csrf, "uri": NEW_URI}
+    )
+    assert location(added) == "/admin/clients/nox"
+    client_page = await (await owner.get("/admin/clients/nox")).get_data(as_text=True)
+    assert f'<input type="hidden" name="uri" value="{NEW_URI}">' in client_page
+    assert location(await client.get("/logout", query_string=out)) == NEW_URI + "?state=s"
+    again = await owner.post(
+        "/admin/clients/nox/post-logout-uris", form={"csrf_token": csrf, "uri": NEW_URI}
+    )
+    assert again.status_code == 400
+    assert "registered already" in await again.get_data(as_text=True)
+    await owner.post(
+        "/admin/clients/nox/post-logout-uris/remove", form={"csrf_token": csrf, "uri": NEW_URI}
+    )
+    assert (await client.get("/logout", query_string=out)).status_code == 200
+    nox = await store.clients.get("nox")
+    assert (nox.redirect_uris, nox.post_logout_redirect_uris) == ([REDIRECT_URI], [])
+
+
 @pytest.mark.parametrize(
     ("uri", "reason"),
     [
@@ -298,14 +331,14 @@ async def test_a_new_redirect_uri_works_at_once_and_a_removed_one_stops(
         ("/relative", "absolute"),
     ],
 )
-async def test_redirect_uri_validation(owner, store, uri: str, reason: str) -> None:
+@pytest.mark.parametrize("kind", ["redirect-uris", "post-logout-uris"])
+async def test_redirect_uri_validation(owner, store, uri: str, reason: str, kind: str) -> None:
     csrf = await admin_form(owner, "/admin/clients/nox")
-    response = await owner.post(
-        "/admin/clients/nox/redirect-uris", form={"csrf_token": csrf, "uri": uri}
-    )
+    response = await owner.post(f"/admin/clients/nox/{kind}", form={"csrf_token": csrf, "uri": uri})
     assert response.status_code == 400
     assert reason in await response.get_data(as_text=True)
-    assert (await store.clients.get("nox")).redirect_uris == [REDIRECT_URI]
+    nox = await store.clients.get("nox")
+    assert (nox.redirect_uris, nox.post_logout_redirect_uris) == ([REDIRECT_URI], [])
 
 
 async def test_rotated_secret_is_shown_once_and_replaces_the_old(owner, store, client) -> None:

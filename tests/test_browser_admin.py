@@ -85,8 +85,8 @@ async def test_owner_adds_a_redirect_uri(browser: Browser, stack: tuple[Stack, s
 
     await page.get_by_role("link", name="Clients", exact=True).click()
     await page.get_by_role("link", name="nox", exact=True).click()
-    await page.fill("#new-uri", NEW_URI)
-    await page.get_by_role("button", name="Add", exact=True).click()
+    await page.fill("#new-redirect-uris", NEW_URI)
+    await page.get_by_role("button", name="Add a redirect URI").click()
     await page.wait_for_url(stack_.idp.url + "/admin/clients/nox")
     assert NEW_URI in await page.inner_text("main")
     await page.screenshot(path=str(ARTIFACTS / "2-client.png"), full_page=True)

@@ -102,3 +102,38 @@ async def test_flow1_from_nox_to_linked(browser: Browser, stack: Stack) -> None:
     assert await page.inner_text("#outcome") == "Supplier authentication succeeded"
     assert len(await stack.events("supplier_linked")) == 2
     assert len(list(ARTIFACTS.glob("*.png"))) >= 8
+
+
+async def test_sign_out_from_nox(browser: Browser, stack: Stack) -> None:
+    """NOX signs the customer out at the supplier (RP-Initiated Logout): the ID token as hint
+    names the customer signed in, so it happens without a question, and the browser comes back
+    to NOX's registered post-logout URI with NOX's state. The next run asks to sign in again."""
+    page = await browser.new_page(locale="nl-NL")
+
+    async def start_at_nox() -> None:
+        await page.goto(stack.sandbox.url + "/")
+        await page.get_by_role("link", name="Enable NOX optimisation").click()
+        await page.check("input[name=supplier][value=local-supplier]")
+        await page.select_option("#language", "nl")
+        await page.get_by_role("button", name="Continue to your supplier").click()
+
+    await start_at_nox()
+    await page.wait_for_url(f"{stack.idp.url}/interaction/*/login")
+    await page.fill("#email", EMAIL)
+    await page.fill("#password", PASSWORD)
+    await page.get_by_role("button", name="Inloggen").click()
+    await page.wait_for_url(f"{stack.idp.url}/interaction/*/terms")
+    await page.check("input[name=accept_terms]")
+    await page.get_by_role("button", name="Accepteren en doorgaan").click()
+    await page.wait_for_url(f"{stack.sandbox.url}/result/*")
+    assert await page.inner_text("#outcome") == "Supplier authentication succeeded"
+
+    await page.get_by_role("button", name="Sign out at the supplier").click()
+    await page.wait_for_url(f"{stack.sandbox.url}/signed-out?state=*")
+    assert await page.inner_text("#signed-out") == "Signed out at the supplier"
+    assert len(await stack.events("supplier_signed_out")) == 1
+    cookies = {c["name"] for c in await page.context.cookies(stack.idp.url)}
+    assert "idp_sid" not in cookies
+
+    await start_at_nox()  # signed out: no "Continue as", the sign-in page again
+    await page.wait_for_url(f"{stack.idp.url}/interaction/*/login")

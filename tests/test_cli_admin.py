@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import json
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,24 @@ def test_redirect_uris_add_and_remove_write_the_console_audit_rows(cli) -> None:
     assert audit(cli, "admin.redirect_uri.removed")
     missing = cli("clients", "redirect-uris", "remove", "nox", REDIRECT_URI, ok=False)
     assert missing.exit_code == 1
+
+
+def test_post_logout_uris_add_and_remove(cli) -> None:  # type: ignore[no-untyped-def]
+    out = "https://nox.example/signed-out"
+    cli("clients", "post-logout-uris", "add", "nox", out)
+    client = cli.query(lambda store: store.clients.get("nox"))
+    assert (client.redirect_uris, client.post_logout_redirect_uris) == ([REDIRECT_URI], [out])
+    [added] = audit(cli, "admin.post_logout_redirect_uri.added")
+    assert added["detail"] == {"client_id": "nox", "uri": out}
+    bad = cli("clients", "post-logout-uris", "add", "nox", "https://nox.example/#x", ok=False)
+    assert bad.exit_code == 1 and "fragment" in bad.output
+    listed = json.loads(cli("clients", "list", "--json").output)
+    assert listed[0]["post_logout_redirect_uris"] == [out]
+    cli("clients", "post-logout-uris", "remove", "nox", out)
+    assert cli.query(lambda store: store.clients.get("nox")).post_logout_redirect_uris == []
+    assert audit(cli, "admin.post_logout_redirect_uri.removed")
+    missing = cli("clients", "post-logout-uris", "remove", "nox", out, ok=False)
+    assert missing.exit_code == 1 and "not registered" in missing.output
 
 
 def test_rotate_disable_enable_client(cli) -> None:  # type: ignore[no-untyped-def]

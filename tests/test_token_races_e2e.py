@@ -58,15 +58,15 @@ async def idp(tmp_path: Path) -> AsyncIterator[Stack]:
         print(stack.logs())  # pytest shows it only when the test failed
 
 
-async def seed_code(stack: Stack) -> tuple[str, str]:
-    """A fresh code for customer 1 of client `nox`, straight into the database."""
+async def seed_code(stack: Stack, client_id: str = "nox") -> tuple[str, str]:
+    """A fresh code for customer 1 of `client_id`, straight into the database."""
     code, (verifier, challenge) = new_secret(32), pkce_pair()
     now = int(time.time())
     store = Store.connect(stack.database_url)
     try:
         await store.grants.add_code(
             code_hash=digest(code),
-            client_id="nox",
+            client_id=client_id,
             user_id=1,
             redirect_uri=stack.sandbox.url + "/callback",
             scope="openid",

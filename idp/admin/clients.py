@@ -19,7 +19,7 @@ from idp.oauth.registration import RegistrationError, validate_secret
 from idp.records import Client
 from idp.security.secrets import digest, new_secret
 from idp.store.clients import DuplicateClient
-from idp.vocab import CLIENT_AUTH_METHODS, GRANT_TYPES, HANDOFF_MODES
+from idp.vocab import CLIENT_AUTH_METHODS, GRANT_TYPES, HANDOFF_MODES, UriKind
 
 NOX_PRESET = "nox"
 PRESETS = (NOX_PRESET,)
@@ -32,6 +32,15 @@ DEFAULT_SCOPES = ("openid", "profile", "email", "offline_access")
 SIGN_IN_GRANT_TYPES = ("authorization_code", "refresh_token")
 MACHINE_GRANT_TYPES = ("client_credentials",)
 MAX_CLIENT_ID = 128
+URI_NAMES: dict[UriKind, str] = {
+    "redirect": "redirect URI",
+    "post_logout": "post-logout redirect URI",
+}
+# The audit row's kind for a change to each kind of URI.
+URI_AUDIT: dict[UriKind, str] = {
+    "redirect": "admin.redirect_uri",
+    "post_logout": "admin.post_logout_redirect_uri",
+}
 
 
 @dataclass(frozen=True)
@@ -251,16 +260,22 @@ class ClientActions(AuditedActions):
         await self.audit(kind, actor, client_id=client_id)
 
     @transactional
-    async def add_redirect_uri(self, actor: Actor, client_id: str, uri: str) -> None:
+    async def add_redirect_uri(
+        self, actor: Actor, client_id: str, uri: str, kind: UriKind = "redirect"
+    ) -> None:
+        """Register a redirect URI, or with kind "post_logout" a post-logout redirect URI (the
+        same rules: RP-Initiated Logout 1.0 §3.1 matches it exactly too)."""
         await self._client(client_id)
         uri = valid_redirect_uri(uri)
-        if not await self.store.clients.add_redirect_uri(client_id, uri):
-            raise ActionError("This redirect URI is registered already.")
-        await self.audit("admin.redirect_uri.added", actor, client_id=client_id, uri=uri)
+        if not await self.store.clients.add_redirect_uri(client_id, uri, kind):
+            raise ActionError(f"This {URI_NAMES[kind]} is registered already.")
+        await self.audit(f"{URI_AUDIT[kind]}.added", actor, client_id=client_id, uri=uri)
 
     @transactional
-    async def remove_redirect_uri(self, actor: Actor, client_id: str, uri: str) -> None:
+    async def remove_redirect_uri(
+        self, actor: Actor, client_id: str, uri: str, kind: UriKind = "redirect"
+    ) -> None:
         await self._client(client_id)
-        if not await self.store.clients.remove_redirect_uri(client_id, uri):
-            raise ActionError("This redirect URI is not registered.")
-        await self.audit("admin.redirect_uri.removed", actor, client_id=client_id, uri=uri)
+        if not await self.store.clients.remove_redirect_uri(client_id, uri, kind):
+            raise ActionError(f"This {URI_NAMES[kind]} is not registered.")
+        await self.audit(f"{URI_AUDIT[kind]}.removed", actor, client_id=client_id, uri=uri)

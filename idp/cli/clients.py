@@ -155,6 +155,34 @@ def redirect_uris_remove(client_id: str, uri: str) -> None:
     click.echo(f"removed {uri} from {client_id}")
 
 
+@clients.group("post-logout-uris")
+def post_logout_uris() -> None:
+    """Where a client may send the browser after signing the customer out (RP-Initiated
+    Logout 1.0), matched by exact string comparison."""
+
+
+@post_logout_uris.command("add")
+@click.argument("client_id")
+@click.argument("uri")
+def post_logout_uris_add(client_id: str, uri: str) -> None:
+    """Register one more post-logout redirect URI; accepted at /logout at once."""
+    with_actions(
+        lambda actions, actor: actions.add_redirect_uri(actor, client_id, uri, "post_logout")
+    )
+    click.echo(f"added {uri} to {client_id}")
+
+
+@post_logout_uris.command("remove")
+@click.argument("client_id")
+@click.argument("uri")
+def post_logout_uris_remove(client_id: str, uri: str) -> None:
+    """Remove a post-logout redirect URI; /logout no longer sends the browser there."""
+    with_actions(
+        lambda actions, actor: actions.remove_redirect_uri(actor, client_id, uri, "post_logout")
+    )
+    click.echo(f"removed {uri} from {client_id}")
+
+
 @clients.command("rotate-secret")
 @click.argument("client_id")
 def clients_rotate_secret(client_id: str) -> None:
@@ -195,6 +223,7 @@ def clients_list(as_json: bool) -> None:
                         "grant_types": c.grant_types,
                         "scopes": c.scopes,
                         "redirect_uris": c.redirect_uris,
+                        "post_logout_redirect_uris": c.post_logout_redirect_uris,
                         "handoff_mode": c.handoff_mode,
                         "post_login_redirect_url": c.post_login_redirect_url,
                         "preset": c.preset,

@@ -38,6 +38,12 @@ class LinkedDevices:
             found.append(LinkedDevice(device, ready, ready <= today))
         return found
 
+    async def disconnect(self, user_id: int, device_id: str) -> Device | None:
+        """The customer ends the link of one of their devices here. NOX offers no call to
+        unlink, so NOX keeps its side until the customer removes the device in NOX's app; the
+        account page says so. None when the customer holds no such device."""
+        return await self.links.disconnect(user_id, device_id, self.clock.now())
+
     async def of_supplier_user(self, supplier_user_id: str) -> list[LinkedDevice] | None:
         """None when no customer has this supplier_user_id (a disabled one is still listed)."""
         user = await self.users.by_supplier_user_id(supplier_user_id)

@@ -76,6 +76,25 @@ class BearerRefusal:
     description: str
 
 
+@dataclass(frozen=True)
+class LogoutRequest:
+    """An RP-Initiated Logout request as Authlib validated it: the client it names (if any),
+    where to send the browser afterwards (None: nowhere; the registered URI with `state`
+    otherwise), and the `sub` of a valid id_token_hint (None when there was none)."""
+
+    client_id: str | None
+    client_name: str | None
+    redirect_url: str | None
+    hinted_sub: str | None
+
+
+@dataclass(frozen=True)
+class RefusedLogout:
+    """RP-Initiated Logout §4: an error in the request; nothing is redirected."""
+
+    description: str
+
+
 class OAuth:
     """Authorization, token, revocation, introspection, userinfo, bearer checks, and the
     server's metadata and keys."""
@@ -210,6 +229,25 @@ class OAuth:
         """RFC 7662."""
         return await self._form_endpoint(
             self._request(call), lambda r: self.server.create_endpoint_response("introspection", r)
+        )
+
+    async def check_logout(self, call: HttpCall) -> LogoutRequest | RefusedLogout:
+        """OpenID Connect RP-Initiated Logout 1.0 §2-§4, as Authlib validates it."""
+        await self.keys.refresh()
+        request = self._request(call)
+        try:
+            checked = await run_sync(self.server.validate_endpoint_request, "end_session", request)
+        except OAuth2Error as error:
+            return RefusedLogout(error.get_error_description() or error.error or "")
+        claims = checked.id_token_claims
+        if claims is not None and claims.get("iss") != self.server.settings.issuer:
+            return RefusedLogout("The ID token was not issued here.")
+        client = checked.client
+        return LogoutRequest(
+            client_id=client.get_client_id() if client else None,
+            client_name=client.record.name if client else None,
+            redirect_url=checked.redirect_uri,
+            hinted_sub=None if claims is None else str(claims.get("sub")),
         )
 
     async def userinfo(self, call: HttpCall) -> ProtocolResponse:

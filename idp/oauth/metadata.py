@@ -25,6 +25,8 @@ def server_metadata(settings: Settings, signing_algs: list[str]) -> dict[str, An
         "jwks_uri": url("/jwks.json"),
         "revocation_endpoint": url("/revoke"),
         "introspection_endpoint": url("/introspect"),
+        # OpenID Connect RP-Initiated Logout 1.0 §2.1.
+        "end_session_endpoint": url("/logout"),
         "scopes_supported": SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],

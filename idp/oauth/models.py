@@ -22,7 +22,10 @@ class OAuthClient(ClientMixin):
     def __init__(self, record: Client) -> None:
         self.record = record
         self.client_id: str = record.client_id
-        self.client_metadata: dict[str, Any] = {}
+        # What Authlib's RP-Initiated Logout endpoint reads (oauth/logout.py).
+        self.client_metadata: dict[str, Any] = {
+            "post_logout_redirect_uris": record.post_logout_redirect_uris
+        }
 
     def get_client_id(self) -> str:
         return self.client_id

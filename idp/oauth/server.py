@@ -35,6 +35,7 @@ from idp.oauth.grants import (
     S256CodeChallenge,
 )
 from idp.oauth.keys import KeyCache
+from idp.oauth.logout import EndSession
 from idp.oauth.models import SCOPES, Code, IssuedToken, OAuthClient, Subject
 from idp.oauth.ports import EventDetail, Ports
 from idp.oauth.requests import ProtocolRequest
@@ -98,6 +99,7 @@ class Server(AuthorizationServer):
         self.register_endpoint(IntrospectionEndpoint(self))
         self.resource_protector = resource_protector(self)
         self.register_endpoint(UserInfo(self))
+        self.register_endpoint(EndSession(self))
         self.register_extension(Issuer(settings.issuer))
 
     # ---- storage hooks ---------------------------------------------------------------------

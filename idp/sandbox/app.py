@@ -63,6 +63,11 @@ class SandboxSettings:
     def redirect_uri(self) -> str:
         return self.public_url.rstrip("/") + "/callback"
 
+    @property
+    def post_logout_redirect_uri(self) -> str:
+        """Where the supplier sends the browser back after signing the customer out."""
+        return self.public_url.rstrip("/") + "/signed-out"
+
 
 @dataclass
 class Misbehaviour:
@@ -95,6 +100,8 @@ ACTIVITY_TITLES = {
     "post_login_redirect_rejected": "Hand-off refused: POST /post-login-redirect",
     "supplier_linked": "Supplier authentication succeeded",
     "supplier_authentication_failed": "Supplier authentication failed",
+    "supplier_sign_out_started": "Sent the customer to the supplier to sign out",
+    "supplier_signed_out": "Customer signed out at the supplier and sent back",
     "link_session_created": "Link session created: POST /v2/supplier/link-sessions",
     "link_completed": "Devices linked; browser sent back with ?data=",
     "devices_listed": "Data API asked to confirm devices: GET /v1/devices",

@@ -9,6 +9,7 @@ idp.sandbox.transactions.
 
 from __future__ import annotations
 
+import secrets
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
@@ -32,6 +33,7 @@ HEAT_PUMP_MAKERS = BRANDS["hp"]
 REFRESH_SECONDS = 2
 
 BROWSER_STATES = "nox_states"  # the cookie: the states this browser was sent to the supplier with
+LOGOUT_STATE = "nox_logout_state"  # the cookie: the state of this browser's sign-out request
 MAX_STATES = 5
 
 
@@ -168,6 +170,28 @@ def register_flow1_pages(
         if found.final and txn.maker is not None:
             return see_other(f"/maker/{txn.maker}/return?{urlencode({'result': result_id})}")
         return await outcome_page("result.html", txn, found, settings)
+
+    # -- signing out at the supplier (RP-Initiated Logout), and coming back --
+    @app.post("/result/<result_id>/sign-out")
+    async def sign_out(result_id: str) -> Response | tuple[str, int]:
+        txn = transactions.by_result(result_id)
+        if txn is None or txn.id_token is None:
+            return await error_page(404, "Not found", "No signed-in supplier authentication.")
+        logout_state = secrets.token_urlsafe(16)
+        response = see_other(await authentication.sign_out_url(txn, logout_state))
+        response.set_cookie(LOGOUT_STATE, logout_state, httponly=True, samesite="Lax")
+        return response
+
+    @app.get("/signed-out")
+    async def signed_out() -> Response | tuple[str, int]:
+        expected = request.cookies.get(LOGOUT_STATE)
+        if not expected or not secrets.compare_digest(request.args.get("state", ""), expected):
+            state.record("sign_out_return_rejected", reason="state mismatch")
+            return await error_page(400, "Sign-out not confirmed", "The state does not match.")
+        state.record("supplier_signed_out")
+        response = Response(await render_template("signed_out.html"), status=200)
+        response.delete_cookie(LOGOUT_STATE)
+        return response
 
     @app.get("/maker/<brand>/return")
     async def maker_return(brand: str) -> Response | tuple[str, int]:

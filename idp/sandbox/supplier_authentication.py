@@ -12,6 +12,7 @@ import secrets
 import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import httpx
 from joserfc import jwt
@@ -149,7 +150,7 @@ class SupplierAuthentication:
             record("authentication_failed", state=txn.state, error="nox_window_expired")
             return "The 15-minute authentication window has passed."
         try:
-            claims = await self.id_token_claims(txn, params.get("code", ""))
+            txn.id_token, claims = await self.id_token_claims(txn, params.get("code", ""))
         except (httpx.HTTPError, JoseError, ValueError, KeyError) as exc:
             record("token_exchange_failed", state=txn.state, error=str(exc))
             return f"Token exchange failed: {exc}"
@@ -162,9 +163,9 @@ class SupplierAuthentication:
         )
         return None
 
-    async def id_token_claims(self, txn: Transaction, code: str) -> dict[str, Any]:
-        """Exchange the code (with the PKCE verifier) and return the ID token's claims, once its
-        signature (the JWKS), issuer, audience, nonce, subject and expiry check out."""
+    async def id_token_claims(self, txn: Transaction, code: str) -> tuple[str, dict[str, Any]]:
+        """Exchange the code (with the PKCE verifier) and return the ID token and its claims,
+        once its signature (the JWKS), issuer, audience, nonce, subject and expiry check out."""
         meta = await self.metadata()
         async with self.oauth_client() as client:
             token = await client.fetch_token(
@@ -179,7 +180,20 @@ class SupplierAuthentication:
             sub={"essential": True},
             exp={"essential": True},
         ).validate(decoded.claims)
-        return dict(decoded.claims)
+        return token["id_token"], dict(decoded.claims)
+
+    async def sign_out_url(self, txn: Transaction, logout_state: str) -> str:
+        """Where NOX sends the browser to sign the customer out at the supplier (OpenID Connect
+        RP-Initiated Logout 1.0 §2): the end_session_endpoint with the ID token as hint."""
+        meta = await self.metadata()
+        params = {
+            "id_token_hint": txn.id_token or "",
+            "post_logout_redirect_uri": self.settings.post_logout_redirect_uri,
+            "state": logout_state,
+            "ui_locales": txn.language,
+        }
+        self.state.record("supplier_sign_out_started", state=txn.state)
+        return f"{meta['end_session_endpoint']}?{urlencode(params)}"
 
     async def settle(self, txn: Transaction) -> Outcome:
         """The transaction's outcome now; a final one is recorded once as an event."""

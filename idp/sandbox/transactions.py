@@ -34,6 +34,7 @@ class Transaction:
     callback_at: int | None = None
     code_error: str | None = None  # why the code redirect failed, if it did
     id_token_sub: str | None = None
+    id_token: str | None = None  # kept as the id_token_hint of a later sign-out
     handoff: dict[str, Any] | None = None  # the first hand-off body accepted for this state
     handoff_at: int | None = None
     settled: str | None = None  # "succeeded" or "failed", once recorded as an event

@@ -6,6 +6,8 @@ steps.py             which step comes next: sign in, confirm, terms, the code, o
 answers.py           what the customer answered in a step
 terms.py             the terms a customer still has to accept, and the acceptance
 customers.py         email and password, and the browser's sign-in session
+logout.py            signing out when a client asks (RP-Initiated Logout)
+account.py           what the customer controls on /account: access given, sessions, terms
 responses.py         authorization responses and errors to the client
 decisions.py         what the use cases return; web/signin_pages.py renders them
 """
@@ -20,9 +22,11 @@ from idp.oauth.facade import OAuth
 from idp.security.clock import Clock
 from idp.security.events import SecurityLog
 from idp.security.throttle import RateLimit, SignInThrottle
+from idp.signin.account import AccountControls
 from idp.signin.answers import Answers
 from idp.signin.authorize_checks import Authorize
 from idp.signin.customers import Customers
+from idp.signin.logout import Logout
 from idp.signin.responses import ClientResponses
 from idp.signin.steps import Steps
 from idp.signin.terms import TermsAcceptance
@@ -39,6 +43,8 @@ class SignIn:
     steps: Steps
     answers: Answers
     customers: Customers
+    logout: Logout
+    account: AccountControls
     login_session_seconds: int
     cookie_secure: bool
     password_reset_url: str | None
@@ -86,6 +92,8 @@ class SignIn:
             steps=steps,
             answers=Answers(steps, store.auth_sessions, terms, clock),
             customers=customers,
+            logout=Logout(oauth, customers),
+            account=AccountControls(store.grants, store.login_sessions, store.terms, events, clock),
             login_session_seconds=settings.login_session_seconds,
             cookie_secure=settings.cookie_secure,
             password_reset_url=settings.password_reset_url,

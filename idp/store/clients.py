@@ -1,18 +1,42 @@
-"""OAuth clients and their registered redirect URIs (matched by exact string comparison)."""
+"""OAuth clients and their registered URIs, matched by exact string comparison: the redirect URIs
+(RFC 6749 §3.1.2) and the post-logout redirect URIs (RP-Initiated Logout 1.0 §3.1)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Update
 
 from idp.records import Client
 from idp.store.base import Repository, to_record
-from idp.store.tables import client_redirect_uris, clients
+from idp.store.tables import client_post_logout_redirect_uris, client_redirect_uris, clients
+from idp.vocab import UriKind
 
 NEXT_VERSION = clients.c.version + 1
+
+# Each kind of registered URI: its table, and the Client field that lists them.
+URI_TABLES: dict[UriKind, tuple[Table, str]] = {
+    "redirect": (client_redirect_uris, "redirect_uris"),
+    "post_logout": (client_post_logout_redirect_uris, "post_logout_redirect_uris"),
+}
+
+
+async def registered_uris(
+    conn: AsyncConnection, client_id: str | None = None
+) -> dict[str, dict[str, list[str]]]:
+    """{Client field: {client_id: [uri, ...]}} for one client or all, in registration order."""
+    found: dict[str, dict[str, list[str]]] = {}
+    for table, name in URI_TABLES.values():
+        query = select(table.c.client_id, table.c.uri).order_by(table.c.id)
+        if client_id is not None:
+            query = query.where(table.c.client_id == client_id)
+        by_client = found.setdefault(name, {})
+        for row in (await conn.execute(query)).all():
+            by_client.setdefault(row.client_id, []).append(row.uri)
+    return found
 
 
 def bump(client_id: str) -> Update:
@@ -39,6 +63,7 @@ class Clients(Repository):
         handoff_mode: str = "redirect",
         post_login_redirect_url: str | None = None,
         preset: str | None = None,
+        post_logout_redirect_uris: list[str] | None = None,
     ) -> None:
         try:
             async with self.begin() as conn:
@@ -58,11 +83,14 @@ class Clients(Repository):
                         updated_at=now,
                     )
                 )
-                if redirect_uris:
-                    await conn.execute(
-                        insert(client_redirect_uris),
-                        [{"client_id": client_id, "uri": uri} for uri in redirect_uris],
-                    )
+                for table, uris in (
+                    (client_redirect_uris, redirect_uris),
+                    (client_post_logout_redirect_uris, post_logout_redirect_uris or []),
+                ):
+                    if uris:
+                        await conn.execute(
+                            insert(table), [{"client_id": client_id, "uri": u} for u in uris]
+                        )
         except IntegrityError:
             raise DuplicateClient(client_id) from None
 
@@ -73,25 +101,17 @@ class Clients(Repository):
             ).first()
             if row is None:
                 return None
-            uris = (
-                await conn.scalars(
-                    select(client_redirect_uris.c.uri)
-                    .where(client_redirect_uris.c.client_id == client_id)
-                    .order_by(client_redirect_uris.c.id)
-                )
-            ).all()
-        return to_record(Client, row, redirect_uris=list(uris))
+            uris = await registered_uris(conn, client_id)
+        return to_record(Client, row, **{k: v.get(client_id, []) for k, v in uris.items()})
 
     async def all(self) -> list[Client]:
         async with self.connect() as conn:
             rows = (await conn.execute(select(clients).order_by(clients.c.client_id))).all()
-            uri_rows = (
-                await conn.execute(select(client_redirect_uris).order_by(client_redirect_uris.c.id))
-            ).all()
-        by_client: dict[str, list[str]] = {}
-        for uri_row in uri_rows:
-            by_client.setdefault(uri_row.client_id, []).append(uri_row.uri)
-        found = [to_record(Client, r, redirect_uris=by_client.get(r.client_id, [])) for r in rows]
+            uris = await registered_uris(conn)
+        found = [
+            to_record(Client, r, **{k: v.get(r.client_id, []) for k, v in uris.items()})
+            for r in rows
+        ]
         return [c for c in found if c is not None]
 
     async def update(self, client_id: str, now: int, **values: Any) -> bool:
@@ -116,24 +136,24 @@ class Clients(Repository):
                 .values(secret_hash=secret_hash, updated_at=now, version=NEXT_VERSION)
             )
 
-    async def add_redirect_uri(self, client_id: str, uri: str) -> bool:
-        """False when the client already has this exact URI."""
+    async def add_redirect_uri(self, client_id: str, uri: str, kind: UriKind = "redirect") -> bool:
+        """False when the client already has this exact URI of this kind."""
+        table = URI_TABLES[kind][0]
         try:
             async with self.begin() as conn:
-                await conn.execute(
-                    insert(client_redirect_uris).values(client_id=client_id, uri=uri)
-                )
+                await conn.execute(insert(table).values(client_id=client_id, uri=uri))
                 await conn.execute(bump(client_id))
         except IntegrityError:
             return False
         return True
 
-    async def remove_redirect_uri(self, client_id: str, uri: str) -> bool:
+    async def remove_redirect_uri(
+        self, client_id: str, uri: str, kind: UriKind = "redirect"
+    ) -> bool:
+        table = URI_TABLES[kind][0]
         async with self.begin() as conn:
             result = await conn.execute(
-                delete(client_redirect_uris).where(
-                    client_redirect_uris.c.client_id == client_id, client_redirect_uris.c.uri == uri
-                )
+                delete(table).where(table.c.client_id == client_id, table.c.uri == uri)
             )
             await conn.execute(bump(client_id))
         return result.rowcount == 1

@@ -182,8 +182,29 @@ class Grants(Repository):
     async def revoke(self, token_id: int, now: int, *, family: bool) -> None:
         await self.units.run(partial(_revoke, token_id, now, family), self.conn)
 
-    async def revoke_for_user(self, user_id: int, now: int) -> None:
-        await self.units.run(partial(_revoke_for_user, user_id, now), self.conn)
+    async def revoke_for_user(self, user_id: int, now: int, client_id: str | None = None) -> None:
+        """Revoke every token of the customer (of one client only, with `client_id`), with their
+        families, so that a refresh racing this cannot leave a live token behind."""
+        await self.units.run(partial(_revoke_for_user, user_id, now, client_id), self.conn)
+
+    async def clients_holding(self, user_id: int, now: int) -> list[dict[str, Any]]:
+        """The clients holding a live token (access or refresh) of the customer: client_id,
+        name, and when they were first and last given one, newest first."""
+        live = (tokens.c.expires_at > now) | (tokens.c.refresh_expires_at > now)
+        query = (
+            select(
+                tokens.c.client_id,
+                clients.c.name,
+                func.min(tokens.c.issued_at).label("first_issued_at"),
+                func.max(tokens.c.issued_at).label("last_issued_at"),
+            )
+            .join(clients, clients.c.client_id == tokens.c.client_id)
+            .where(tokens.c.user_id == user_id, tokens.c.revoked_at.is_(None), live)
+            .group_by(tokens.c.client_id, clients.c.name)
+            .order_by(func.max(tokens.c.issued_at).desc())
+        )
+        async with self.connect() as conn:
+            return [dict(r._mapping) for r in (await conn.execute(query)).all()]
 
 
 # ---- the units of work -----------------------------------------------------------------------
@@ -353,14 +374,13 @@ def _revoke(token_id: int, now: int, family: bool, conn: Connection) -> None:
         )
 
 
-def _revoke_for_user(user_id: int, now: int, conn: Connection) -> None:
-    families = select(tokens.c.family_id).where(tokens.c.user_id == user_id)
+def _revoke_for_user(user_id: int, now: int, client_id: str | None, conn: Connection) -> None:
+    whose = tokens.c.user_id == user_id
+    if client_id is not None:
+        whose = whose & (tokens.c.client_id == client_id)
+    families = select(tokens.c.family_id).where(whose)
     _revoke_families(conn, token_families.c.id.in_(families), now)
-    conn.execute(
-        update(tokens)
-        .where(tokens.c.user_id == user_id, tokens.c.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
+    conn.execute(update(tokens).where(whose, tokens.c.revoked_at.is_(None)).values(revoked_at=now))
 
 
 def _revoke_families(conn: Connection, which: Any, now: int) -> None:

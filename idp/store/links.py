@@ -298,6 +298,43 @@ class Links(Repository):
         await conn.execute(insert(device_history), history)
         return LinkOutcome(linked=list(device_ids), replaced=replaced, moved_from=moved_from)
 
+    async def disconnect(self, user_id: int, device_id: str, now: int) -> Device | None:
+        """Remove the customer's link to a device, keeping its history (`disconnected`); None
+        when they hold no such device (nothing changed). The DELETE is conditional, so of two
+        racing disconnects (or a disconnect racing a move) only one writes history."""
+        async with self.begin() as conn:
+            row = (
+                await conn.execute(
+                    select(devices).where(
+                        devices.c.device_id == device_id, devices.c.user_id == user_id
+                    )
+                )
+            ).first()
+            device = to_record(Device, row)
+            if device is None:
+                return None
+            removed = await conn.execute(
+                delete(devices).where(
+                    devices.c.device_id == device_id,
+                    devices.c.user_id == user_id,
+                    devices.c.linked_at == device.linked_at,
+                )
+            )
+            if removed.rowcount != 1:
+                return None
+            await conn.execute(
+                insert(device_history).values(
+                    at=now,
+                    device_id=device_id,
+                    action="disconnected",
+                    supplier_user_id=device.supplier_user_id,
+                    nox_user_id=device.nox_user_id,
+                    brand=device.brand,
+                    link_session_id=device.link_session_id,
+                )
+            )
+        return device
+
     async def devices_of(self, user_id: int) -> list[Device]:
         async with self.connect() as conn:
             rows = (

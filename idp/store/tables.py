@@ -87,6 +87,21 @@ client_redirect_uris = Table(
     UniqueConstraint("client_id", "uri", name="uq_client_redirect_uris_client_uri"),
 )
 
+# Where the client may send a browser after signing the customer out (RP-Initiated Logout 1.0).
+client_post_logout_redirect_uris = Table(
+    "client_post_logout_redirect_uris",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "client_id",
+        String(128),
+        ForeignKey("clients.client_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("uri", Text, nullable=False),
+    UniqueConstraint("client_id", "uri", name="uq_client_post_logout_redirect_uris_client_uri"),
+)
+
 auth_sessions = Table(
     "auth_sessions",
     metadata,
@@ -344,7 +359,7 @@ device_history = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("at", Time, nullable=False),
     Column("device_id", String(255), nullable=False),
-    Column("action", String(16), nullable=False),  # linked, replaced, moved_away
+    Column("action", String(16), nullable=False),  # linked, replaced, moved_away, disconnected
     Column("supplier_user_id", String(255), nullable=False),
     Column("nox_user_id", String(255), nullable=True),
     Column("brand", String(64), nullable=True),

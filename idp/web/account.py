@@ -33,7 +33,8 @@ from idp.nox.registry import BRANDS
 from idp.oauth.models import Subject
 from idp.records import LinkSession
 from idp.security.browser import csrf_ok, csrf_token, set_signin_cookie
-from idp.signin.customers import Customers
+from idp.signin import SignIn
+from idp.signin.account import AccountControls
 from idp.web.common import client_ip, forbidden_form, go, page, user_agent, valid_id
 from idp.web.signin_pages import current_subject, sign_out
 
@@ -42,6 +43,7 @@ from idp.web.signin_pages import current_subject, sign_out
 NEXT = re.compile(r"/(account|link/resume|link/start/[A-Za-z0-9_-]{1,64})")
 BOUND = "link_bound"  # in the signed browser cookie: [[link session id, asset type], ...]
 PENDING = "pending_link"  # a callback that arrived before the customer signed in
+NOTICE = "account_notice"  # what the last change on /account did, shown once
 MAX_BOUND = 4
 
 
@@ -77,13 +79,19 @@ def device_view(linked: LinkedDevice) -> dict[str, Any]:
 
 
 async def account_page(
-    devices: LinkedDevices, subject: Subject, status: int = 200, **extra: Any
+    devices: LinkedDevices,
+    controls: AccountControls,
+    subject: Subject,
+    status: int = 200,
+    **extra: Any,
 ) -> Response:
     linked = await devices.of_customer(subject.id)
     return await page(
         "account.html",
         status=status,
         user=subject.user,
+        overview=await controls.overview(subject.user),
+        notice=session_cookie.pop(NOTICE, None),
         devices=[device_view(d) for d in linked],
         brands=BRANDS,
         languages=LANGUAGE_NAMES,
@@ -115,7 +123,8 @@ async def account_login_page(
     )
 
 
-def _pick_language() -> None:
+def pick_page_language() -> None:
+    """The language ?language= asks for, else the browser's, else Dutch."""
     set_language(
         pick_language(request.args.get("language"), request.headers.get("Accept-Language"))
     )
@@ -154,21 +163,23 @@ async def callback_page(decision: CallbackDone | CallbackRefused) -> Response:
 
 def blueprint(
     settings: Settings,
-    customers: Customers,
+    signin: SignIn,
     link_sessions: LinkSessions,
     link_callbacks: LinkCallbacks,
     linked_devices: LinkedDevices,
 ) -> Blueprint:
     bp = Blueprint("account", __name__)
+    customers, controls = signin.customers, signin.account
 
     @bp.get("/account")
     async def account() -> Response:
-        _pick_language()
+        pick_page_language()
         subject = await current_subject(customers)
         if subject is None:
             return go(f"/account/login?language={current_language()}")
         return await account_page(
             linked_devices,
+            controls,
             subject,
             linked=session_cookie.pop("linked", None),
             held=session_cookie.pop("link_held", None),
@@ -176,12 +187,12 @@ def blueprint(
 
     @bp.get("/account/login")
     async def account_login() -> Response:
-        _pick_language()
+        pick_page_language()
         return await account_login_page(settings)
 
     @bp.post("/account/login")
     async def account_login_submit() -> Response:
-        _pick_language()
+        pick_page_language()
         form: MultiDict[str, str] = await request.form
         if not csrf_ok(form.get("csrf_token")):
             return await forbidden_form()
@@ -234,7 +245,9 @@ def blueprint(
                 message = _(
                     "NOX Energy could not be reached. Nothing was linked; please try again later."
                 )
-            return await account_page(linked_devices, subject, refused.status, error=message)
+            return await account_page(
+                linked_devices, controls, subject, refused.status, error=message
+            )
         bind_browser(session)
         return go(session.link_url)
 
@@ -272,7 +285,7 @@ def blueprint(
                     subject.user, data, session_param(settings), bound_ids(), client_ip()
                 )
             )
-        _pick_language()
+        pick_page_language()
         try:
             pending = await link_callbacks.park(data, session_param(settings), client_ip())
         except Rejected as rejected:
@@ -285,7 +298,7 @@ def blueprint(
         """The callback NOX delivered before the customer signed in, now checked and completed."""
         subject = await current_subject(customers)
         if subject is None:
-            _pick_language()
+            pick_page_language()
             return go(f"/account/login?language={current_language()}&next=/link/resume")
         pending = PendingCallback.from_dict(session_cookie.pop(PENDING, None))
         return await callback_page(

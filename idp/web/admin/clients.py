@@ -1,4 +1,5 @@
-"""OAuth clients: register (NOX preset included), rename, hand-off, redirect URIs, secrets."""
+"""OAuth clients: register (NOX preset included), rename, hand-off, redirect URIs and post-logout
+redirect URIs, secrets."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from quart import Blueprint, Response, request
 
 from idp.admin.actions import ActionError
 from idp.admin.clients import DEFAULT_AUTH_METHOD
+from idp.vocab import UriKind
 from idp.web.admin.pages import Console, actor
 from idp.web.common import go
+
+URI_PATHS: dict[str, UriKind] = {"redirect-uris": "redirect", "post-logout-uris": "post_logout"}
 
 
 def register(bp: Blueprint, console: Console) -> None:
@@ -83,20 +87,20 @@ def register(bp: Blueprint, console: Console) -> None:
             ),
         )
 
-    @bp.post("/clients/<client_id>/redirect-uris")
+    @bp.post("/clients/<client_id>/<any('redirect-uris', 'post-logout-uris'):uris>")
     @console.requires("owner")
-    async def add_redirect_uri(client_id: str) -> Response:
-        uri = (await request.form).get("uri", "")
+    async def add_redirect_uri(client_id: str, uris: str) -> Response:
+        uri, kind = (await request.form).get("uri", ""), URI_PATHS[uris]
         return await client_action(
-            client_id, lambda: actions.add_redirect_uri(actor(), client_id, uri)
+            client_id, lambda: actions.add_redirect_uri(actor(), client_id, uri, kind)
         )
 
-    @bp.post("/clients/<client_id>/redirect-uris/remove")
+    @bp.post("/clients/<client_id>/<any('redirect-uris', 'post-logout-uris'):uris>/remove")
     @console.requires("owner")
-    async def remove_redirect_uri(client_id: str) -> Response:
-        uri = (await request.form).get("uri", "")
+    async def remove_redirect_uri(client_id: str, uris: str) -> Response:
+        uri, kind = (await request.form).get("uri", ""), URI_PATHS[uris]
         return await client_action(
-            client_id, lambda: actions.remove_redirect_uri(actor(), client_id, uri)
+            client_id, lambda: actions.remove_redirect_uri(actor(), client_id, uri, kind)
         )
 
     @bp.post("/clients/<client_id>/disable")
