@@ -32,6 +32,7 @@ from idp.web import (
     interaction,
     logout,
     ops,
+    password_reset,
     token,
 )
 from idp.web.common import guarded_static
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         authorize.blueprint(services.signin),
         interaction.blueprint(services.signin),
         logout.blueprint(services.signin.logout),
+        password_reset.blueprint(services.signin.password_reset),
         token.blueprint(services.oauth),
         account.blueprint(
             settings,

@@ -7,6 +7,7 @@ import json
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
+from email.utils import formataddr
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -64,6 +65,15 @@ class Settings:
     timezone: str = "Europe/Amsterdam"
     logo_path: str | None = None
     password_reset_url: str | None = None
+    # Mail to customers (the built-in "Forgot your password?"): SMTP server, how to secure the
+    # connection (starttls, tls, or none: loopback only) and the sender; no host, no mail.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: str = "starttls"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    mail_from: str = ""  # default: "<supplier name>" <no-reply@<issuer host>>
+    password_reset_seconds: int = 30 * 60  # how long a reset link works
     log_format: str = "text"
     max_body_bytes: int = 64 * 1024
     # /metrics answers only a request with `Authorization: Bearer <this>`; unset, it is a 404.
@@ -179,6 +189,16 @@ class Settings:
         except ValueError as exc:
             raise ConfigError(f"IDP_TRUSTED_PROXIES: {exc}") from None
 
+    @property
+    def mail_domain(self) -> str:
+        return urlsplit(self.issuer).hostname or "localhost"
+
+    @property
+    def mail_sender(self) -> str:
+        if self.mail_from:
+            return self.mail_from
+        return formataddr((self.supplier_name, f"no-reply@{self.mail_domain}"))
+
     def url(self, path: str) -> str:
         return self.issuer.rstrip("/") + path
 
@@ -193,6 +213,10 @@ class Settings:
             raise ConfigError(
                 f"IDP_TIMEZONE must be an IANA time zone, got {self.timezone!r}"
             ) from None
+        if self.smtp_security not in ("starttls", "tls", "none"):
+            raise ConfigError("IDP_SMTP_SECURITY must be starttls, tls or none")
+        if self.smtp_host and self.smtp_security == "none" and not is_loopback_host(self.smtp_host):
+            raise ConfigError("IDP_SMTP_SECURITY=none is allowed only for a loopback IDP_SMTP_HOST")
         parts = urlsplit(self.issuer)
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise ConfigError(f"IDP_ISSUER must be an absolute https URL, got {self.issuer!r}")
@@ -216,6 +240,7 @@ class Settings:
             "refresh_token_seconds",
             "refresh_token_absolute_seconds",
             "login_session_seconds",
+            "password_reset_seconds",
             "max_body_bytes",
             "authorize_per_minute",
             "admin_idle_seconds",

@@ -21,6 +21,8 @@ from idp.security.clock import SystemClock
 from idp.store import Store
 from idp.store.migrate import upgrade
 
+MAIL_CATCHER_OFFSET = 25  # the mail catcher listens at the sandbox's port + 25 (8125)
+
 
 def hypercorn_config(host: str, port: int) -> Config:
     config = Config()
@@ -44,10 +46,25 @@ async def run_dev(settings: Settings, host: str, port: int, sandbox_port: int) -
         settings = settings.with_overrides(nox_auth_base=sandbox_url)  # NOX is the sandbox here
     if credentials and "IDP_NOX_API_BASE" not in os.environ:
         settings = settings.with_overrides(nox_api_base=sandbox_url)  # and its data API
+    smtp_port = None
+    if credentials and "IDP_SMTP_HOST" not in os.environ:
+        # Customers' mail (password resets) goes to the sandbox's mail catcher, shown at /mail.
+        smtp_port = sandbox_port + MAIL_CATCHER_OFFSET
+        settings = settings.with_overrides(
+            smtp_host="127.0.0.1", smtp_port=smtp_port, smtp_security="none"
+        )
     sandbox = None
     if credentials:
         sandbox = create_sandbox_app(
-            sandbox_settings_from(settings.issuer, sandbox_url, settings.var_dir, "nox", None, None)
+            sandbox_settings_from(
+                settings.issuer,
+                sandbox_url,
+                settings.var_dir,
+                "nox",
+                None,
+                None,
+                smtp_port=smtp_port,
+            )
         )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -92,6 +109,8 @@ def announce(
         click.echo(f"  Open the NOX sandbox:  {sandbox_url}/")
         click.echo(f"  Sign in as:            {credentials['email']} / {credentials['password']}")
         click.echo(f"  Link a device (flow 2): {settings.url('/account')}")
+        if settings.smtp_host == "127.0.0.1":
+            click.echo(f"  Mail to customers:     {sandbox_url}/mail")
         click.echo("")
     click.echo(f"  Identity provider:     {settings.issuer}")
     click.echo(f"  Discovery:             {settings.url('/.well-known/openid-configuration')}")

@@ -11,6 +11,7 @@ from idp.admin.console import ConsoleQueries
 from idp.admin.readiness import ReadinessCheck
 from idp.admin.signin import AdminSignIn
 from idp.config import Settings
+from idp.mail import Mailer
 from idp.nox.callback import LinkCallbacks
 from idp.nox.client import NoxDataClient, NoxLinkClient
 from idp.nox.handoff import HandoffDelivery, build_handoff
@@ -79,6 +80,7 @@ class Services:
             ),
             new_sessions=RateLimit(store.throttles, "authorize-ip:", settings.authorize_per_minute),
             events=events,
+            mailer=Mailer(settings),
         )
         actions = AdminActions(store, clock, settings)
         admin_throttle = SignInThrottle(
@@ -113,6 +115,7 @@ class Services:
         await self.oauth.start()
 
     async def close(self) -> None:
+        await self.signin.password_reset.close()
         await self.handoffs.close()
         await self.link_sessions.nox.close()
         await self.link_callbacks.data_api.close()

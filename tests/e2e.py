@@ -107,7 +107,7 @@ class Stack:
 
     def __post_init__(self) -> None:
         self.database_url = f"sqlite+aiosqlite:///{self.tmp / 'idp.sqlite3'}"
-        idp_port, sandbox_port = free_port(), free_port()
+        idp_port, sandbox_port, smtp_port = free_port(), free_port(), free_port()
         issuer = f"http://127.0.0.1:{idp_port}"
         env = {
             **os.environ,
@@ -121,6 +121,11 @@ class Stack:
             "IDP_SANDBOX_CLIENT_SECRET": CLIENT_SECRET,
             "IDP_NOX_AUTH_BASE": f"http://127.0.0.1:{sandbox_port}",
             "IDP_NOX_API_BASE": f"http://127.0.0.1:{sandbox_port}",
+            # Customers' mail goes to the sandbox's mail catcher (GET /_sandbox/mail).
+            "IDP_SMTP_HOST": "127.0.0.1",
+            "IDP_SMTP_PORT": str(smtp_port),
+            "IDP_SMTP_SECURITY": "none",
+            "IDP_SANDBOX_SMTP_PORT": str(smtp_port),
         }
         self.idp = Process(
             "idp",
@@ -190,6 +195,11 @@ class Stack:
         async with httpx.AsyncClient() as http:
             found = (await http.get(self.sandbox.url + "/_sandbox/events")).json()
         return [e for e in found if kind is None or e["type"] == kind]
+
+    async def mail(self) -> list[dict[str, Any]]:
+        """What the identity provider mailed, as the sandbox's mail catcher received it."""
+        async with httpx.AsyncClient() as http:
+            return list((await http.get(self.sandbox.url + "/_sandbox/mail")).json())
 
     async def control(self, **behaviour: Any) -> None:
         async with httpx.AsyncClient() as http:

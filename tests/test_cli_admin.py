@@ -371,3 +371,20 @@ def test_config_show_refuses_what_serve_would_refuse(tmp_path: Path) -> None:
     result = CliRunner(env=env).invoke(main, ["config", "show"])
     assert result.exit_code != 0
     assert result.output.strip() == "Error: IDP_METRICS_TOKEN must be at least 16 characters"
+
+
+def test_customers_export_and_erase(cli) -> None:  # type: ignore[no-untyped-def]
+    cli(
+        "users", "add", "--email", "ada@example.com", "--supplier-user-id", "cust-9",
+        "--name", "Ada", "--password-stdin", input="a long enough password",
+    )  # fmt: skip
+    document = json.loads(cli("customers", "export", "cust-9").output)
+    assert document["tables"]["profile"][0]["email"] == "ada@example.com"
+    assert "password_hash" not in document["tables"]["profile"][0]
+    unconfirmed = cli("customers", "erase", "cust-9", ok=False)
+    assert unconfirmed.exit_code == 2  # --yes is required
+    erased = cli("customers", "erase", "cust-9", "--yes")
+    assert "erased customer cust-9; what is kept now carries erased-" in erased.output
+    assert cli("customers", "export", "cust-9", ok=False).exit_code == 1  # no such customer
+    kinds = [e["kind"] for e in audit(cli, "admin.customer.e")]
+    assert sorted(kinds) == ["admin.customer.erased", "admin.customer.exported"]

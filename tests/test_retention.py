@@ -25,6 +25,7 @@ from idp.store.tables import (
     handoffs,
     link_sessions,
     login_sessions,
+    password_resets,
     security_events,
     throttles,
     token_families,
@@ -40,6 +41,7 @@ async def day_of_traffic(store: Store, now: int, day: int) -> None:
     """What a day writes to each table the retention job looks after (user 1, admin 1)."""
     rows: dict[Any, list[dict[str, Any]]] = {t: [] for t in (auth_sessions, authorization_codes)}
     rows.update({t: [] for t in (tokens, link_sessions, login_sessions, admin_sessions)})
+    rows[password_resets] = []
     rows.update({t: [] for t in (throttles, handoffs, security_events, token_families)})
     for i in range(PER_DAY):
         key = f"{day}-{i}"
@@ -67,6 +69,9 @@ async def day_of_traffic(store: Store, now: int, day: int) -> None:
         )  # fmt: skip
         rows[login_sessions].append(
             dict(id_hash=f"s{key}", user_id=1, auth_time=now, expires_at=now + 8 * 3600)
+        )
+        rows[password_resets].append(
+            dict(token_hash=f"pr{key}", user_id=1, created_at=now, expires_at=now + 1800)
         )
         rows[admin_sessions].append(
             dict(id_hash=f"as{key}", admin_id=1, created_at=now, last_seen_at=now)
@@ -112,6 +117,7 @@ async def test_a_year_and_more_of_traffic_stays_bounded(
         "tokens": 15 * PER_DAY,  # refresh tokens live 30 days, then one day more
         "token_families": 15 * PER_DAY,  # each as long as its last token
         "link_sessions": 0,
+        "password_resets": 0,
         "login_sessions": 15 * PER_DAY,
         "admin_sessions": 0,
         "throttles": 0,
@@ -136,6 +142,7 @@ async def test_what_has_not_yet_expired_is_kept(
         "auth_sessions": PER_DAY,
         "authorization_codes": PER_DAY,
         "link_sessions": PER_DAY,
+        "password_resets": PER_DAY,
         "admin_sessions": PER_DAY,
         "throttles": PER_DAY,
     }

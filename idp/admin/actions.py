@@ -12,7 +12,7 @@ import pyotp
 from idp.admin.actor import ActionError, Actor, role_allows
 from idp.admin.audited import AuditedActions, transactional
 from idp.admin.clients import NOX_PRESET, ClientActions, nox_post_login_url
-from idp.admin.customers import CustomerActions
+from idp.admin.customers import CustomerActions, CustomerDataActions
 from idp.oauth.keys import ALGORITHMS, generate_key
 from idp.security import passwords
 from idp.store.admins import DuplicateAdmin, LastOwner
@@ -33,7 +33,7 @@ __all__ = [
 LAST_OWNER = "This is the last owner: make another admin owner first."
 
 
-class AdminActions(ClientActions, CustomerActions, AuditedActions):
+class AdminActions(ClientActions, CustomerActions, CustomerDataActions, AuditedActions):
     """The changes an admin makes: clients, customers, terms, outbox, held links, keys, admins."""
 
     # ---- terms -----------------------------------------------------------------------------

@@ -3,6 +3,8 @@ supplier_user_id NOX will know them by, and a password (hashed here) or a hash w
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,11 +13,13 @@ from idp.admin.actor import ActionError, Actor
 from idp.admin.audited import AuditedActions, transactional
 from idp.records import User
 from idp.security import passwords
+from idp.security.secrets import new_secret
 from idp.store.users import DuplicateUser
 
 MAX_EMAIL = 320
 MAX_SUPPLIER_USER_ID = 255
 MIN_PASSWORD = 8
+ERASED_DOMAIN = "@erased.invalid"  # an erased customer's email is <pseudonym>@erased.invalid
 
 # One line of an import: its number in the file, and the record it holds or why it is unreadable.
 ImportLine = tuple[int, Mapping[str, Any] | str]
@@ -162,3 +166,44 @@ class CustomerActions(AuditedActions):
         await self.audit(
             "admin.customer.throttle_cleared", actor, supplier_user_id=user.supplier_user_id
         )
+
+
+PSEUDONYM_KEY = "pseudonym_key"  # in the settings table: the key of erased customers' pseudonyms
+
+
+class CustomerDataActions(AuditedActions):
+    """A customer's data handed over (GDPR Art. 15, 20) or erased (Art. 17)."""
+
+    async def _customer(self, user_id: int) -> User:
+        user = await self.store.users.by_id(user_id)
+        if user is None or user.email.endswith(ERASED_DOMAIN):
+            raise ActionError("There is no such customer.")
+        return user
+
+    @transactional
+    async def export_customer(self, actor: Actor, user_id: int) -> dict[str, Any]:
+        """One JSON document of everything stored about the customer."""
+        user = await self._customer(user_id)
+        tables = await self.store.customer_data.export(user)
+        await self.audit("admin.customer.exported", actor, supplier_user_id=user.supplier_user_id)
+        return {
+            "supplier_user_id": user.supplier_user_id,
+            "exported_at": self.clock.now(),
+            "tables": tables,
+        }
+
+    @transactional
+    async def erase_customer(self, actor: Actor, user_id: int) -> str:
+        """Erase the customer's personal data; returns the pseudonym what is kept now carries.
+
+        The pseudonym is an HMAC of the supplier_user_id under a key kept in this database:
+        whoever knows the customer number can find the kept evidence again (pseudonymised, GDPR
+        Art. 4(5)), nobody can read the number back from it."""
+        user = await self._customer(user_id)
+        key = await self.store.settings.get_or_create(PSEUDONYM_KEY, new_secret(32))
+        mac = hmac.new(key.encode(), user.supplier_user_id.encode(), hashlib.sha256)
+        pseudonym = "erased-" + mac.hexdigest()[:24]
+        await self.store.customer_data.erase(user, pseudonym, self.clock.now())
+        # The audit row names the pseudonym only; NOX offers no call to be told of an erasure.
+        await self.audit("admin.customer.erased", actor, pseudonym=pseudonym)
+        return pseudonym

@@ -14,7 +14,7 @@ from idp.cli.base import main, settings
 from idp.config import Settings
 
 # Settings whose value is a secret: only whether they are set, and their length, is shown.
-SECRETS = frozenset({"secret_key", "nox_api_key", "metrics_token"})
+SECRETS = frozenset({"secret_key", "nox_api_key", "metrics_token", "smtp_password"})
 
 
 @main.group()

@@ -1,4 +1,4 @@
-"""People: customers (add, import, disable, throttles) and supplier admins.
+"""People: customers (add, import, disable, export, erase, throttles) and supplier admins.
 
 Every change goes through the console's actions (idp/admin), with its checks and audit rows;
 this module reads options and files.
@@ -12,6 +12,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
@@ -26,6 +27,8 @@ from idp.cli.base import (
     with_queries,
 )
 from idp.vocab import ADMIN_ROLES
+
+T = TypeVar("T")
 
 
 # ---- users ----------------------------------------------------------------------------------
@@ -91,17 +94,17 @@ def users_import(file: Path) -> None:
 # ---- customers --------------------------------------------------------------------------------
 @main.group()
 def customers() -> None:
-    """Disable or enable customers, clear a sign-in throttle."""
+    """Disable, enable, export or erase customers; clear a sign-in throttle."""
 
 
 def on_customer(
-    supplier_user_id: str, change: Callable[[AdminActions, Actor, int], Awaitable[None]]
-) -> None:
+    supplier_user_id: str, change: Callable[[AdminActions, Actor, int], Awaitable[T]]
+) -> T:
     """Run an admin action on the customer with this supplier_user_id."""
     user = with_queries(lambda queries: queries.customer_by_supplier_user_id(supplier_user_id))
     if user is None:
         raise click.ClickException(f"no customer {supplier_user_id!r}")
-    with_actions(lambda actions, actor: change(actions, actor, user.id))
+    return with_actions(lambda actions, actor: change(actions, actor, user.id))
 
 
 @customers.command("disable")
@@ -118,6 +121,24 @@ def customers_enable(supplier_user_id: str) -> None:
     """Let a disabled customer sign in again."""
     on_customer(supplier_user_id, lambda a, actor, uid: a.set_customer_disabled(actor, uid, False))
     click.echo(f"enabled customer {supplier_user_id}")
+
+
+@customers.command("export")
+@click.argument("supplier_user_id")
+def customers_export(supplier_user_id: str) -> None:
+    """Print one JSON document of everything stored about the customer (GDPR Art. 15, 20)."""
+    document = on_customer(supplier_user_id, lambda a, actor, uid: a.export_customer(actor, uid))
+    click.echo(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, default=str))
+
+
+@customers.command("erase")
+@click.argument("supplier_user_id")
+@click.option("--yes", is_flag=True, required=True, help="Confirm the erasure.")
+def customers_erase(supplier_user_id: str, yes: bool) -> None:
+    """Erase the customer's personal data (GDPR Art. 17): they can no longer sign in; what
+    must be kept (terms accepted, device history, audit) stays under a pseudonym."""
+    pseudonym = on_customer(supplier_user_id, lambda a, actor, uid: a.erase_customer(actor, uid))
+    click.echo(f"erased customer {supplier_user_id}; what is kept now carries {pseudonym}")
 
 
 @customers.command("clear-throttle")

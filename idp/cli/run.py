@@ -99,6 +99,12 @@ def dev(host: str, port: int, sandbox_port: int) -> None:
     help="The supplier's hand-off mode for the client: with backchannel, flow 1 succeeds only "
     "once POST /post-login-redirect arrived for the state.",
 )
+@click.option(
+    "--smtp-port",
+    type=click.IntRange(1, 65535),
+    envvar="IDP_SANDBOX_SMTP_PORT",
+    help="Also run a mail catcher: SMTP on 127.0.0.1 at this port, shown at /mail.",
+)
 def sandbox(
     port: int,
     idp_url: str,
@@ -108,6 +114,7 @@ def sandbox(
     misbehave: str | None,
     link_redirect_urls: tuple[str, ...],
     handoff_mode: str,
+    smtp_port: int | None,
 ) -> None:
     """Run the NOX sandbox: NOX's side of the flows, on this machine."""
     from hypercorn.asyncio import serve
@@ -125,6 +132,7 @@ def sandbox(
             api_key,
             link_redirect_urls,
             handoff_mode,
+            smtp_port,
         )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None

@@ -24,6 +24,7 @@ from idp.sandbox.flow1 import register_flow1
 from idp.sandbox.link_api import register_link_api
 from idp.sandbox.link_ui import register_link_ui
 from idp.sandbox.links import LinkState
+from idp.sandbox.mail import MailCatcher
 from idp.sandbox.transactions import Transactions
 from idp.security.clock import Clock, SystemClock
 from idp.vocab import HANDOFF_MODES
@@ -52,6 +53,8 @@ class SandboxSettings:
     second_supplier_name: str = "Groene Stroom BV (not configured in this sandbox)"
     # Where flow 1's transactions are kept across restarts (None: in memory only).
     state_file: Path | None = None
+    # The mail catcher's SMTP port on 127.0.0.1 (None: no catcher).
+    smtp_port: int | None = None
 
     def __post_init__(self) -> None:
         if self.handoff_mode not in HANDOFF_MODES:
@@ -130,6 +133,8 @@ def create_sandbox_app(
     register_flow1(app, settings, state, clock)
     register_link_api(app, settings, state, clock)
     register_link_ui(app, settings, state, clock)
+    if settings.smtp_port is not None:
+        register_mail_catcher(app, MailCatcher(settings.smtp_port))
 
     @app.route("/_sandbox/control", methods=["GET", "POST"])
     async def control() -> tuple[Response, int]:
@@ -169,6 +174,23 @@ def create_sandbox_app(
     return app
 
 
+def register_mail_catcher(app: Quart, catcher: MailCatcher) -> None:
+    """The mail catcher runs while the sandbox serves: /mail for a person, /_sandbox/mail for
+    tests."""
+    app.extensions["mail"] = catcher
+    app.before_serving(catcher.start)
+    app.after_serving(catcher.stop)
+
+    @app.get("/mail")
+    async def mail() -> str:
+        messages = list(reversed(catcher.messages))
+        return await render_template("mail.html", messages=messages, port=catcher.port)
+
+    @app.get("/_sandbox/mail")
+    async def mail_json() -> Response:
+        return jsonify(catcher.messages)
+
+
 def parse_misbehaviour(data: Any) -> Misbehaviour:
     """{"post_login_redirect": "ok"|"503"|"400"|"slow", "delay": s, "for_seconds": s}"""
     mode = str(data.get("post_login_redirect", "ok"))
@@ -189,6 +211,7 @@ def sandbox_settings_from(
     api_key: str | None,
     link_redirect_urls: Sequence[str] = (),
     handoff_mode: str = "backchannel",
+    smtp_port: int | None = None,
 ) -> SandboxSettings:
     """Fill in the client secret and API key from ./var/demo.json when not given; flow 1's
     transactions are kept in {var_dir}/sandbox-transactions.json."""
@@ -209,4 +232,5 @@ def sandbox_settings_from(
         link_redirect_urls=tuple(link_redirect_urls),
         handoff_mode=handoff_mode,
         state_file=Path(var_dir) / "sandbox-transactions.json",
+        smtp_port=smtp_port,
     )

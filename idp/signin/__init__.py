@@ -8,6 +8,7 @@ terms.py             the terms a customer still has to accept, and the acceptanc
 customers.py         email and password, and the browser's sign-in session
 logout.py            signing out when a client asks (RP-Initiated Logout)
 account.py           what the customer controls on /account: access given, sessions, terms
+password_reset.py    "Forgot your password?": the link by mail, the new password
 responses.py         authorization responses and errors to the client
 decisions.py         what the use cases return; web/signin_pages.py renders them
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from idp.config import Settings
+from idp.mail import Mailer
 from idp.nox.handoff import HandoffDelivery
 from idp.oauth.facade import OAuth
 from idp.security.clock import Clock
@@ -27,11 +29,14 @@ from idp.signin.answers import Answers
 from idp.signin.authorize_checks import Authorize
 from idp.signin.customers import Customers
 from idp.signin.logout import Logout
+from idp.signin.password_reset import PasswordReset
 from idp.signin.responses import ClientResponses
 from idp.signin.steps import Steps
 from idp.signin.terms import TermsAcceptance
 from idp.signin.window import Window
 from idp.store import Store
+
+RESET_REQUESTS_PER_MINUTE = 10  # "Forgot your password?" requests per client network
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,7 @@ class SignIn:
     customers: Customers
     logout: Logout
     account: AccountControls
+    password_reset: PasswordReset
     login_session_seconds: int
     cookie_secure: bool
     password_reset_url: str | None
@@ -61,6 +67,7 @@ class SignIn:
         throttle: SignInThrottle,
         new_sessions: RateLimit,
         events: SecurityLog,
+        mailer: Mailer,
     ) -> SignIn:
         responses = ClientResponses(store.clients, settings.issuer)
         window = Window(store.auth_sessions, clock, settings.auth_session_seconds, responses)
@@ -94,7 +101,18 @@ class SignIn:
             customers=customers,
             logout=Logout(oauth, customers),
             account=AccountControls(store.grants, store.login_sessions, store.terms, events, clock),
+            password_reset=PasswordReset(
+                settings,
+                store,
+                mailer,
+                RateLimit(store.throttles, "password-reset-ip:", RESET_REQUESTS_PER_MINUTE),
+                events,
+                clock,
+            ),
             login_session_seconds=settings.login_session_seconds,
             cookie_secure=settings.cookie_secure,
-            password_reset_url=settings.password_reset_url,
+            password_reset_url=(
+                # The built-in page when mail is configured, else the supplier's own, if any.
+                "/password/forgot" if mailer.configured else settings.password_reset_url
+            ),
         )

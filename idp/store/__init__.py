@@ -10,12 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from idp.store.admins import Admins
 from idp.store.clients import Clients
+from idp.store.customer_data import CustomerData
 from idp.store.db import create_engine
 from idp.store.grants import Grants
 from idp.store.keys import SigningKeys
 from idp.store.links import Links
 from idp.store.misc import SecurityEvents, ServiceSettings, Throttles
 from idp.store.outbox import Outbox
+from idp.store.password_resets import PasswordResets
 from idp.store.retention import Retention
 from idp.store.sessions import AuthSessions, LoginSessions
 from idp.store.terms import Terms
@@ -35,6 +37,7 @@ class Store:
         self.clients = Clients(engine, conn)
         self.auth_sessions = AuthSessions(engine, conn)
         self.login_sessions = LoginSessions(engine, conn)
+        self.password_resets = PasswordResets(engine, conn)
         self.grants = Grants(engine, conn, self.units)
         self.terms = Terms(engine, conn)
         self.keys = SigningKeys(engine, conn)
@@ -45,6 +48,7 @@ class Store:
         self.links = Links(engine, conn)
         self.admins = Admins(engine, conn)
         self.retention = Retention(engine, conn)
+        self.customer_data = CustomerData(engine, conn)
 
     @classmethod
     def connect(cls, database_url: str) -> Store:

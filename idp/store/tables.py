@@ -135,6 +135,21 @@ login_sessions = Table(
 )
 Index("ix_login_sessions_expires_at", login_sessions.c.expires_at)  # retention
 
+# "Forgot your password?": single-use, short-lived reset links (only their SHA-256 is stored).
+password_resets = Table(
+    "password_resets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("expires_at", Time, nullable=False),
+    Column("used_at", Time, nullable=True),
+    Column("ip", String(64), nullable=True),
+)
+Index("ix_password_resets_user_id", password_resets.c.user_id)
+Index("ix_password_resets_expires_at", password_resets.c.expires_at)  # retention
+
 authorization_codes = Table(
     "authorization_codes",
     metadata,

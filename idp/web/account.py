@@ -101,7 +101,7 @@ async def account_page(
 
 
 async def account_login_page(
-    settings: Settings, status: int = 200, error: str | None = None, email: str = ""
+    password_reset_url: str | None, status: int = 200, error: str | None = None, email: str = ""
 ) -> Response:
     next_path = request.args.get("next", "")
     query = {"language": current_language()}
@@ -119,7 +119,7 @@ async def account_login_page(
         csrf_token=csrf_token(),
         error=error,
         email=email,
-        password_reset_url=settings.password_reset_url,
+        password_reset_url=password_reset_url,
     )
 
 
@@ -188,7 +188,7 @@ def blueprint(
     @bp.get("/account/login")
     async def account_login() -> Response:
         pick_page_language()
-        return await account_login_page(settings)
+        return await account_login_page(signin.password_reset_url)
 
     @bp.post("/account/login")
     async def account_login_submit() -> Response:
@@ -202,7 +202,7 @@ def blueprint(
         )
         if result.user is None or result.raw_session_id is None:
             return await account_login_page(
-                settings, result.status, result.error, email.strip()[:320]
+                signin.password_reset_url, result.status, result.error, email.strip()[:320]
             )
         next_path = request.args.get("next", "")
         response = go(next_path if NEXT.fullmatch(next_path) else "/account")

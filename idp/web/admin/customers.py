@@ -1,7 +1,9 @@
-"""Customers: search, one customer's record, disable or enable, clear a sign-in throttle."""
+"""Customers: search, one customer's record, disable or enable, clear a sign-in throttle, export
+their data or erase it."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -61,3 +63,32 @@ def register(bp: Blueprint, console: Console) -> None:
     @console.requires("operator")
     async def clear_throttle(user_id: int) -> Response:
         return await customer_action(user_id, lambda: actions.clear_throttle(actor(), user_id))
+
+    @bp.post("/customers/<int:user_id>/export")
+    @console.requires("operator")
+    async def export_customer(user_id: int) -> Response:
+        """Everything stored about the customer, as a JSON file to hand them (Art. 15, 20)."""
+        try:
+            document = await actions.export_customer(actor(), user_id)
+        except ActionError as exc:
+            return await customer_page(user_id, 400, error=str(exc))
+        body = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+        name = f"customer-{user_id}.json"
+        return Response(
+            body,
+            content_type="application/json; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+
+    @bp.post("/customers/<int:user_id>/erase")
+    @console.requires("owner")
+    async def erase_customer(user_id: int) -> Response:
+        if (await request.form).get("confirm") != "yes":
+            return await customer_page(
+                user_id, 400, error="Tick the box to confirm the erasure; nothing was erased."
+            )
+        try:
+            pseudonym = await actions.erase_customer(actor(), user_id)
+        except ActionError as exc:
+            return await customer_page(user_id, 400, error=str(exc))
+        return await console.page("customer_erased.html", pseudonym=pseudonym)
