@@ -13,6 +13,7 @@ from tests.conftest import (
     add_user,
     csrf_of,
     location,
+    query_of,
     translated,
 )
 
@@ -198,3 +199,38 @@ def test_the_ip_throttle_counts_an_ipv6_prefix_as_one_client(ip: str, block: str
     from idp.security.throttle import ip_block
 
     assert ip_block(ip) == block
+
+
+async def test_the_language_switcher_keeps_the_session(flow: Flow) -> None:
+    login = location(await flow.authorize())
+    page = await (await flow.client.get(login)).get_data(as_text=True)
+    assert f'href="{login}?language=fr"' in page
+    french = await (await flow.client.get(login + "?language=fr")).get_data(as_text=True)
+    assert '<html lang="fr"' in french and translated("Sign in", "fr") in french
+    ignored = await (await flow.client.get(login + "?language=de")).get_data(as_text=True)
+    assert '<html lang="fr"' in ignored  # not a NOX language: nothing changes
+    terms = location(await flow.sign_in(login))
+    body = await (await flow.client.get(terms)).get_data(as_text=True)
+    assert '<html lang="fr"' in body  # the session goes on in French
+
+
+async def test_back_to_the_client_sends_access_denied(flow: Flow) -> None:
+    login = location(await flow.authorize())
+    page = await (await flow.client.get(login)).get_data(as_text=True)
+    assert translated("Back to %(client)s") % {"client": "NOX Energy"} in page
+    cancel = login.replace("/login", "/cancel")
+    forged = await flow.client.post(cancel, form={"csrf_token": "x"})
+    assert forged.status_code == 403
+    back = location(await flow.client.post(cancel, form={"csrf_token": csrf_of(page)}))
+    assert back.startswith(REDIRECT_URI)
+    query = query_of(back)
+    assert (query["error"], query["state"]) == ("access_denied", "state-123")
+    assert (await flow.client.get(login)).status_code == 400  # the session has ended
+
+
+async def test_after_a_wrong_password_the_cursor_is_in_the_password_field(flow: Flow) -> None:
+    login = location(await flow.authorize())
+    wrong = await flow.sign_in(login, password="not it")
+    body = await wrong.get_data(as_text=True)
+    assert 'autocomplete="current-password" required autofocus' in body
+    assert 'autocomplete="username" value="ada@example.com" required>' in body

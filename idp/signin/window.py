@@ -8,6 +8,8 @@ and the hand-off (which expires with the session, nox/handoff.py) check the same
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from idp.i18n import gettext as _
 from idp.i18n import set_language
 from idp.records import AuthSession
@@ -16,7 +18,7 @@ from idp.security.secrets import same
 from idp.signin.decisions import Ended, Refused
 from idp.signin.responses import ClientResponses
 from idp.store.sessions import AuthSessions
-from idp.vocab import AUTH_DENIED, AUTH_PENDING
+from idp.vocab import AUTH_DENIED, AUTH_PENDING, LANGUAGES
 
 EXPIRED_DESCRIPTION = "The authentication session expired after 15 minutes"
 
@@ -45,6 +47,14 @@ class Window:
         await self.sessions.finish(auth.id, AUTH_DENIED)
         name, way_back = await self.responses.way_back(auth, "access_denied", EXPIRED_DESCRIPTION)
         return Ended("expired", name, way_back)
+
+    async def choose_language(self, auth: AuthSession, language: str) -> AuthSession:
+        """The customer switched language on a page of the session (a NOX language only)."""
+        if language not in LANGUAGES or language == auth.language:
+            return auth
+        await self.sessions.set_language(auth.id, language)
+        set_language(language)
+        return replace(auth, language=language)
 
     async def load(self, session_id: str | None, browser_id: str) -> AuthSession | Refused | Ended:
         """The pending, open authentication session of this browser, or why not."""

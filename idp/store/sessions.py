@@ -53,6 +53,16 @@ class AuthSessions(Repository):
             )
         return result.rowcount == 1
 
+    async def set_language(self, session_id: str, language: str) -> None:
+        """The customer chose another language: the rest of the session, and what the client is
+        told, use it."""
+        async with self.begin() as conn:
+            await conn.execute(
+                update(auth_sessions)
+                .where(auth_sessions.c.id == session_id, auth_sessions.c.status == PENDING)
+                .values(language=language)
+            )
+
     async def forget_user(self, session_id: str) -> None:
         """ "Not you?": the session goes on, but the customer must sign in first."""
         async with self.begin() as conn:

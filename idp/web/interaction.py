@@ -8,6 +8,7 @@ from __future__ import annotations
 from quart import Blueprint, Response, request
 from werkzeug.datastructures import MultiDict
 
+from idp.i18n import LANGUAGE_NAMES
 from idp.records import AuthSession
 from idp.security.browser import (
     browser_id,
@@ -51,6 +52,9 @@ def blueprint(signin: SignIn) -> Blueprint:
             "login.html",
             status=status,
             action=login_url(auth),
+            cancel_action=f"/interaction/{auth.id}/cancel",
+            switch_language=login_url(auth),
+            languages=LANGUAGE_NAMES,
             client_name=await steps.client_name(auth),
             csrf_token=csrf_token(),
             error=error,
@@ -63,7 +67,18 @@ def blueprint(signin: SignIn) -> Blueprint:
         auth = await load(session_id)
         if isinstance(auth, Response):
             return auth
+        chosen = request.args.get("language")
+        if chosen:  # the language switcher: same session, another language
+            auth = await signin.window.choose_language(auth, chosen)
         return await login_page(auth)
+
+    @bp.post("/interaction/<session_id>/cancel")
+    async def cancel(session_id: str) -> Response:
+        """ "Back to <client>": the client gets access_denied, the browser goes back to it."""
+        loaded = await load_posted(session_id)
+        if isinstance(loaded, Response):
+            return loaded
+        return await render(await signin.answers.cancel(loaded[0]))
 
     @bp.post("/interaction/<session_id>/login")
     async def login_submit(session_id: str) -> Response:
