@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 
 from sqlalchemy import select
 
 from idp.store.tables import authorization_codes, handoffs, terms_acceptances
-from tests.conftest import CLIENT_ID, ISSUER, REDIRECT_URI, Flow, location, query_of
+from tests.conftest import CLIENT_ID, ISSUER, REDIRECT_URI, TERMS_EN, Flow, location, query_of
 
 
 async def terms_url(flow: Flow, **overrides) -> str:  # type: ignore[no-untyped-def]
@@ -61,6 +62,8 @@ async def test_acceptance_is_stored_with_its_circumstances(flow: Flow, store, cl
     assert row["client_id"] == CLIENT_ID
     assert row["ip"]
     assert row["user_id"] == (await store.users.by_email("ada@example.com")).id
+    # Evidence of the very text shown: the SHA-256 of its Markdown as stored.
+    assert row["text_sha256"] == hashlib.sha256(TERMS_EN.encode()).hexdigest()
 
 
 async def test_accepted_customer_skips_terms_until_a_new_version(flow: Flow, store) -> None:

@@ -33,7 +33,7 @@ class Answers:
         return await self.steps.advance(fresh, Subject(user, now))
 
     async def cancel(self, auth: AuthSession) -> Decision:
-        """"Back to <client>" on the sign-in page: the client learns it as access_denied."""
+        """ "Back to <client>" on the sign-in page: the client learns it as access_denied."""
         return await self.steps.deny(auth, "The customer went back without signing in")
 
     async def terms(

@@ -1,8 +1,10 @@
 """The terms and conditions in flow 1: which version a customer still has to accept, and the
-acceptance itself (version, language, time, client, IP: the evidence)."""
+acceptance itself (version, language, time, client, IP and the SHA-256 of the text shown: the
+evidence)."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from idp.records import TermsVersion
@@ -60,4 +62,5 @@ class TermsAcceptance:
             client_id=client_id,
             ip=ip,
             user_agent=user_agent,
+            text_sha256=hashlib.sha256(terms.text.body_md.encode()).hexdigest(),
         )

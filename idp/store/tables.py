@@ -239,6 +239,8 @@ terms_acceptances = Table(
     Column("client_id", String(128), nullable=True),
     Column("ip", String(64), nullable=True),
     Column("user_agent", String(512), nullable=True),
+    # SHA-256 (hex) of the text accepted, its Markdown as stored: evidence of what was shown.
+    Column("text_sha256", String(64), nullable=True),
 )
 Index("ix_terms_acceptances_user_version", terms_acceptances.c.user_id, terms_acceptances.c.version)
 

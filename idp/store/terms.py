@@ -133,10 +133,12 @@ class Terms(Repository):
         client_id: str | None,
         ip: str | None,
         user_agent: str | None,
+        text_sha256: str | None = None,
     ) -> None:
         async with self.begin() as conn:
             await conn.execute(
                 insert(terms_acceptances).values(
+                    text_sha256=text_sha256,
                     user_id=user_id,
                     version=version,
                     language=language,
