@@ -31,6 +31,7 @@ from idp.web import (
     home,
     interaction,
     logout,
+    nox_webhooks,
     ops,
     password_reset,
     token,
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         interaction.blueprint(services.signin),
         logout.blueprint(services.signin.logout),
         password_reset.blueprint(services.signin.password_reset),
+        nox_webhooks.blueprint(services.nox_webhooks),
         token.blueprint(services.oauth),
         account.blueprint(
             settings,

@@ -112,6 +112,10 @@ class Settings:
     # this names a parameter (e.g. "link_session"), redirect_url carries ?<name>=<our session id>
     # and the callback completes exactly that session; empty: the browser's signed cookie alone.
     link_callback_session_param: str = ""
+    # NOX's webhooks (POST /nox/webhooks): NOX does not publish the exact string it signs; this
+    # says how it is built from {timestamp}, {id} and {body}. Older timestamps are refused.
+    nox_webhook_signed: str = "{timestamp}.{body}"
+    nox_webhook_tolerance_seconds: int = 300
     handoff_timeout_seconds: float = 3.0
     handoff_max_age_seconds: int = 24 * 3600
     handoff_retry_base_seconds: float = 5.0
@@ -247,6 +251,7 @@ class Settings:
             "admin_session_seconds",
             "password_workers",
             "nox_timeout_seconds",
+            "nox_webhook_tolerance_seconds",
             "handoff_timeout_seconds",
             "handoff_retry_base_seconds",
             "handoff_poll_seconds",

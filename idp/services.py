@@ -17,6 +17,7 @@ from idp.nox.client import NoxDataClient, NoxLinkClient
 from idp.nox.handoff import HandoffDelivery, build_handoff
 from idp.nox.link_sessions import LinkSessions
 from idp.nox.linked_devices import LinkedDevices
+from idp.nox.webhooks import NoxWebhooks
 from idp.oauth.facade import OAuth
 from idp.oauth.ports import HandoffRow, Ports
 from idp.records import Client
@@ -41,6 +42,7 @@ class Services:
     link_sessions: LinkSessions
     link_callbacks: LinkCallbacks
     linked_devices: LinkedDevices
+    nox_webhooks: NoxWebhooks
     # The console's and /readyz's use cases (idp/admin).
     actions: AdminActions
     console: ConsoleQueries
@@ -101,7 +103,8 @@ class Services:
                 store.links, store.users, store.clients, NoxLinkClient(settings), clock, settings
             ),
             link_callbacks=LinkCallbacks(store.links, events, NoxDataClient(settings), clock),
-            linked_devices=LinkedDevices(store.links, store.users, clock),
+            linked_devices=LinkedDevices(store.links, store.users, store.device_status, clock),
+            nox_webhooks=NoxWebhooks(settings, store.device_status, events, clock),
             actions=actions,
             console=ConsoleQueries(store, settings),
             admin_signin=AdminSignIn(

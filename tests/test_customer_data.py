@@ -76,6 +76,9 @@ async def fill_every_table(
     )
     linked = dict(nox_user_id="ada-nox-user", brand="daikin", connected_at=1, now=clock.now())
     assert await store.links.complete(session, device_ids=["ada-pump"], **linked)
+    await store.device_status.receive(
+        "wh-1", clock.now(), "ada-pump", "steerable", {"steerable_status": "being_steered"}, 1
+    )
     clock.advance(1)
     held = await open_session(store, clock, user_id=user.id, supplier_user_id=user.supplier_user_id)
     assert await store.links.hold(

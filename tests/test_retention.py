@@ -25,6 +25,7 @@ from idp.store.tables import (
     handoffs,
     link_sessions,
     login_sessions,
+    nox_webhook_receipts,
     password_resets,
     security_events,
     throttles,
@@ -42,6 +43,7 @@ async def day_of_traffic(store: Store, now: int, day: int) -> None:
     rows: dict[Any, list[dict[str, Any]]] = {t: [] for t in (auth_sessions, authorization_codes)}
     rows.update({t: [] for t in (tokens, link_sessions, login_sessions, admin_sessions)})
     rows[password_resets] = []
+    rows[nox_webhook_receipts] = []
     rows.update({t: [] for t in (throttles, handoffs, security_events, token_families)})
     for i in range(PER_DAY):
         key = f"{day}-{i}"
@@ -73,6 +75,7 @@ async def day_of_traffic(store: Store, now: int, day: int) -> None:
         rows[password_resets].append(
             dict(token_hash=f"pr{key}", user_id=1, created_at=now, expires_at=now + 1800)
         )
+        rows[nox_webhook_receipts].append(dict(id=f"w{key}", received_at=now))
         rows[admin_sessions].append(
             dict(id_hash=f"as{key}", admin_id=1, created_at=now, last_seen_at=now)
         )
@@ -118,6 +121,7 @@ async def test_a_year_and_more_of_traffic_stays_bounded(
         "token_families": 15 * PER_DAY,  # each as long as its last token
         "link_sessions": 0,
         "password_resets": 0,
+        "nox_webhook_receipts": 0,
         "login_sessions": 15 * PER_DAY,
         "admin_sessions": 0,
         "throttles": 0,
@@ -143,6 +147,7 @@ async def test_what_has_not_yet_expired_is_kept(
         "authorization_codes": PER_DAY,
         "link_sessions": PER_DAY,
         "password_resets": PER_DAY,
+        "nox_webhook_receipts": PER_DAY,
         "admin_sessions": PER_DAY,
         "throttles": PER_DAY,
     }

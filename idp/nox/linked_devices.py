@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from idp.nox.registry import steerable_from
 from idp.records import Device
 from idp.security.clock import Clock
+from idp.store.device_status import DeviceStatuses
 from idp.store.links import Links
 from idp.store.users import Users
 
@@ -18,6 +19,9 @@ class LinkedDevice:
     device: Device
     steerable_from: dt.date
     steerable_now: bool  # NOX has had its 30 days of data
+    # What NOX's webhooks last said (idp/nox/webhooks.py): None while NOX said nothing.
+    steering: bool | None = None
+    needs_reauthentication: bool = False
 
     @property
     def linked_on(self) -> dt.date:
@@ -25,17 +29,32 @@ class LinkedDevice:
 
 
 class LinkedDevices:
-    def __init__(self, links: Links, users: Users, clock: Clock) -> None:
+    def __init__(self, links: Links, users: Users, statuses: DeviceStatuses, clock: Clock) -> None:
         self.links = links
         self.users = users
+        self.statuses = statuses
         self.clock = clock
 
     async def of_customer(self, user_id: int) -> list[LinkedDevice]:
         today = dt.datetime.fromtimestamp(self.clock.now(), dt.UTC).date()
         found = []
-        for device in await self.links.devices_of(user_id):
+        linked = await self.links.devices_of(user_id)
+        said = await self.statuses.of_devices([d.device_id for d in linked])
+        for device in linked:
             ready = steerable_from(device.first_linked_at or device.linked_at)
-            found.append(LinkedDevice(device, ready, ready <= today))
+            status = said.get(device.device_id, {})
+            steering = None
+            if status.get("steerable_status") == "being_steered":
+                steering = bool(status.get("steerable"))
+            found.append(
+                LinkedDevice(
+                    device,
+                    ready,
+                    ready <= today,
+                    steering=steering,
+                    needs_reauthentication=bool(status.get("needs_reauthentication")),
+                )
+            )
         return found
 
     async def disconnect(self, user_id: int, device_id: str) -> Device | None:

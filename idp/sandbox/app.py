@@ -20,12 +20,14 @@ from quart import Quart, Response, jsonify, render_template, request
 
 from idp.config import PROJECT_ROOT
 from idp.demo_credentials import credentials_file, load_credentials
+from idp.nox.webhook_signature import DEFAULT_TEMPLATE
 from idp.sandbox.flow1 import register_flow1
 from idp.sandbox.link_api import register_link_api
 from idp.sandbox.link_ui import register_link_ui
 from idp.sandbox.links import LinkState
 from idp.sandbox.mail import MailCatcher
 from idp.sandbox.transactions import Transactions
+from idp.sandbox.webhooks import register_webhooks
 from idp.security.clock import Clock, SystemClock
 from idp.vocab import HANDOFF_MODES
 
@@ -55,12 +57,18 @@ class SandboxSettings:
     state_file: Path | None = None
     # The mail catcher's SMTP port on 127.0.0.1 (None: no catcher).
     smtp_port: int | None = None
+    # Where NOX's webhooks go (empty: the identity provider's /nox/webhooks), and the string
+    # they sign (the identity provider's IDP_NOX_WEBHOOK_SIGNED must say the same).
+    webhook_url: str = ""
+    webhook_signed: str = DEFAULT_TEMPLATE
 
     def __post_init__(self) -> None:
         if self.handoff_mode not in HANDOFF_MODES:
             raise ValueError(f"handoff_mode must be one of {', '.join(HANDOFF_MODES)}")
         urls = tuple(self.link_redirect_urls) or (self.idp_url.rstrip("/") + "/link/callback",)
         object.__setattr__(self, "link_redirect_urls", urls)
+        if not self.webhook_url:
+            object.__setattr__(self, "webhook_url", self.idp_url.rstrip("/") + "/nox/webhooks")
 
     @property
     def redirect_uri(self) -> str:
@@ -105,6 +113,7 @@ ACTIVITY_TITLES = {
     "supplier_authentication_failed": "Supplier authentication failed",
     "supplier_sign_out_started": "Sent the customer to the supplier to sign out",
     "supplier_signed_out": "Customer signed out at the supplier and sent back",
+    "webhook_sent": "Webhook sent to the supplier",
     "link_session_created": "Link session created: POST /v2/supplier/link-sessions",
     "link_completed": "Devices linked; browser sent back with ?data=",
     "devices_listed": "Data API asked to confirm devices: GET /v1/devices",
@@ -133,6 +142,7 @@ def create_sandbox_app(
     register_flow1(app, settings, state, clock)
     register_link_api(app, settings, state, clock)
     register_link_ui(app, settings, state, clock)
+    register_webhooks(app, settings, state)
     if settings.smtp_port is not None:
         register_mail_catcher(app, MailCatcher(settings.smtp_port))
 

@@ -12,6 +12,7 @@ from idp.store.admins import Admins
 from idp.store.clients import Clients
 from idp.store.customer_data import CustomerData
 from idp.store.db import create_engine
+from idp.store.device_status import DeviceStatuses
 from idp.store.grants import Grants
 from idp.store.keys import SigningKeys
 from idp.store.links import Links
@@ -49,6 +50,7 @@ class Store:
         self.admins = Admins(engine, conn)
         self.retention = Retention(engine, conn)
         self.customer_data = CustomerData(engine, conn)
+        self.device_status = DeviceStatuses(engine, conn)
 
     @classmethod
     def connect(cls, database_url: str) -> Store:

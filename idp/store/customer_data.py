@@ -18,6 +18,7 @@ from idp.store.tables import (
     auth_sessions,
     authorization_codes,
     device_history,
+    device_status,
     devices,
     handoffs,
     held_links,
@@ -57,6 +58,13 @@ def _where(user: User) -> list[tuple[str, Table, ColumnElement[bool]]]:
         ("password_resets", password_resets, password_resets.c.user_id == user.id),
         ("devices", devices, devices.c.user_id == user.id),
         ("device_history", device_history, device_history.c.supplier_user_id == sid),
+        (
+            "device_status",
+            device_status,
+            device_status.c.device_id.in_(
+                select(devices.c.device_id).where(devices.c.user_id == user.id)
+            ),
+        ),
         ("link_sessions", link_sessions, link_sessions.c.user_id == user.id),
         ("held_links", held_links, held_links.c.user_id == user.id),
         ("handoffs", handoffs, handoffs.c.body["supplier_user_id"].as_string() == sid),

@@ -14,6 +14,7 @@ from idp.store.tables import (
     handoffs,
     link_sessions,
     login_sessions,
+    nox_webhook_receipts,
     password_resets,
     security_events,
     throttles,
@@ -60,6 +61,8 @@ def _expired(c: Cutoffs) -> list[tuple[Table, ColumnElement[bool]]]:
         (link_sessions, link_sessions.c.expires_at < c.protocol),
         (login_sessions, login_sessions.c.expires_at < c.signin),
         (password_resets, password_resets.c.expires_at < c.protocol),
+        # A webhook older than the timestamp tolerance is refused anyway: a day is plenty.
+        (nox_webhook_receipts, nox_webhook_receipts.c.received_at < c.protocol),
         (admin_sessions, admin_sessions.c.last_seen_at < c.admin_session),
         (throttles, throttles.c.last_failure_at < c.throttle),
         (

@@ -384,6 +384,28 @@ device_history = Table(
 )
 Index("ix_device_history_device_id", device_history.c.device_id)
 
+# What NOX's webhooks last said about each device (each field with the time NOX gave it).
+device_status = Table(
+    "device_status",
+    metadata,
+    Column("device_id", String(255), primary_key=True),
+    # NOX's sub-event (e.g. being_steered) and its value: whether the device is in that state.
+    Column("steerable_status", String(64), nullable=True),
+    Column("steerable", Boolean, nullable=True),
+    Column("steerable_at", Time, nullable=True),
+    Column("needs_reauthentication", Boolean, nullable=True),
+    Column("reauthentication_at", Time, nullable=True),
+)
+
+# The X-Webhook-Id of every webhook received (kept a week): a repeated one changes nothing.
+nox_webhook_receipts = Table(
+    "nox_webhook_receipts",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("received_at", Time, nullable=False),
+)
+Index("ix_nox_webhook_receipts_received_at", nox_webhook_receipts.c.received_at)
+
 # Supplier admins (separate from customers): password + TOTP, roles viewer < operator < owner.
 admins = Table(
     "admins",

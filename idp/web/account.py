@@ -75,6 +75,8 @@ def device_view(linked: LinkedDevice) -> dict[str, Any]:
         "steerable_from": None
         if linked.steerable_now
         else format_date(linked.steerable_from, "long", locale=current_language()),
+        "steering": linked.steering,
+        "needs_reauthentication": linked.needs_reauthentication,
     }
 
 

@@ -17,7 +17,16 @@ from idp.web.common import json_error, page
 
 log = logging.getLogger("idp.request")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-JSON_PATHS = ("/token", "/revoke", "/introspect", "/userinfo", "/api/", "/.well-known/", "/jwks")
+JSON_PATHS = (
+    "/token",
+    "/revoke",
+    "/introspect",
+    "/userinfo",
+    "/api/",
+    "/.well-known/",
+    "/jwks",
+    "/nox/",
+)
 
 SECURITY_HEADERS = {
     # No inline script anywhere; forms post to our own pages, which then redirect.
