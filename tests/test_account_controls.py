@@ -265,3 +265,25 @@ async def test_parallel_disconnects_write_one_history_row(
     assert sum(r is not None for r in results) == 1
     actions = [h["action"] for h in await store.links.history(device_id="pump-1")]
     assert actions == ["linked", "disconnected"]
+
+
+async def test_the_chosen_language_survives_sign_in_and_sign_out(
+    client: QuartClient, seeded: Store
+) -> None:
+    login = await client.get("/account/login?language=fr")
+    signed_in = await client.post(
+        "/account/login?language=fr",
+        form={
+            "csrf_token": csrf_of(await login.get_data(as_text=True)),
+            "email": EMAIL,
+            "password": PASSWORD,
+        },
+    )
+    page = await (await client.get(location(signed_in))).get_data(as_text=True)
+    assert '<html lang="fr"' in page  # /account itself names no language
+    out = await client.post("/account/logout", form={"csrf_token": csrf_of(page)})
+    again = await (await client.get(location(out))).get_data(as_text=True)
+    assert '<html lang="fr"' in again
+    dutch = await (await client.get("/account/login?language=nl")).get_data(as_text=True)
+    assert '<html lang="nl"' in dutch  # a new choice wins, and is remembered in turn
+    assert '<html lang="nl"' in await (await client.get("/account/login")).get_data(as_text=True)

@@ -104,6 +104,12 @@ async def start_link(client, **form: str):  # type: ignore[no-untyped-def]
     return await client.post("/account/link", form=data)
 
 
+async def failure_page(client, response) -> str:  # type: ignore[no-untyped-def]
+    """A link that could not start: post/redirect/get, the account page says why."""
+    assert response.status_code == 303
+    return str(await (await client.get(response.headers["Location"])).get_data(as_text=True))
+
+
 async def reason(store) -> str:  # type: ignore[no-untyped-def]
     return str((await store.events.recent("link_callback_rejected"))[0]["detail"]["reason"])
 
@@ -248,8 +254,7 @@ async def test_an_answer_that_does_not_echo_what_we_sent_is_a_nox_fault(
     use_nox(tamper)
     with caplog.at_level(logging.ERROR, logger="idp.nox"):
         response = await start_link(customer, brand="nibe")
-    assert response.status_code == 502
-    body = await response.get_data(as_text=True)
+    body = await failure_page(customer, response)
     message = "NOX Energy could not be reached. Nothing was linked; please try again later."
     assert translated(message, "en") in body
     assert await store.links.sessions_for(1) == []
@@ -265,9 +270,8 @@ async def test_the_nox_fault_page_is_in_the_customers_language(customer, store, 
 
     use_nox(tamper)
     response = await start_link(customer, language="fr")
-    assert response.status_code == 502
     message = "NOX Energy could not be reached. Nothing was linked; please try again later."
-    assert translated(message, "fr") in await response.get_data(as_text=True)
+    assert translated(message, "fr") in await failure_page(customer, response)
 
 
 # ---- devices: confirmed with NOX's data API, or held for an operator ----------------------------

@@ -44,6 +44,7 @@ NEXT = re.compile(r"/(account|link/resume|link/start/[A-Za-z0-9_-]{1,64})")
 BOUND = "link_bound"  # in the signed browser cookie: [[link session id, asset type], ...]
 PENDING = "pending_link"  # a callback that arrived before the customer signed in
 NOTICE = "account_notice"  # what the last change on /account did, shown once
+LINK_FAILED = "link_failed"  # why the last link could not start, shown once
 MAX_BOUND = 4
 
 
@@ -125,11 +126,27 @@ async def account_login_page(
     )
 
 
+CHOSEN_LANGUAGE = "language"  # in the signed browser cookie: the language last chosen
+
+
+def link_failure(reason: str | None) -> str | None:
+    if reason == "choose":
+        return _("Choose what to connect, and try again.")
+    if reason == "unreachable":
+        return _("NOX Energy could not be reached. Nothing was linked; please try again later.")
+    return None
+
+
 def pick_page_language() -> None:
-    """The language ?language= asks for, else the browser's, else Dutch."""
-    set_language(
-        pick_language(request.args.get("language"), request.headers.get("Accept-Language"))
+    """The language ?language= asks for (remembered in this browser, so that it survives
+    signing in and out), else the one chosen before, else the browser's, else Dutch."""
+    asked = request.args.get("language")
+    language = pick_language(
+        asked, session_cookie.get(CHOSEN_LANGUAGE), request.headers.get("Accept-Language")
     )
+    if asked and asked in LANGUAGE_NAMES and session_cookie.get(CHOSEN_LANGUAGE) != asked:
+        session_cookie[CHOSEN_LANGUAGE] = asked
+    set_language(language)
 
 
 def session_param(settings: Settings) -> str | None:
@@ -183,6 +200,7 @@ def blueprint(
             linked_devices,
             controls,
             subject,
+            error=link_failure(session_cookie.pop(LINK_FAILED, None)),
             linked=session_cookie.pop("linked", None),
             held=session_cookie.pop("link_held", None),
         )
@@ -241,15 +259,10 @@ def blueprint(
                 subject.user, form.get("asset_type", ""), language, form.get("brand") or None
             )
         except StartRefused as refused:
-            if refused.status == 400:
-                message = _("Choose what to connect, and try again.")
-            else:
-                message = _(
-                    "NOX Energy could not be reached. Nothing was linked; please try again later."
-                )
-            return await account_page(
-                linked_devices, controls, subject, refused.status, error=message
-            )
+            # Post/redirect/get: a reload of the page that says so must not try again.
+            session_cookie[LINK_FAILED] = "choose" if refused.status == 400 else "unreachable"
+            where = f"/account?language={current_language()}"
+            return Response("", status=303, headers={"Location": where})
         bind_browser(session)
         return go(session.link_url)
 
