@@ -14,7 +14,8 @@ async def test_pages_carry_the_security_headers(flow: Flow) -> None:
     response, _ = await flow.page(location(await flow.authorize()))
     csp = response.headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in csp
-    assert "script-src" not in csp and "default-src 'none'" in csp  # no script at all
+    assert "default-src 'none'" in csp
+    assert "script-src 'self';" in csp and "unsafe" not in csp  # our static file, never inline
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["Referrer-Policy"] == "no-referrer"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
