@@ -58,7 +58,9 @@ class Console:
         )
 
     async def error(self, status: int, message: str) -> Response:
-        return await self.page("error.html", status, message=message)
+        return await self.page(
+            "error.html", status, message=message, back_url="/admin", back_label="Console"
+        )
 
     def requires(self, role: str) -> Callable[[F], F]:
         """Refuse (403, nothing changed, audited) an admin whose role is below `role`."""
