@@ -132,6 +132,9 @@ class Settings:
     retention_handoff_seconds: int = 30 * 24 * 3600  # delivered, failed or expired hand-offs
     # Security events and the audit log: 400 days, a year of history plus a month's margin.
     retention_event_seconds: int = 400 * 24 * 3600
+    # IP addresses and browsers (user agents) kept with terms acceptances and security events:
+    # forgotten after 90 days (the rows themselves stay as long as their own period says).
+    retention_network_seconds: int = 90 * 24 * 3600
     retention_interval_seconds: int = 3600  # how often the background worker purges
     retention_batch: int = 1000  # rows per DELETE; at most 50 batches per table per run
     # Reverse proxies (IPs or CIDRs, space- or comma-separated) whose X-Forwarded-For is
@@ -259,6 +262,7 @@ class Settings:
             "retention_signin_seconds",
             "retention_handoff_seconds",
             "retention_event_seconds",
+            "retention_network_seconds",
             "retention_interval_seconds",
             "retention_batch",
         ):

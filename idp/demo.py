@@ -36,6 +36,9 @@ async def follow_sandbox(
         for stale in client.post_logout_redirect_uris:
             await store.clients.remove_redirect_uri(client_id, stale, "post_logout")
         await store.clients.add_redirect_uri(client_id, signed_out, "post_logout")
+    backchannel = f"{sandbox_url}/backchannel-logout"
+    if client is not None and client.backchannel_logout_uri != backchannel:
+        await store.clients.update(client_id, now, backchannel_logout_uri=backchannel)
     redirect_uri = f"{sandbox_url}/callback"
     if credentials.get("redirect_uri") == redirect_uri:
         return
@@ -84,6 +87,9 @@ async def seed(store: Store, var_dir: str, sandbox_url: str, now: int) -> dict[s
         handoff_mode="backchannel",
         post_login_redirect_url=f"{sandbox_url}/post-login-redirect",
         preset="nox",
+    )
+    await store.clients.update(
+        "nox", now, backchannel_logout_uri=f"{sandbox_url}/backchannel-logout"
     )
     if await store.terms.current_version() is None:
         for language, body in TERMS.items():

@@ -12,7 +12,7 @@ from contextvars import ContextVar
 from datetime import tzinfo
 from pathlib import Path
 
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, format_time, format_timedelta
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -70,6 +70,15 @@ def moment(timestamp: int, zone: tzinfo) -> str:
     """A time as the customer reads it: their language's medium date and time, in `zone`."""
     when = dt.datetime.fromtimestamp(timestamp, dt.UTC)
     return format_datetime(when, "medium", tzinfo=zone, locale=_language.get())
+
+
+def wait_until(seconds: int, now: int, zone: tzinfo) -> dict[str, str]:
+    """A wait as the customer reads it: how long ("2 minutes") and until when ("16:42")."""
+    until = dt.datetime.fromtimestamp(now + seconds, dt.UTC)
+    return {
+        "wait": format_timedelta(dt.timedelta(seconds=seconds), locale=_language.get()),
+        "time": format_time(until, "short", tzinfo=zone, locale=_language.get()),
+    }
 
 
 def day(timestamp: int, zone: tzinfo) -> str:

@@ -31,6 +31,7 @@ class Client:
     post_logout_redirect_uris: list[str] = field(default_factory=list)
     preset: str | None = None
     version: int = 1  # see store/tables.py clients.version
+    backchannel_logout_uri: str | None = None
 
     @property
     def is_nox(self) -> bool:

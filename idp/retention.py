@@ -29,14 +29,17 @@ def cutoffs(settings: Settings, now: int) -> Cutoffs:
         throttle=min(protocol, now - FORGET_AFTER),
         handoff=now - settings.retention_handoff_seconds,
         event=now - settings.retention_event_seconds,
+        network=now - settings.retention_network_seconds,
     )
 
 
 async def purge(settings: Settings, store: Store, clock: Clock) -> dict[str, int]:
     """One retention run; how many rows each table lost."""
-    deleted = await store.retention.purge(
-        cutoffs(settings, clock.now()), settings.retention_batch, MAX_BATCHES
-    )
+    found = cutoffs(settings, clock.now())
+    deleted = await store.retention.purge(found, settings.retention_batch, MAX_BATCHES)
+    forgotten = await store.retention.forget_networks(found.network)
+    if forgotten:
+        log.info("retention: forgot the IP and browser of %s rows", forgotten)
     if any(deleted.values()):
         log.info("retention: deleted %s", ", ".join(f"{k}={v}" for k, v in deleted.items() if v))
     return deleted

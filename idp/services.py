@@ -119,6 +119,7 @@ class Services:
 
     async def close(self) -> None:
         await self.signin.password_reset.close()
+        await self.signin.backchannel.close()
         await self.handoffs.close()
         await self.link_sessions.nox.close()
         await self.link_callbacks.data_api.close()

@@ -167,6 +167,9 @@ class Stack:
                 handoff_mode=handoff_mode,
                 post_login_redirect_url=self.sandbox.url + "/post-login-redirect",
             )
+            await store.clients.update(
+                "nox", 0, backchannel_logout_uri=self.sandbox.url + "/backchannel-logout"
+            )
             await store.terms.publish(
                 version="2026-01", language="nl", body_md="# Voorwaarden\n\nAkkoord?", now=0
             )

@@ -6,15 +6,24 @@ the keyboard focus indicator: at least 3:1 against what surrounds it (WCAG 2.2 S
 from __future__ import annotations
 
 import re
+import secrets
 import time
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from playwright.async_api import Browser, Page
+from sqlalchemy import update
 
+from idp.security import passwords
+from idp.security.clock import FrozenClock as FixedClock
 from idp.store import Store
+from idp.store.tables import auth_sessions, terms_versions
+from tests.conftest import pkce_pair
 from tests.e2e import EMAIL, PASSWORD, Customer, Stack, eventually
 from tests.test_browser_flow1 import browser  # noqa: F401 - the shared Chromium fixture
+from tests.test_links import open_session
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 AXE = Path(__file__).resolve().parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
@@ -61,6 +70,93 @@ class Audit:
                 self.failures.append(f"{name} [{self.language}]: focus {ratio:.2f} on {where}")
 
 
+async def start_at_nox(page: Page, stack: Stack, language: str) -> None:
+    await page.goto(f"{stack.sandbox.url}/enable")
+    await page.check("input[name=supplier][value=local-supplier]")
+    await page.select_option("#language", language)
+    await page.click("button[type=submit]")
+
+
+def form_post_authorize_url(stack: Stack, language: str) -> str:
+    _, challenge = pkce_pair()
+    query = {
+        "response_type": "code",
+        "response_mode": "form_post",
+        "client_id": "nox",
+        "redirect_uri": stack.sandbox.url + "/callback",
+        "scope": "openid",
+        "state": "a11y",
+        "nonce": secrets.token_urlsafe(8),
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "ui_locales": language,
+    }
+    return f"{stack.idp.url}/authorize?{urlencode(query)}"
+
+
+async def in_database(stack: Stack, statement: Any) -> None:
+    store = Store.connect(stack.database_url)
+    try:
+        async with store.engine.begin() as conn:
+            await conn.execute(statement)
+    finally:
+        await store.close()
+
+
+async def device_with_news(stack: Stack) -> None:
+    store = Store.connect(stack.database_url)
+    try:
+        now = int(time.time())
+        session = await open_session(store, FixedClock(now))
+        linked = dict(nox_user_id="n1", brand="daikin", connected_at=1, now=now)
+        assert await store.links.complete(session, device_ids=["pump-a11y"], **linked)
+        steering = {"steerable_status": "being_steered", "steerable": True}
+        await store.device_status.receive("w1", now, "pump-a11y", "steerable", steering, now)
+        reauth = {"needs_reauthentication": True}
+        await store.device_status.receive("w2", now, "pump-a11y", "reauthentication", reauth, now)
+    finally:
+        await store.close()
+
+
+async def expire_sessions(stack: Stack) -> None:
+    await in_database(stack, update(auth_sessions).values(expires_at=int(time.time()) - 1))
+
+
+async def unpublish_terms(stack: Stack) -> None:
+    await in_database(stack, update(terms_versions).values(published_at=None))
+
+
+async def new_password_set(page: Page, audit: Audit, stack: Stack, language: str) -> None:
+    """A customer of this language's own (one reset mail a minute each) sets a new password."""
+    email = f"reset-{language}@example.com"
+    store = Store.connect(stack.database_url)
+    try:
+        await store.users.add(
+            email=email,
+            supplier_user_id=f"reset-{language}",
+            name=None,
+            password_hash=passwords.hash_password(PASSWORD),
+            now=0,
+        )
+    finally:
+        await store.close()
+    await page.goto(f"{stack.idp.url}/password/forgot?language={language}")
+    await page.fill("#email", email)
+    await page.click("button[type=submit]")
+
+    async def mailed() -> list[Any]:
+        return [m for m in await stack.mail() if m["to"] == [email]]
+
+    [mail] = await eventually(mailed)
+    found = re.search(r"http://\S+/password/reset\?token=\S+", mail["text"])
+    assert found, mail["text"]
+    await page.goto(found.group(0))
+    await page.fill("#password", "a long enough new password")
+    await page.fill("#confirm", "a long enough new password")
+    await page.click("button[type=submit]")
+    await audit.check("password changed")
+
+
 async def publish_terms(stack: Stack, version: str) -> None:
     """A new terms version in every language, so each language's run meets the terms page."""
     store = Store.connect(stack.database_url)
@@ -100,6 +196,8 @@ async def audit_language(
     idp, nox = stack.idp.url, stack.sandbox.url
     await publish_terms(stack, f"2027-{language}")
 
+    await page.goto(f"{idp}/?language={language}")
+    await audit.check("home")
     await page.goto(f"{idp}/account/login?language={language}")
     await audit.check("account sign-in")
     await page.goto(f"{idp}/password/forgot?language={language}")
@@ -115,16 +213,21 @@ async def audit_language(
     await page.fill("#confirm", "short")
     await page.click("button[type=submit]")
     await audit.check("new password, refused")
+    await new_password_set(page, audit, stack, language)
     await page.goto(f"{idp}/authorize?client_id=nobody&ui_locales={language}")
     await audit.check("authorization error")
     await page.goto(f"{idp}/interaction/not-a-session/login?language={language}")
     await audit.check("unknown authentication session")
 
+    # An authentication session that ran out (its 15 minutes, moved into the past here).
+    await start_at_nox(page, stack, language)
+    await page.wait_for_url(f"{idp}/interaction/*/login")
+    await expire_sessions(stack)
+    await page.reload()
+    await audit.check("authentication session expired")
+
     # Flow 1 from NOX: sign-in and terms inside an authentication session.
-    await page.goto(f"{nox}/enable")
-    await page.check("input[name=supplier][value=local-supplier]")
-    await page.select_option("#language", language)
-    await page.click("button[type=submit]")
+    await start_at_nox(page, stack, language)
     await page.wait_for_url(f"{idp}/interaction/*/login")
     await page.click("button[type=submit]")  # empty: the error state
     await audit.check("sign-in, with an error")
@@ -137,12 +240,16 @@ async def audit_language(
     await page.click("button[name=action][value=accept]")
     await page.wait_for_url(f"{nox}/result/*")
 
-    await page.goto(f"{nox}/enable")  # again: "Continue as"
-    await page.check("input[name=supplier][value=local-supplier]")
-    await page.select_option("#language", language)
-    await page.click("button[type=submit]")
+    await start_at_nox(page, stack, language)  # again: "Continue as"
     await page.wait_for_url(f"{idp}/interaction/*/confirm")
     await audit.check("continue as")
+
+    # The form_post response mode: the page that carries the code to the client.
+    await page.goto(form_post_authorize_url(stack, language))
+    await page.wait_for_url(f"{idp}/interaction/*/confirm")
+    await page.click("button[name=action][value=continue]")
+    await page.wait_for_selector(f"form[action='{nox}/callback']")
+    await audit.check("form_post")
 
     await page.goto(f"{idp}/account?language={language}")
     await audit.check("account")
@@ -152,6 +259,15 @@ async def audit_language(
     await audit.check("sign out?")
     await page.click("button[name=confirm]")
     await audit.check("signed out")
+
+    # No terms published: the customer cannot be handed over, and is told so.
+    await unpublish_terms(stack)
+    await start_at_nox(page, stack, language)
+    await page.wait_for_url(f"{idp}/interaction/*/login")
+    await page.fill("#email", EMAIL)
+    await page.fill("#password", PASSWORD)
+    await page.click("button[type=submit]")
+    await audit.check("terms unavailable")
     await context.close()
     return audit
 
@@ -159,10 +275,11 @@ async def audit_language(
 async def test_customer_pages_pass_axe_and_show_focus(browser: Browser, stack: Stack) -> None:  # noqa: F811
     assert AXE.exists(), "run `make test` (it installs tests/axe with npm ci)"
     failures: list[str] = []
+    await device_with_news(stack)  # the account page then lists it, with what NOX said
     link = await reset_link(stack)
     for language in LANGUAGES:
         audit = await audit_language(browser, stack, language, link)
-        assert len(audit.checked) == 15, audit.checked
+        assert len(audit.checked) == 20, audit.checked
         failures += audit.failures
     assert failures == []
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, async_playwright
 
-from tests.e2e import EMAIL, PASSWORD, SUPPLIER_USER_ID, Stack
+from tests.e2e import EMAIL, PASSWORD, SUPPLIER_USER_ID, Stack, eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "flow1"
@@ -134,6 +134,11 @@ async def test_sign_out_from_nox(browser: Browser, stack: Stack) -> None:
     assert len(await stack.events("supplier_signed_out")) == 1
     cookies = {c["name"] for c in await page.context.cookies(stack.idp.url)}
     assert "idp_sid" not in cookies
+    # Back-Channel Logout: NOX, holding a token of the customer, is told with a logout token
+    # that its own check accepts (signature, issuer, audience, event, no nonce).
+    [told] = await eventually(lambda: stack.events("backchannel_logout_received"))
+    assert told["sub"] == SUPPLIER_USER_ID
+    assert await stack.events("backchannel_logout_rejected") == []
 
     await start_at_nox()  # signed out: no "Continue as", the sign-in page again
     await page.wait_for_url(f"{stack.idp.url}/interaction/*/login")

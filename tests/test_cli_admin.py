@@ -388,3 +388,13 @@ def test_customers_export_and_erase(cli) -> None:  # type: ignore[no-untyped-def
     assert cli("customers", "export", "cust-9", ok=False).exit_code == 1  # no such customer
     kinds = [e["kind"] for e in audit(cli, "admin.customer.e")]
     assert sorted(kinds) == ["admin.customer.erased", "admin.customer.exported"]
+
+
+def test_backchannel_logout_uri_is_set_checked_and_cleared(cli) -> None:  # type: ignore[no-untyped-def]
+    uri = "https://nox.example/backchannel-logout"
+    cli("clients", "update", "nox", "--backchannel-logout-uri", uri)
+    assert cli.query(lambda store: store.clients.get("nox")).backchannel_logout_uri == uri
+    bad = cli("clients", "update", "nox", "--backchannel-logout-uri", "http://x.example/", ok=False)
+    assert bad.exit_code == 1 and "https" in bad.output
+    cli("clients", "update", "nox", "--backchannel-logout-uri", "")
+    assert cli.query(lambda store: store.clients.get("nox")).backchannel_logout_uri is None

@@ -258,3 +258,37 @@ async def test_a_clients_post_comes_back_as_a_get(client: QuartClient, registere
         "post_logout_redirect_uri": SIGNED_OUT_URI,
         "state": "s 4",
     }
+
+
+async def test_the_logout_token_is_what_back_channel_logout_asks(app: Quart) -> None:
+    """Back-Channel Logout 1.0 §2.4: signed with our key, typ logout+jwt, iss, aud, iat, a
+    short exp, jti, sub and the logout event, and no nonce."""
+    from joserfc import jwt as jose_jwt
+    from joserfc.jwk import KeySet
+
+    oauth = app.extensions["idp"].oauth
+    token = await oauth.logout_token(CLIENT_ID, SUPPLIER_USER_ID)
+    jwks = oauth.keys.ring.jwks()
+    decoded = jose_jwt.decode(token, KeySet.import_key_set(jwks))
+    claims = decoded.claims
+    assert decoded.header["typ"] == "logout+jwt"
+    assert (claims["iss"], claims["aud"], claims["sub"]) == (ISSUER, CLIENT_ID, SUPPLIER_USER_ID)
+    assert claims["exp"] - claims["iat"] == 120 and claims["jti"]
+    assert claims["events"] == {"http://schemas.openid.net/event/backchannel-logout": {}}
+    assert "nonce" not in claims
+    metadata = await (await app.test_client().get("/.well-known/openid-configuration")).get_json()
+    assert metadata["backchannel_logout_supported"] is True
+    assert metadata["backchannel_logout_session_supported"] is False
+
+
+async def test_a_client_whose_back_channel_is_down_does_not_stop_the_sign_out(
+    flow: Flow, client: QuartClient, registered: Store
+) -> None:
+    """Its notice is sent after the answer, and what became of it is logged."""
+    await registered.clients.update(
+        CLIENT_ID, 0, backchannel_logout_uri="http://127.0.0.1:9/backchannel"
+    )
+    hint = await id_token(flow)
+    response = await logout(client, id_token_hint=hint, post_logout_redirect_uri=SIGNED_OUT_URI)
+    assert location(response) == SIGNED_OUT_URI
+    assert not await signed_in(client)

@@ -220,3 +220,30 @@ def test_migration_0008_creates_the_indexes_tables_py_declares(tmp_path) -> None
             assert declared <= found, (table.name, declared - found)
     finally:
         engine.dispose()
+
+
+async def test_ips_and_browsers_are_forgotten_after_their_period(
+    populated: Store, settings: Settings, clock: FrozenClock
+) -> None:
+    """An acceptance and a security event keep their row (for their own periods) but lose
+    the IP address and browser after IDP_RETENTION_NETWORK_SECONDS (90 days)."""
+    store = populated
+    await store.terms.accept(
+        user_id=1, version="v", language="nl", now=clock.now(), client_id="nox",
+        ip="192.0.2.7", user_agent="Browser/1",
+    )  # fmt: skip
+    await store.events.record(
+        kind="signin_failed", now=clock.now(), actor="a@example.com", ip="192.0.2.7", detail={}
+    )
+
+    async def recorded() -> list[tuple[Any, ...]]:
+        [accepted] = await store.terms.acceptances_of(1)
+        [event] = await store.events.recent("signin_failed")
+        return [accepted["ip"], accepted["user_agent"], event["ip"]]
+
+    clock.advance(89 * DAY)
+    await retention.purge(settings, store, clock)
+    assert await recorded() == ["192.0.2.7", "Browser/1", "192.0.2.7"]
+    clock.advance(2 * DAY)
+    await retention.purge(settings, store, clock)
+    assert await recorded() == [None, None, None]

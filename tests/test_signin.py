@@ -70,7 +70,11 @@ async def test_repeated_failures_slow_down_then_recover(flow: Flow, clock) -> No
         assert (await flow.sign_in(url, password="wrong")).status_code == 401
     throttled = await flow.sign_in(url)  # even the right password waits
     assert throttled.status_code == 429
-    assert "30" in await throttled.get_data(as_text=True)
+    assert throttled.headers["Retry-After"] == "30"
+    # As a time: the frozen clock is 2027-01-15 08:00 UTC, 09:00 in Amsterdam; 30 s later.
+    message = translated("Too many failed attempts. Please try again in %(wait)s, at %(time)s.")
+    expected = message % {"wait": "30 seconden", "time": "09:00"}
+    assert expected in await throttled.get_data(as_text=True)
     clock.advance(31)
     assert (await flow.sign_in(url, password="wrong")).status_code == 401
     assert (await flow.sign_in(url)).status_code == 429  # the delay grew to 60 s

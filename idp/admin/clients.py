@@ -230,6 +230,9 @@ class ClientActions(AuditedActions):
         changes = {k: v for k, v in changes.items() if v is not None}
         if "name" in changes and not str(changes["name"]).strip():
             raise ActionError("The name must not be empty.")
+        if "backchannel_logout_uri" in changes:  # "" clears it
+            uri = str(changes["backchannel_logout_uri"]).strip()
+            changes["backchannel_logout_uri"] = valid_redirect_uri(uri) if uri else None
         check_handoff(
             self.settings,
             changes.get("handoff_mode", client.handoff_mode),

@@ -113,13 +113,19 @@ def clients_add(
 @click.option("--name")
 @HANDOFF_MODE
 @POST_LOGIN_REDIRECT_URL
+@click.option(
+    "--backchannel-logout-uri",
+    help="Where the client hears that a customer signed out (Back-Channel Logout); '' clears.",
+)
 def clients_update(
     client_id: str,
     name: str | None,
     handoff_mode: str | None,
     post_login_redirect_url: str | None,
+    backchannel_logout_uri: str | None,
 ) -> None:
-    """Change a client's name, hand-off mode or post-login-redirect URL."""
+    """Change a client's name, hand-off mode, post-login-redirect URL or back-channel logout
+    URI."""
     with_actions(
         lambda actions, actor: actions.update_client(
             actor,
@@ -127,6 +133,7 @@ def clients_update(
             name=name,
             handoff_mode=handoff_mode,
             post_login_redirect_url=post_login_redirect_url,
+            backchannel_logout_uri=backchannel_logout_uri,
         )
     )
     click.echo(f"updated client {client_id}")

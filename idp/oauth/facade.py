@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
+from joserfc import jwt
 
 from idp.config import Settings
 from idp.metrics import metrics
@@ -26,6 +27,9 @@ from idp.oauth.requests import CodeSession, ProtocolRequest
 from idp.oauth.server import ProtocolResponse, Server
 from idp.records import ClientChanged
 from idp.security.clock import Clock
+from idp.security.secrets import new_secret
+
+BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 
 @dataclass(frozen=True)
@@ -249,6 +253,24 @@ class OAuth:
             redirect_url=checked.redirect_uri,
             hinted_sub=None if claims is None else str(claims.get("sub")),
         )
+
+    async def logout_token(self, client_id: str, sub: str) -> str:
+        """Back-Channel Logout 1.0 §2.4: a logout token for the client, signed with the current
+        ID token key: iss, aud, iat, exp (two minutes), jti, sub and the logout event; never a
+        nonce."""
+        ring = await self.keys.refresh()
+        key, now = ring.current, self.server.clock.now()
+        claims = {
+            "iss": self.server.settings.issuer,
+            "aud": client_id,
+            "iat": now,
+            "exp": now + 120,
+            "jti": new_secret(16),
+            "sub": sub,
+            "events": {BACKCHANNEL_LOGOUT_EVENT: {}},
+        }
+        header = {"alg": key.alg, "kid": key.kid, "typ": "logout+jwt"}
+        return jwt.encode(header, claims, key.key)
 
     async def userinfo(self, call: HttpCall) -> ProtocolResponse:
         """OIDC Core §5.3."""

@@ -57,6 +57,9 @@ def server_metadata(settings: Settings, signing_algs: list[str]) -> dict[str, An
         "request_uri_parameter_supported": False,
         # RFC 9207 §3.
         "authorization_response_iss_parameter_supported": True,
+        # Back-Channel Logout 1.0 §2.1: logout tokens carry `sub`, not `sid`.
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": False,
     }
 
 

@@ -114,6 +114,7 @@ ACTIVITY_TITLES = {
     "supplier_sign_out_started": "Sent the customer to the supplier to sign out",
     "supplier_signed_out": "Customer signed out at the supplier and sent back",
     "webhook_sent": "Webhook sent to the supplier",
+    "backchannel_logout_received": "Back-channel logout from the supplier: the customer signed out",
     "link_session_created": "Link session created: POST /v2/supplier/link-sessions",
     "link_completed": "Devices linked; browser sent back with ?data=",
     "devices_listed": "Data API asked to confirm devices: GET /v1/devices",

@@ -13,7 +13,9 @@ import secrets
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from quart import Quart, Response, render_template, request
+import httpx
+from joserfc.errors import JoseError
+from quart import Quart, Response, jsonify, render_template, request
 
 from idp.sandbox.handoff_api import register_handoff_api
 from idp.sandbox.links import BRANDS
@@ -181,6 +183,18 @@ def register_flow1_pages(
         response = see_other(await authentication.sign_out_url(txn, logout_state))
         response.set_cookie(LOGOUT_STATE, logout_state, httponly=True, samesite="Lax")
         return response
+
+    @app.post("/backchannel-logout")
+    async def backchannel_logout() -> tuple[Response, int]:
+        """Back-Channel Logout 1.0 §2.8: 200 for a valid logout token, else 400."""
+        token = (await request.form).get("logout_token", "")
+        try:
+            sub = await authentication.backchannel_logout(token)
+        except (ValueError, JoseError, httpx.HTTPError) as exc:
+            state.record("backchannel_logout_rejected", error=str(exc)[:200])
+            return jsonify({"error": "invalid_request"}), 400
+        state.record("backchannel_logout_received", sub=sub)
+        return jsonify({}), 200
 
     @app.get("/signed-out")
     async def signed_out() -> Response | tuple[str, int]:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from idp.sandbox.app import SandboxSettings, SandboxState
 
 CALLBACK_FAILED = "Supplier authentication failed"
+BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 
 class CallbackRefused(Exception):
@@ -194,6 +195,31 @@ class SupplierAuthentication:
         }
         self.state.record("supplier_sign_out_started", state=txn.state)
         return f"{meta['end_session_endpoint']}?{urlencode(params)}"
+
+    async def backchannel_logout(self, logout_token: str) -> str:
+        """Back-Channel Logout 1.0 §2.6, as an RP checks a logout token: our key set, issuer,
+        audience, fresh, the logout event, a sub, and no nonce. Returns the sub; raises
+        ValueError (or JoseError) for a token to refuse."""
+        meta = await self.metadata()
+        async with httpx.AsyncClient(timeout=10) as http:
+            jwks = (await http.get(meta["jwks_uri"])).raise_for_status().json()
+        decoded = jwt.decode(logout_token, KeySet.import_key_set(jwks))
+        if decoded.header.get("typ") != "logout+jwt":
+            raise ValueError("not a logout token")
+        jwt.JWTClaimsRegistry(
+            iss={"essential": True, "value": self.settings.idp_url},
+            aud={"essential": True, "value": self.settings.client_id},
+            iat={"essential": True},
+            exp={"essential": True},
+            jti={"essential": True},
+            sub={"essential": True},
+        ).validate(decoded.claims)
+        events = decoded.claims.get("events")
+        if not isinstance(events, dict) or BACKCHANNEL_EVENT not in events:
+            raise ValueError("no logout event")
+        if "nonce" in decoded.claims:
+            raise ValueError("a logout token has no nonce")
+        return str(decoded.claims["sub"])
 
     async def settle(self, txn: Transaction) -> Outcome:
         """The transaction's outcome now; a final one is recorded once as an event."""

@@ -7,6 +7,7 @@ answers.py           what the customer answered in a step
 terms.py             the terms a customer still has to accept, and the acceptance
 customers.py         email and password, and the browser's sign-in session
 logout.py            signing out when a client asks (RP-Initiated Logout)
+backchannel.py       telling clients that a customer signed out (Back-Channel Logout)
 account.py           what the customer controls on /account: access given, sessions, terms
 password_reset.py    "Forgot your password?": the link by mail, the new password
 responses.py         authorization responses and errors to the client
@@ -27,6 +28,7 @@ from idp.security.throttle import RateLimit, SignInThrottle
 from idp.signin.account import AccountControls
 from idp.signin.answers import Answers
 from idp.signin.authorize_checks import Authorize
+from idp.signin.backchannel import BackchannelLogout
 from idp.signin.customers import Customers
 from idp.signin.logout import Logout
 from idp.signin.password_reset import PasswordReset
@@ -51,6 +53,7 @@ class SignIn:
     logout: Logout
     account: AccountControls
     password_reset: PasswordReset
+    backchannel: BackchannelLogout
     login_session_seconds: int
     cookie_secure: bool
     password_reset_url: str | None
@@ -72,6 +75,7 @@ class SignIn:
         responses = ClientResponses(store.clients, settings.issuer)
         window = Window(store.auth_sessions, clock, settings.auth_session_seconds, responses)
         terms = TermsAcceptance(store.terms)
+        backchannel = BackchannelLogout(oauth, store.grants, store.clients, clock)
         customers = Customers(
             store.users,
             store.login_sessions,
@@ -79,6 +83,8 @@ class SignIn:
             events,
             clock,
             settings.login_session_seconds,
+            backchannel,
+            settings.zone,
         )
         steps = Steps(
             store.auth_sessions,
@@ -100,7 +106,10 @@ class SignIn:
             answers=Answers(steps, store.auth_sessions, terms, clock),
             customers=customers,
             logout=Logout(oauth, customers),
-            account=AccountControls(store.grants, store.login_sessions, store.terms, events, clock),
+            account=AccountControls(
+                store.grants, store.login_sessions, store.terms, events, clock, backchannel
+            ),
+            backchannel=backchannel,
             password_reset=PasswordReset(
                 settings,
                 store,

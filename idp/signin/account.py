@@ -10,6 +10,7 @@ from typing import Any
 from idp.records import TermsVersion, User
 from idp.security.clock import Clock
 from idp.security.events import SecurityLog
+from idp.signin.backchannel import BackchannelLogout
 from idp.store.grants import Grants
 from idp.store.sessions import LoginSessions
 from idp.store.terms import Terms
@@ -59,7 +60,9 @@ class AccountControls:
         terms: Terms,
         events: SecurityLog,
         clock: Clock,
+        backchannel: BackchannelLogout,
     ) -> None:
+        self.backchannel = backchannel
         self.grants = grants
         self.login_sessions = login_sessions
         self.terms = terms
@@ -102,5 +105,7 @@ class AccountControls:
         return await self.terms.text(version, [language])
 
     async def sign_out_everywhere(self, user: User) -> None:
-        """End every sign-in session of the customer, this browser's included."""
+        """End every sign-in session of the customer, this browser's included, and tell the
+        clients that asked to know (Back-Channel Logout)."""
         await self.login_sessions.remove_for_user(user.id)
+        await self.backchannel.signed_out(user)

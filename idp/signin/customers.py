@@ -10,8 +10,10 @@ few failures; a legacy hash is upgraded on success; a new sign-in session id is 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import tzinfo
 
 from idp.i18n import gettext as _
+from idp.i18n import wait_until
 from idp.metrics import metrics
 from idp.oauth.models import Subject
 from idp.records import User
@@ -20,6 +22,7 @@ from idp.security.clock import Clock
 from idp.security.events import SecurityLog
 from idp.security.secrets import digest, new_secret
 from idp.security.throttle import THROTTLED_EVENT_WINDOW, SignInThrottle
+from idp.signin.backchannel import BackchannelLogout
 from idp.store.sessions import LoginSessions
 from idp.store.users import Users
 
@@ -34,6 +37,7 @@ class SignInResult:
     raw_session_id: str | None = None
     status: int = 200
     error: str | None = None
+    retry_after: int | None = None  # with a 429: the seconds to wait
 
 
 class Customers:
@@ -45,6 +49,8 @@ class Customers:
         events: SecurityLog,
         clock: Clock,
         login_session_seconds: int,
+        backchannel: BackchannelLogout,
+        zone: tzinfo,
     ) -> None:
         self.users = users
         self.login_sessions = login_sessions
@@ -52,6 +58,8 @@ class Customers:
         self.events = events
         self.clock = clock
         self.login_session_seconds = login_session_seconds
+        self.backchannel = backchannel
+        self.zone = zone
 
     async def sign_in(
         self, email: str, password: str, ip: str, user_agent: str, context: dict[str, str]
@@ -73,8 +81,10 @@ class Customers:
                 once_within=THROTTLED_EVENT_WINDOW,
             )
             metrics().signins.labels("throttled").inc()
-            message = _("Too many failed attempts. Please wait %(seconds)s seconds and try again.")
-            return SignInResult(status=429, error=message % {"seconds": wait})
+            message = _("Too many failed attempts. Please try again in %(wait)s, at %(time)s.")
+            return SignInResult(
+                status=429, error=message % wait_until(wait, now, self.zone), retry_after=wait
+            )
 
         user = await self.users.by_email(email)
         try:
@@ -118,6 +128,12 @@ class Customers:
         return Subject(user, login.auth_time)
 
     async def sign_out(self, session_digest: str | None) -> None:
-        """End a sign-in session (the browser's cookie is the web layer's to delete)."""
-        if session_digest:
-            await self.login_sessions.remove(session_digest)
+        """End a sign-in session (the browser's cookie is the web layer's to delete), and tell
+        the clients that asked to know (Back-Channel Logout)."""
+        if not session_digest:
+            return
+        login = await self.login_sessions.get(session_digest, self.clock.now())
+        await self.login_sessions.remove(session_digest)
+        user = await self.users.by_id(login.user_id) if login else None
+        if user is not None:
+            await self.backchannel.signed_out(user)

@@ -115,8 +115,15 @@ class Clients(Repository):
         return [c for c in found if c is not None]
 
     async def update(self, client_id: str, now: int, **values: Any) -> bool:
-        """Change name, handoff_mode, post_login_redirect_url or disabled; False if unknown."""
-        allowed = {"name", "handoff_mode", "post_login_redirect_url", "disabled"}
+        """Change name, handoff_mode, post_login_redirect_url, backchannel_logout_uri or
+        disabled; False if unknown."""
+        allowed = {
+            "name",
+            "handoff_mode",
+            "post_login_redirect_url",
+            "backchannel_logout_uri",
+            "disabled",
+        }
         unknown = set(values) - allowed
         if unknown:
             raise ValueError(f"cannot update {sorted(unknown)}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Table, and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, Table, and_, delete, func, or_, select, update
 
 from idp.store.base import Repository
 from idp.store.tables import (
@@ -17,6 +17,7 @@ from idp.store.tables import (
     nox_webhook_receipts,
     password_resets,
     security_events,
+    terms_acceptances,
     throttles,
     token_families,
     tokens,
@@ -34,6 +35,7 @@ class Cutoffs:
     throttle: int  # throttles (by their last failure)
     handoff: int  # finished hand-offs (by when they finished)
     event: int  # security events and the audit log (by when they happened)
+    network: int = 0  # IPs and browsers kept with acceptances and events (by when recorded)
 
 
 def _expired(c: Cutoffs) -> list[tuple[Table, ColumnElement[bool]]]:
@@ -91,6 +93,22 @@ class Retention(Repository):
                     break
             deleted[table.name] = total
         return deleted
+
+    async def forget_networks(self, cutoff: int) -> int:
+        """Forget the IP addresses and browsers recorded before `cutoff` with terms
+        acceptances and security events; the rows stay. How many rows were changed."""
+        changed = 0
+        async with self.begin() as conn:
+            for table, when, columns in (
+                (terms_acceptances, terms_acceptances.c.accepted_at, ("ip", "user_agent")),
+                (security_events, security_events.c.at, ("ip",)),
+            ):
+                recorded = or_(*(table.c[name].is_not(None) for name in columns))
+                result = await conn.execute(
+                    update(table).where(when < cutoff, recorded).values(dict.fromkeys(columns))
+                )
+                changed += result.rowcount
+        return changed
 
     async def counts(self) -> dict[str, int]:
         """Rows per table the retention job looks after (for `idp purge` and the tests)."""

@@ -71,6 +71,8 @@ clients = Table(
     # Incremented by every change to the client or its redirect URIs (store/clients.py): a
     # cached client is current while its version is (oauth/clients.py).
     Column("version", Integer, nullable=False, default=1, server_default="1"),
+    # Back-Channel Logout 1.0: where the client hears that a customer signed out.
+    Column("backchannel_logout_uri", Text, nullable=True),
 )
 
 client_redirect_uris = Table(

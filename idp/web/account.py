@@ -221,9 +221,12 @@ def blueprint(
             email, form.get("password", ""), client_ip(), user_agent(), {"page": "account"}
         )
         if result.user is None or result.raw_session_id is None:
-            return await account_login_page(
+            refused = await account_login_page(
                 signin.password_reset_url, result.status, result.error, email.strip()[:320]
             )
+            if result.retry_after:
+                refused.headers["Retry-After"] = str(result.retry_after)
+            return refused
         next_path = request.args.get("next", "")
         response = go(next_path if NEXT.fullmatch(next_path) else "/account")
         set_signin_cookie(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from quart import Blueprint, Response
 
+from idp.web.account import pick_page_language
 from idp.web.common import page
 
 bp = Blueprint("home", __name__)
@@ -11,4 +12,5 @@ bp = Blueprint("home", __name__)
 
 @bp.get("/")
 async def home() -> Response:
+    pick_page_language()
     return await page("home.html")

@@ -95,7 +95,10 @@ def blueprint(signin: SignIn) -> Blueprint:
             {"client_id": auth.client_id},
         )
         if result.user is None or result.raw_session_id is None:
-            return await login_page(auth, result.status, result.error, email.strip()[:320])
+            refused = await login_page(auth, result.status, result.error, email.strip()[:320])
+            if result.retry_after:
+                refused.headers["Retry-After"] = str(result.retry_after)
+            return refused
         response = await render(await signin.answers.signed_in(auth, result.user))
         set_signin_cookie(
             response, result.raw_session_id, signin.login_session_seconds, signin.cookie_secure

@@ -84,6 +84,7 @@ def register(bp: Blueprint, console: Console) -> None:
                 name=form.get("name", "").strip() or None,
                 handoff_mode=form.get("handoff_mode") or None,
                 post_login_redirect_url=form.get("post_login_redirect_url", "").strip() or None,
+                backchannel_logout_uri=form.get("backchannel_logout_uri"),  # "" clears it
             ),
         )
 
