@@ -6,22 +6,20 @@ and the customer's tokens at another app are untouched."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 
-from idp.security.secrets import digest
 from idp.store import Store
 from idp.store.tables import tokens
 from tests.e2e import CLIENT_SECRET, EMAIL, PASSWORD, Customer, Stack, form_fields
-from tests.test_token_races_e2e import (
+from tests.test_token_races_e2e import (  # noqa: F401 - idp: the same served stack
     OTHER_SECRET,
     assert_dead,
     exchange_form,
+    idp,
     refresh_form,
     seed_code,
 )
@@ -30,32 +28,6 @@ pytestmark = pytest.mark.e2e
 
 REFRESHES = 4
 ROUNDS = 4
-
-
-@pytest.fixture
-async def idp(tmp_path: Path) -> AsyncIterator[Stack]:
-    stack = Stack(tmp_path)
-    await stack.seed(handoff_mode="redirect")
-    store = Store.connect(stack.database_url)
-    try:
-        await store.clients.add(
-            client_id="other",
-            name="Other",
-            secret_hash=digest(OTHER_SECRET),
-            token_endpoint_auth_method="client_secret_basic",
-            grant_types=["authorization_code", "refresh_token"],
-            scopes=["openid"],
-            redirect_uris=[stack.sandbox.url + "/callback"],
-            now=0,
-        )
-    finally:
-        await store.close()
-    try:
-        stack.idp.start()
-        yield stack
-    finally:
-        stack.stop()
-        print(stack.logs())
 
 
 async def live_tokens(stack: Stack, client_id: str) -> int:
@@ -90,7 +62,7 @@ async def signed_in_account(stack: Stack) -> Customer:
     return customer
 
 
-async def test_withdrawal_racing_refreshes_leaves_no_live_token(idp: Stack) -> None:
+async def test_withdrawal_racing_refreshes_leaves_no_live_token(idp: Stack) -> None:  # noqa: F811
     customer = await signed_in_account(idp)
     async with httpx.AsyncClient(timeout=60) as http:
         others = await exchange(http, idp, "other", OTHER_SECRET)

@@ -13,24 +13,17 @@ import pytest
 from sqlalchemy import func, select
 
 from idp.sandbox.webhooks import deliver
+from idp.security.clock import FrozenClock
 from idp.store import Store
 from idp.store.tables import nox_webhook_receipts
 from tests.e2e import EMAIL, PASSWORD, Customer, Stack, form_fields
 from tests.test_links import open_session
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.current = int(time.time())
-
-    def now(self) -> int:
-        return self.current
-
-
 async def link_device(stack: Stack, device_id: str) -> None:
     store = Store.connect(stack.database_url)
     try:
-        session = await open_session(store, FakeClock())
+        session = await open_session(store, FrozenClock(int(time.time())))
         linked = dict(nox_user_id="n1", brand="daikin", connected_at=1, now=int(time.time()))
         assert await store.links.complete(session, device_ids=[device_id], **linked)
     finally:
