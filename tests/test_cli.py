@@ -22,7 +22,8 @@ from idp.cli import main
 from idp.security import passwords
 from idp.security.secrets import digest
 from idp.store import Store
-from idp.store.migrate import current_revision, head_revision
+from idp.store.migrate import alembic_head
+from idp.store.schema_version import current_revision
 
 T = TypeVar("T")
 PASSWORD = "correct horse battery staple"
@@ -100,7 +101,7 @@ def test_migrate_twice(database_url: str) -> None:
         result = cli.ok("migrate")
         assert "database is at the newest schema" in result.output
     revision = cli.query(lambda store: current_revision(store.engine))
-    assert revision is not None and revision == head_revision(database_url)
+    assert revision is not None and revision == alembic_head(database_url)
 
 
 def test_insecure_issuer_is_refused(database_url: str) -> None:

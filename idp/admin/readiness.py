@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from idp.config import Settings
 from idp.nox.readiness import configuration_warnings
 from idp.store import Store
-from idp.store.migrate import current_revision, head_revision
+from idp.store.schema_version import current_revision, head_revision
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class ReadinessCheck:
             current = await current_revision(self.store.engine)
         except Exception:  # any database failure means "not ready", never a 500
             return Readiness(reachable=False)
-        head = head_revision(self.settings.database_url)
+        head = head_revision()
         if current != head:
             return Readiness(reachable=True, current=current, head=head)
         # Ready to serve, but say what keeps NOX from getting what it needs.

@@ -1,13 +1,11 @@
-"""Alembic, driven from code so that `idp migrate` and `/readyz` need no alembic.ini."""
+"""Alembic, driven from code so that `idp migrate` needs no alembic.ini. `/readyz` reads the
+revisions without Alembic (idp/store/schema_version.py)."""
 
 from __future__ import annotations
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from idp.config import PROJECT_ROOT
 
@@ -24,13 +22,6 @@ def upgrade(database_url: str) -> None:
     command.upgrade(alembic_config(database_url), "head")
 
 
-def head_revision(database_url: str) -> str | None:
+def alembic_head(database_url: str) -> str | None:
+    """The newest revision as Alembic sees it (tests compare it with schema_version's)."""
     return ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
-
-
-async def current_revision(engine: AsyncEngine) -> str | None:
-    def read(connection: Connection) -> str | None:
-        return MigrationContext.configure(connection).get_current_revision()
-
-    async with engine.connect() as conn:
-        return await conn.run_sync(read)
