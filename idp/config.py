@@ -74,7 +74,9 @@ class Settings:
     smtp_password: str | None = None
     mail_from: str = ""  # default: "<supplier name>" <no-reply@<issuer host>>
     password_reset_seconds: int = 30 * 60  # how long a reset link works
-    log_format: str = "text"
+    # One line per record: json (one object a line, for a log pipeline) or text (for a person).
+    # `idp dev` (behind `make run`) logs text unless this is set.
+    log_format: str = "json"
     max_body_bytes: int = 64 * 1024
     # /metrics answers only a request with `Authorization: Bearer <this>`; unset, it is a 404.
     metrics_token: str | None = None
