@@ -152,7 +152,19 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     tokens = token.TokenFastPath(app.asgi_app, services.oauth, answering, settings.max_body_bytes)
     documents = discovery.PublicDocumentsFastPath(tokens, services.oauth, answering)
     app.asgi_app = Edge(documents, settings.trusted_proxy_networks)  # type: ignore[method-assign]
+    if settings.otel_endpoint:
+        trace(app, settings.otel_endpoint)
     return app
+
+
+def trace(app: Quart, endpoint: str) -> None:
+    """OpenTelemetry, imported only here: without IDP_OTEL_ENDPOINT it costs nothing."""
+    try:
+        from idp import tracing
+    except ImportError:
+        log.warning("IDP_OTEL_ENDPOINT is set but OpenTelemetry is not installed (make otel)")
+        return
+    tracing.install(app, endpoint)
 
 
 class BoundedInt(IntegerConverter):

@@ -77,6 +77,10 @@ class Settings:
     # One line per record: json (one object a line, for a log pipeline) or text (for a person).
     # `idp dev` (behind `make run`) logs text unless this is set.
     log_format: str = "json"
+    # OpenTelemetry: the OTLP/HTTP collector's base URL (spans go to <this>/v1/traces), e.g.
+    # http://127.0.0.1:4318; needs the otel extra (`make otel`). Empty: no traces, and nothing of
+    # OpenTelemetry is imported.
+    otel_endpoint: str = ""
     max_body_bytes: int = 64 * 1024
     # /metrics answers only a request with `Authorization: Bearer <this>`; unset, it is a 404.
     metrics_token: str | None = None
@@ -287,6 +291,12 @@ class Settings:
                 raise ConfigError(f"IDP_{name} must be an absolute https URL")
             if nox.scheme == "http" and not is_loopback_host(nox.hostname):
                 raise ConfigError(f"IDP_{name} may use http:// only on a loopback host")
+        if self.otel_endpoint:
+            collector = urlsplit(self.otel_endpoint)
+            if collector.scheme not in ("https", "http") or not collector.hostname:
+                raise ConfigError("IDP_OTEL_ENDPOINT must be an absolute http(s) URL")
+            if collector.query or collector.fragment:
+                raise ConfigError("IDP_OTEL_ENDPOINT must not have a query or fragment")
         if self.log_format not in ("text", "json"):
             raise ConfigError("IDP_LOG_FORMAT must be 'text' or 'json'")
         if self.password_reset_url and urlsplit(self.password_reset_url).scheme not in (
