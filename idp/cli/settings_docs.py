@@ -50,7 +50,7 @@ def field_comments(source: str) -> dict[str, str]:
     for node in settings.body:
         if not isinstance(node, ast.AnnAssign) or not isinstance(node.target, ast.Name):
             continue
-        above = []
+        above: list[str] = []
         number = node.lineno - 1
         while number in comments and lines[number - 1].lstrip().startswith("#"):
             above.insert(0, comments[number])
