@@ -3,15 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Installs come only from the lock files in requirements/ (exact versions, hashes checked):
-# run.txt for running, dev.txt (a superset) for the tests. `make lock` re-resolves both from
-# pyproject.toml on purpose; commit the result on its own.
+# run.txt for running, otel.txt (run.txt plus the `otel` extra) for tracing, dev.txt (a superset
+# of both) for the tests. `make lock` re-resolves them from pyproject.toml on purpose; commit the
+# result on its own.
 RUN_STAMP := $(VENV)/.run-$(shell cat requirements/run.txt | sha1sum | cut -c1-12)
 DEV_STAMP := $(VENV)/.dev-$(shell cat requirements/dev.txt | sha1sum | cut -c1-12)
 PIP_TOOLS := pip-tools==7.6.2
 COMPILE := pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --all-build-deps \
 	--no-emit-index-url --no-emit-find-links
 
-.PHONY: run test lint typecheck pytest bench bench-tools lock clean
+.PHONY: run test lint typecheck pytest bench bench-tools lock otel clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +31,13 @@ $(DEV_STAMP): requirements/dev.txt | $(VENV)/bin/python
 lock:
 	test -x .venv-lock/bin/pip-compile || ($(PYTHON) -m venv .venv-lock && .venv-lock/bin/pip install --quiet '$(PIP_TOOLS)')
 	.venv-lock/bin/$(COMPILE) -o requirements/run.txt pyproject.toml
-	.venv-lock/bin/$(COMPILE) --extra dev -c requirements/run.txt -o requirements/dev.txt pyproject.toml
+	.venv-lock/bin/$(COMPILE) --extra otel -c requirements/run.txt -o requirements/otel.txt pyproject.toml
+	.venv-lock/bin/$(COMPILE) --extra dev -c requirements/run.txt -c requirements/otel.txt -o requirements/dev.txt pyproject.toml
+
+# The optional OpenTelemetry packages (traces when IDP_OTEL_ENDPOINT is set), from their own lock
+# file, into .venv beside what running needs.
+otel: $(RUN_STAMP)
+	$(BIN)/pip install --quiet --require-hashes -r requirements/otel.txt
 
 # make run IDP_PORT=8001 SANDBOX_PORT=8101: the demo follows the ports (redirect URI, hand-off).
 IDP_PORT ?= 8000

@@ -145,21 +145,26 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         ops.blueprint(services.readiness, settings.metrics_token),
     ):
         app.register_blueprint(bp)
-    hardening.install(
-        app,
-        settings.log_format == "json",
-        not settings.issuer_is_insecure,
-        server_timing=settings.server_timing,
-    )
+    hardening.install(app, not settings.issuer_is_insecure, server_timing=settings.server_timing)
     app.view_functions["static"] = guarded_static(app.view_functions["static"])
     # Raw ASGI fast paths for the hottest requests, answering as the routes behind them do.
-    answering = Answering(
-        settings.log_format == "json", not settings.issuer_is_insecure, settings.server_timing
-    )
+    answering = Answering(not settings.issuer_is_insecure, settings.server_timing)
     tokens = token.TokenFastPath(app.asgi_app, services.oauth, answering, settings.max_body_bytes)
     documents = discovery.PublicDocumentsFastPath(tokens, services.oauth, answering)
     app.asgi_app = Edge(documents, settings.trusted_proxy_networks)  # type: ignore[method-assign]
+    if settings.otel_endpoint:
+        trace(app, settings.otel_endpoint)
     return app
+
+
+def trace(app: Quart, endpoint: str) -> None:
+    """OpenTelemetry, imported only here: without IDP_OTEL_ENDPOINT it costs nothing."""
+    try:
+        from idp import tracing
+    except ImportError:
+        log.warning("IDP_OTEL_ENDPOINT is set but OpenTelemetry is not installed (make otel)")
+        return
+    tracing.install(app, endpoint)
 
 
 class BoundedInt(IntegerConverter):
@@ -185,9 +190,11 @@ def tune_gc() -> None:
 
 def asgi_app() -> Any:
     """The entry point each server worker loads (`idp.app:asgi_app`, a factory). The garbage
-    collector is tuned here, in server workers only, not in every app the tests make."""
-    configure_logging()
-    app = create_app()
+    collector is tuned here, in server workers only, not in every app the tests make. Logging
+    is the process's, set up here (and by `idp dev`), not by each app the tests make."""
+    settings = load_settings()
+    configure_logging(settings.log_format)
+    app = create_app(settings)
 
     @app.before_serving
     async def _tune_gc() -> None:  # after create_app's own start-up

@@ -49,60 +49,71 @@ def is_loopback_host(host: str | None) -> bool:
 
 @dataclass(frozen=True)
 class Settings:
+    # The issuer URL every URL handed out is built from; http:// only on a loopback host.
     issuer: str = "http://127.0.0.1:8000"
+    # sqlite+aiosqlite:///... or postgresql+asyncpg://...; empty: idp.sqlite3 in IDP_VAR_DIR.
     database_url: str = ""
+    # Signs the browser cookie; unset: generated once and kept in the database.
     secret_key: str | None = None
-    auth_session_seconds: int = 900
-    code_seconds: int = 60
-    access_token_seconds: int = 3600
-    id_token_seconds: int = 3600
-    refresh_token_seconds: int = 30 * 24 * 3600
+    auth_session_seconds: int = 900  # the whole authentication session, from /authorize on
+    code_seconds: int = 60  # authorization code lifetime
+    access_token_seconds: int = 3600  # access token lifetime
+    id_token_seconds: int = 3600  # ID token lifetime
+    refresh_token_seconds: int = 30 * 24 * 3600  # refresh token lifetime, renewed at rotation
     # On top of the sliding lifetime: a refresh-token family ends this long after its first issue.
     refresh_token_absolute_seconds: int = 90 * 24 * 3600
-    login_session_seconds: int = 8 * 3600
-    supplier_name: str = "Energieleverancier"
+    login_session_seconds: int = 8 * 3600  # how long a sign-in is remembered in the browser
+    supplier_name: str = "Energieleverancier"  # shown on every page and in mail
     # The IANA time zone the customer's pages show times in (NOX's customers are in CET).
     timezone: str = "Europe/Amsterdam"
-    logo_path: str | None = None
+    logo_path: str | None = None  # an image file shown on every page (served at /logo)
+    # Without SMTP: where "Forgot your password?" links to (the supplier's own page).
     password_reset_url: str | None = None
     # Mail to customers (the built-in "Forgot your password?"): SMTP server, how to secure the
     # connection (starttls, tls, or none: loopback only) and the sender; no host, no mail.
     smtp_host: str = ""
-    smtp_port: int = 587
-    smtp_security: str = "starttls"
-    smtp_username: str | None = None
-    smtp_password: str | None = None
+    smtp_port: int = 587  # the SMTP server's port
+    smtp_security: str = "starttls"  # starttls, tls (implicit, port 465) or none (loopback only)
+    smtp_username: str | None = None  # SMTP AUTH, when the server wants it
+    smtp_password: str | None = None  # SMTP AUTH's password
     mail_from: str = ""  # default: "<supplier name>" <no-reply@<issuer host>>
     password_reset_seconds: int = 30 * 60  # how long a reset link works
-    log_format: str = "text"
-    max_body_bytes: int = 64 * 1024
+    # One line per record: json (one object a line, for a log pipeline) or text (for a person).
+    # `idp dev` (behind `make run`) logs text unless this is set.
+    log_format: str = "json"
+    # OpenTelemetry: the OTLP/HTTP collector's base URL (spans go to <this>/v1/traces), e.g.
+    # http://127.0.0.1:4318; needs the otel extra (`make otel`). Empty: no traces, and nothing of
+    # OpenTelemetry is imported.
+    otel_endpoint: str = ""
+    max_body_bytes: int = 64 * 1024  # a request body beyond this is a 413
     # /metrics answers only a request with `Authorization: Bearer <this>`; unset, it is a 404.
     metrics_token: str | None = None
+    # Failed sign-ins allowed before each next attempt waits longer: per account, per network.
     signin_free_failures: int = 5
-    signin_ip_free_failures: int = 20
+    signin_ip_free_failures: int = 20  # failed sign-ins per client network before it waits
     # New authentication sessions per client network (IPv4 address or IPv6 /64) within a minute.
     authorize_per_minute: int = 60
-    admin_idle_seconds: int = 15 * 60
+    admin_idle_seconds: int = 15 * 60  # an idle admin console session ends after this
     # An admin session ends this long after sign-in, however active (the idle timeout aside).
     admin_session_seconds: int = 8 * 3600
     # Password hashing runs on a pool of its own: this many threads (default: one per usable
     # core, each at a lower priority) and at most this many waiting checks; beyond that a
     # sign-in is answered 503.
     password_workers: int = field(default_factory=usable_cores)
-    password_queue: int = 8
+    password_queue: int = 8  # checks that may wait for the pool; beyond them a 503
     # argon2id for new hashes: OWASP's recommendation (19 MiB, 2 passes, 1 lane). A stored hash
     # with other parameters is re-hashed with these at the customer's next sign-in.
     argon2_memory_kib: int = 19456
-    argon2_time_cost: int = 2
-    argon2_parallelism: int = 1
+    argon2_time_cost: int = 2  # argon2id passes of new hashes
+    argon2_parallelism: int = 1  # argon2id lanes of new hashes
     # `Server-Timing` tells how long a request took, and so whether an email is known: only
     # for development.
     server_timing: bool = False
-    var_dir: str = str(PROJECT_ROOT / "var")
+    var_dir: str = str(PROJECT_ROOT / "var")  # the database's default place, metrics files
     # NOX: the API key NOX gave the supplier, and the hand-off to POST /post-login-redirect.
     nox_api_key: str | None = None
-    nox_auth_base: str = "https://auth.nox.energy"
-    nox_timeout_seconds: float = 10.0
+    nox_auth_base: str = "https://auth.nox.energy"  # NOX's auth API (the sandbox in idp dev)
+    nox_timeout_seconds: float = 10.0  # how long a request to NOX may take
     # NOX's data API (GET /v1/devices), production https://api.nox.energy; empty = not
     # configured, so device moves away from another customer are held for an operator.
     nox_api_base: str = "https://api.nox.energy"
@@ -115,11 +126,12 @@ class Settings:
     # NOX's webhooks (POST /nox/webhooks): NOX does not publish the exact string it signs; this
     # says how it is built from {timestamp}, {id} and {body}. Older timestamps are refused.
     nox_webhook_signed: str = "{timestamp}.{body}"
-    nox_webhook_tolerance_seconds: int = 300
-    handoff_timeout_seconds: float = 3.0
+    nox_webhook_tolerance_seconds: int = 300  # how far a webhook's timestamp may be from ours
+    handoff_timeout_seconds: float = 3.0  # how long one hand-off attempt may take
+    # When the outbox gives up a hand-off that has no authentication session's end (older rows).
     handoff_max_age_seconds: int = 24 * 3600
-    handoff_retry_base_seconds: float = 5.0
-    handoff_poll_seconds: float = 2.0
+    handoff_retry_base_seconds: float = 5.0  # the hand-off retries' backoff base
+    handoff_poll_seconds: float = 2.0  # how often the hand-off worker looks at the outbox
     handoff_extra: str = ""  # a JSON object of static fields added to every hand-off body
     # Hand-off URLs outside NOX's origin that an operator allows (space-separated, exact); they
     # never receive the NOX API key.
@@ -140,8 +152,8 @@ class Settings:
     # Reverse proxies (IPs or CIDRs, space- or comma-separated) whose X-Forwarded-For is
     # believed; empty: the direct peer is the client (idp/web/proxies.py).
     trusted_proxies: str = ""
-    templates_dir: str = str(PROJECT_ROOT / "templates")
-    static_dir: str = str(PROJECT_ROOT / "static")
+    templates_dir: str = str(PROJECT_ROOT / "templates")  # the page and mail templates
+    static_dir: str = str(PROJECT_ROOT / "static")  # the files served at /static
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -285,6 +297,12 @@ class Settings:
                 raise ConfigError(f"IDP_{name} must be an absolute https URL")
             if nox.scheme == "http" and not is_loopback_host(nox.hostname):
                 raise ConfigError(f"IDP_{name} may use http:// only on a loopback host")
+        if self.otel_endpoint:
+            collector = urlsplit(self.otel_endpoint)
+            if collector.scheme not in ("https", "http") or not collector.hostname:
+                raise ConfigError("IDP_OTEL_ENDPOINT must be an absolute http(s) URL")
+            if collector.query or collector.fragment:
+                raise ConfigError("IDP_OTEL_ENDPOINT must not have a query or fragment")
         if self.log_format not in ("text", "json"):
             raise ConfigError("IDP_LOG_FORMAT must be 'text' or 'json'")
         if self.password_reset_url and urlsplit(self.password_reset_url).scheme not in (

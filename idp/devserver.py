@@ -18,6 +18,7 @@ from idp.config import Settings
 from idp.demo import seed
 from idp.sandbox.app import create_sandbox_app, sandbox_settings_from
 from idp.security.clock import SystemClock
+from idp.security.logs import configure_logging
 from idp.store import Store
 from idp.store.migrate import upgrade
 
@@ -33,6 +34,9 @@ def hypercorn_config(host: str, port: int) -> Config:
 
 
 async def run_dev(settings: Settings, host: str, port: int, sandbox_port: int) -> None:
+    if "IDP_LOG_FORMAT" not in os.environ:
+        settings = settings.with_overrides(log_format="text")  # a person reads this log
+    configure_logging(settings.log_format)
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     await asyncio.to_thread(upgrade, settings.database_url)  # alembic runs its own loop
     store = Store.connect(settings.database_url)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from typing import Any
+
+from idp.security.logs import FIELDS
 
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
 
@@ -66,3 +69,14 @@ class Counting:
 
 def without_timing(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     return [(n, re.sub(rb"dur=[0-9.]+", b"dur=", v)) for n, v in headers]
+
+
+def request_lines(records: list[logging.LogRecord]) -> list[tuple[str, dict[str, Any]]]:
+    """Each record's message and fields (what the text and the JSON line are made of), the
+    request's timing taken out."""
+    lines = []
+    for record in records:
+        fields = dict(getattr(record, FIELDS, None) or {})
+        fields.pop("ms", None)
+        lines.append((re.sub(r"\b[0-9.]+ms\b", "", record.getMessage()), fields))
+    return lines

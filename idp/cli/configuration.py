@@ -1,4 +1,5 @@
-"""`idp config show`: the effective settings, where each comes from, secrets masked."""
+"""`idp config show`: the effective settings, where each comes from, secrets masked; `idp config
+docs`: docs/settings.md, every setting documented."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import click
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from idp.cli.base import main, settings
 from idp.config import Settings
@@ -43,11 +45,27 @@ def config_show() -> None:
         click.echo(f"{shown:<{width + 40}}  # {source}")
 
 
+@config.command("docs")
+def config_docs() -> None:
+    """Print docs/settings.md: every setting with its default and meaning, from the comments
+    in idp/config.py (`idp config docs > docs/settings.md`)."""
+    from idp.cli.settings_docs import render
+
+    click.echo(render(main), nl=False)
+
+
+# Settings holding a URL whose password (user:password@host) is masked.
+URLS_WITH_PASSWORDS = frozenset({"database_url", "otel_endpoint"})
+
+
 def shown_value(name: str, value: Any) -> str:
     if name in SECRETS:
         return f"(set, {len(value)} characters)" if value else "(not set)"
-    if name == "database_url":
-        return make_url(value).render_as_string(hide_password=True)
+    if name in URLS_WITH_PASSWORDS and value:
+        try:
+            return make_url(value).render_as_string(hide_password=True)
+        except ArgumentError:
+            return "(set, not shown)"
     if value is None:
         return ""
     return str(value)

@@ -62,10 +62,8 @@ def dev(host: str, port: int, sandbox_port: int) -> None:
     import os
 
     from idp.devserver import run_dev
-    from idp.security.logs import configure_logging
 
     os.environ.setdefault("IDP_ISSUER", f"http://127.0.0.1:{port}")
-    configure_logging()
     asyncio.run(run_dev(settings(), host, port, sandbox_port))
 
 

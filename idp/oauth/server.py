@@ -41,6 +41,7 @@ from idp.oauth.ports import EventDetail, Ports
 from idp.oauth.requests import ProtocolRequest
 from idp.records import User
 from idp.security.clock import Clock
+from idp.security.logs import FIELDS
 from idp.security.secrets import digest, new_secret
 
 log = logging.getLogger("idp")
@@ -180,7 +181,12 @@ class Server(AuthorizationServer):
             )
         )
         if written:
-            log.warning("security event %s actor=%s", kind, actor)
+            log.warning(
+                "security event %s actor=%s",
+                kind,
+                actor,
+                extra={FIELDS: {"event": kind, "actor": actor}},
+            )
 
     # ---- tokens ----------------------------------------------------------------------------
     def _generate_token(

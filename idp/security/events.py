@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from idp.security.clock import Clock
+from idp.security.logs import FIELDS
 from idp.store.misc import SecurityEvents
 
 log = logging.getLogger("idp")
@@ -35,4 +36,9 @@ class SecurityLog:
             once_within=once_within,
         )
         if written:
-            log.warning("security event %s actor=%s", kind, actor)
+            log.warning(
+                "security event %s actor=%s",
+                kind,
+                actor,
+                extra={FIELDS: {"event": kind, "actor": actor}},
+            )

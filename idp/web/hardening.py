@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import json
+import base64
+import binascii
 import logging
 import re
 import time
+from urllib.parse import unquote_plus
 
 from quart import Quart, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from idp.i18n import gettext as _
 from idp.metrics import metrics
+from idp.security.logs import FIELDS, bind_client, bind_request, client_id_var
 from idp.security.passwords import PasswordPoolFull
 from idp.web.common import json_error, page
 
@@ -53,8 +56,21 @@ def choose_request_id(incoming: str) -> str:
     return incoming if REQUEST_ID.match(incoming) else f"{time.time_ns():x}"
 
 
+def claimed_client(authorization: str | None) -> str | None:
+    """The client id in HTTP Basic credentials (RFC 6749 §2.3.1: form-encoded), if any: what
+    the caller claims, for the log, before anything checked it."""
+    scheme, _, credentials = (authorization or "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    client_id, colon, _ = decoded.partition(":")
+    return unquote_plus(client_id) if colon and client_id else None
+
+
 def log_request(
-    json_logs: bool,
     request_id: str,
     method: str,
     path: str,
@@ -62,7 +78,8 @@ def log_request(
     elapsed_ms: float,
     ip: str | None,
 ) -> None:
-    """The one line each request leaves in the log (also written by the fast paths)."""
+    """The one line each request leaves in the log (also written by the fast paths), with the
+    client the request named when it named one."""
     # The path only: query strings carry codes and states, bodies carry passwords.
     fields = {
         "request_id": request_id,
@@ -72,10 +89,14 @@ def log_request(
         "ms": round(elapsed_ms, 1),
         "ip": ip,
     }
-    if json_logs:
-        log.info(json.dumps(fields))
-    else:
-        log.info("%(request_id)s %(method)s %(path)s %(status)s %(ms)sms %(ip)s", fields)
+    client_id = client_id_var.get()
+    if client_id is not None:
+        fields["client_id"] = client_id
+    log.info(
+        "%(request_id)s %(method)s %(path)s %(status)s %(ms)sms %(ip)s",
+        fields,
+        extra={FIELDS: fields},
+    )
 
 
 def wants_json() -> bool:
@@ -91,7 +112,7 @@ def no_store(path: str) -> bool:
     return path in NO_STORE_PATHS or path.startswith(NO_STORE_PREFIXES)
 
 
-def install(app: Quart, json_logs: bool, https: bool, server_timing: bool = False) -> None:
+def install(app: Quart, https: bool, server_timing: bool = False) -> None:
     """`server_timing` (IDP_SERVER_TIMING, development only) adds `Server-Timing`: how long a
     sign-in took tells whether the email is known, so production never sends it."""
 
@@ -99,6 +120,12 @@ def install(app: Quart, json_logs: bool, https: bool, server_timing: bool = Fals
     async def _start() -> None:
         g.request_id = choose_request_id(request.headers.get("X-Request-Id", ""))
         g.started = time.perf_counter()
+        bind_request(g.request_id)
+        # The client a request names in its query (/authorize, /logout) or Basic credentials
+        # (/token, /revoke, /introspect); form bodies are read by the routes that take them.
+        bind_client(
+            request.args.get("client_id") or claimed_client(request.headers.get("Authorization"))
+        )
 
     @app.after_request
     async def _finish(response: Response) -> Response:
@@ -112,7 +139,6 @@ def install(app: Quart, json_logs: bool, https: bool, server_timing: bool = Fals
         if server_timing:
             response.headers["Server-Timing"] = f"app;dur={elapsed_ms:.1f}"
         log_request(
-            json_logs,
             g.get("request_id", "-"),
             request.method,
             request.path,

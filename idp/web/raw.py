@@ -58,8 +58,7 @@ def replay(messages: list[Message], receive: Receive) -> Receive:
 class Answering:
     """Sends an answer as the Quart app would finish it, and logs the request's line."""
 
-    def __init__(self, json_logs: bool, https: bool, server_timing: bool) -> None:
-        self.json_logs = json_logs
+    def __init__(self, https: bool, server_timing: bool) -> None:
         self.server_timing = server_timing
         self.trailer = encode(security_headers(https))
 
@@ -93,8 +92,6 @@ class Answering:
         await send({"type": "http.response.start", "status": status, "headers": raw})
         await send({"type": "http.response.body", "body": body})
         client = (scope.get("client") or ["<local>"])[0]
-        log_request(
-            self.json_logs, request_id, scope["method"], scope["path"], status, elapsed_ms, client
-        )
+        log_request(request_id, scope["method"], scope["path"], status, elapsed_ms, client)
         # A fast path's paths are its routes (no parameters in them).
         metrics().request(scope["path"], scope["method"], status, elapsed_ms / 1000)

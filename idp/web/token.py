@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 from quart import Blueprint, Response
 
 from idp.oauth.facade import HttpCall, OAuth
+from idp.security.logs import bind_client, request_context
 from idp.web.common import (
     http_call,
     json_error_body,
@@ -23,6 +24,7 @@ from idp.web.common import (
     response_body,
     to_response,
 )
+from idp.web.hardening import claimed_client
 from idp.web.raw import Answering, read_body, replay, request_headers
 
 log = logging.getLogger("idp.request")
@@ -36,15 +38,16 @@ def blueprint(oauth: OAuth) -> Blueprint:
 
     @bp.post("/token")
     async def token() -> Response:
-        return to_response(await oauth.token(await http_call("/token")))
+        return to_response(await oauth.token(named_client(await http_call("/token"))))
 
     @bp.post("/revoke")
     async def revoke() -> Response:
-        return to_response(await oauth.revoke(await http_call("/revoke")))
+        return to_response(await oauth.revoke(named_client(await http_call("/revoke"))))
 
     @bp.post("/introspect")
     async def introspect() -> Response:
-        response = to_response(await oauth.introspect(await http_call("/introspect")))
+        call = named_client(await http_call("/introspect"))
+        response = to_response(await oauth.introspect(call))
         response.headers["Cache-Control"] = "no-store"
         return response
 
@@ -60,6 +63,13 @@ def blueprint(oauth: OAuth) -> Blueprint:
         return response
 
     return bp
+
+
+def named_client(call: HttpCall) -> HttpCall:
+    """Logs name the client of a body-authenticated request (client_secret_post, a public
+    client) too; Basic credentials were read as the request began."""
+    bind_client(next((value for name, value in call.form if name == "client_id"), None))
+    return call
 
 
 class TokenFastPath:
@@ -101,6 +111,13 @@ class TokenFastPath:
             form = []
         call = HttpCall("POST", "/token", readable_headers(headers), form=form)
         request_id = self.answering.request_id(scope)
+        with request_context(request_id):
+            bind_client(claimed_client(headers.get("Authorization")))
+            await self._answer(send, scope, request_id, started, named_client(call))
+
+    async def _answer(
+        self, send: Any, scope: Any, request_id: str, started: float, call: HttpCall
+    ) -> None:
         try:
             result = await self.oauth.token(call)
         except Exception:
