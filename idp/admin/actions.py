@@ -13,6 +13,7 @@ from idp.admin.actor import ActionError, Actor, role_allows
 from idp.admin.audited import AuditedActions, transactional
 from idp.admin.clients import NOX_PRESET, ClientActions, nox_post_login_url
 from idp.admin.customers import CustomerActions, CustomerDataActions
+from idp.admin.timezones import known_zone
 from idp.oauth.keys import ALGORITHMS, generate_key
 from idp.security import passwords
 from idp.store.admins import DuplicateAdmin, LastOwner
@@ -167,3 +168,22 @@ class AdminActions(ClientActions, CustomerActions, CustomerDataActions, AuditedA
         await self.store.admins.end_other_sessions(admin.id, keep_session_hash)
         await self.audit("admin.admin.totp_reenrolled", actor, email=admin.email)
         return str(pyotp.TOTP(secret).provisioning_uri(name=admin.email, issuer_name=issuer_name))
+
+    # ---- the admin's own preferences (console) ------------------------------------------------
+    @transactional
+    async def set_admin_timezone(self, actor: Actor, admin_id: int, timezone: str) -> None:
+        """The zone the admin reads the console's times in; "" goes back to IDP_TIMEZONE."""
+        timezone = timezone.strip()
+        if timezone and not known_zone(timezone):
+            raise ActionError("Choose a time zone from the list.")
+        before = await self.store.admins.set_timezone(admin_id, timezone or None)
+        if before is None:
+            raise ActionError("There is no such admin.")
+        if (before.timezone or "") != timezone:
+            await self.audit(
+                "admin.admin.timezone_changed",
+                actor,
+                email=before.email,
+                timezone=timezone or None,
+                was=before.timezone,
+            )

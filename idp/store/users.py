@@ -49,6 +49,7 @@ class Users(Repository):
             name=name,
             password_hash=password_hash,
             disabled=False,
+            created_at=now,
         )
 
     async def exists(self, email: str, supplier_user_id: str) -> bool:
