@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from idp.admin.audit_lines import audit_line
 from idp.admin.clients import nox_post_login_url
 from idp.config import Settings
 from idp.nox.readiness import configuration_warnings
@@ -171,10 +172,12 @@ class ConsoleQueries:
         since: int | None = None,
         until: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Audit rows newest first; `kind` matches a prefix, `since`/`until` are Unix seconds."""
-        return await self.store.events.recent(
+        """Audit rows newest first, each with its readable `line`; `kind` matches a prefix,
+        `since`/`until` are Unix seconds."""
+        rows = await self.store.events.recent(
             kind=kind, actor=actor, since=since, until=until, limit=AUDIT_ROWS
         )
+        return [{**row, "line": audit_line(row["kind"], row["detail"])} for row in rows]
 
     async def admins(self) -> list[Admin]:
         return await self.store.admins.all()
