@@ -3,13 +3,23 @@ next retry, confirmations, paged customers, terms rolled back, the overview's ch
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import pytest
 
 from tests.conftest import failed_handoff, location
-from tests.test_admin import admin_form, make_admin, owner, sign_in  # noqa: F401
+from tests.test_admin import admin_form, make_admin, sign_in
 
 NOW_AMSTERDAM = '<time datetime="2027-01-15T09:00:00+01:00">2027-01-15 09:00 CET</time>'
 NOW_TOKYO = '<time datetime="2027-01-15T17:00:00+09:00">2027-01-15 17:00 JST</time>'
+
+
+@pytest.fixture
+async def owner(app, seeded, clock):  # type: ignore[no-untyped-def]
+    admin = await make_admin(app, "owner")
+    client = app.test_client()
+    assert location(await sign_in(client, admin, clock)) == "/admin"
+    return client
 
 
 async def text(response) -> str:  # type: ignore[no-untyped-def]
@@ -20,7 +30,7 @@ async def text(response) -> str:  # type: ignore[no-untyped-def]
 async def test_times_show_as_dates_in_the_supplier_zone_then_the_admins_own(
     owner,
     store,
-    clock,  # noqa: F811
+    clock,
 ) -> None:
     await failed_handoff(store, "h1", clock.now())
     assert NOW_AMSTERDAM in await text(await owner.get("/admin/outbox"))
@@ -45,7 +55,7 @@ async def test_times_show_as_dates_in_the_supplier_zone_then_the_admins_own(
 
 
 @pytest.mark.parametrize("zone", ["Mars/Olympus", "../../etc/passwd", "x" * 200])
-async def test_an_unknown_zone_is_refused(owner, store, zone: str) -> None:  # noqa: F811
+async def test_an_unknown_zone_is_refused(owner, store, zone: str) -> None:
     csrf = await admin_form(owner, "/admin/preferences")
     refused = await owner.post("/admin/preferences", form={"csrf_token": csrf, "timezone": zone})
     assert refused.status_code == 400
@@ -54,7 +64,7 @@ async def test_an_unknown_zone_is_refused(owner, store, zone: str) -> None:  # n
     assert await store.events.recent("admin.admin.timezone_changed") == []
 
 
-async def test_preferences_need_the_csrf_token(owner, store) -> None:  # noqa: F811
+async def test_preferences_need_the_csrf_token(owner, store) -> None:
     refused = await owner.post("/admin/preferences", form={"timezone": "Asia/Tokyo"})
     assert refused.status_code == 403
     assert (await store.admins.by_email("owner@supplier.example")).timezone is None
@@ -70,7 +80,7 @@ async def test_a_viewer_sets_their_own_zone(app, seeded, clock, store) -> None:
 
 
 # ---- audit details as readable lines ----------------------------------------------------------
-async def test_audit_details_read_as_lines(app, owner, store, clock) -> None:  # noqa: F811
+async def test_audit_details_read_as_lines(app, owner, store, clock) -> None:
     from idp.admin.actions import Actor
 
     actions = app.extensions["idp"].actions
@@ -109,7 +119,7 @@ def test_a_line_for_every_client_change_and_a_missing_detail() -> None:
 
 
 # ---- the outbox's next retry ----------------------------------------------------------------
-async def test_the_outbox_shows_the_next_retry_and_the_attempts(owner, store, clock) -> None:  # noqa: F811
+async def test_the_outbox_shows_the_next_retry_and_the_attempts(owner, store, clock) -> None:
     await failed_handoff(store, "h1", clock.now())
     assert await store.outbox.retry_now("h1", clock.now())
     await store.outbox.retry_later("h1", clock.now() + 5 * 60, 503, "busy")
@@ -118,3 +128,102 @@ async def test_the_outbox_shows_the_next_retry_and_the_attempts(owner, store, cl
     assert "<th>Next try</th>" in waiting and "<th>Attempts</th>" in waiting
     assert '<time datetime="2027-01-15T09:05:00+01:00">2027-01-15 09:05 CET</time>' in waiting
     assert "HTTP 503 busy" in waiting
+
+
+# ---- clients: grant types and scopes; confirmations -------------------------------------------
+def multi(form: dict[str, list[str]], csrf: str) -> str:
+    """A form body with repeated fields (checkboxes), as a browser sends it."""
+    return urlencode([("csrf_token", csrf), *((k, v) for k, vs in form.items() for v in vs)])
+
+
+async def grants(owner, form: dict[str, list[str]], client_id: str = "nox"):  # type: ignore[no-untyped-def]
+    csrf = await admin_form(owner, f"/admin/clients/{client_id}")
+    return await owner.post(
+        f"/admin/clients/{client_id}/grants",
+        data=multi(form, csrf),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+
+async def test_a_removed_scope_is_refused_at_once(owner, client, store) -> None:
+    from tests.conftest import REDIRECT_URI, Flow, query_of
+
+    flow = Flow(client)
+    assert location(await flow.authorize(scope="openid email")).endswith("/login")
+    saved = await grants(
+        owner,
+        {"grant_type": ["authorization_code", "refresh_token"], "scope": ["openid", "profile"]},
+    )
+    assert location(saved) == "/admin/clients/nox"
+    nox = await store.clients.get("nox")
+    assert nox.scopes == ["openid", "profile"]
+    url = location(await flow.authorize(scope="openid email"))
+    assert url.startswith(REDIRECT_URI) and query_of(url)["error"] == "invalid_scope"
+    [event] = await store.events.recent("admin.client.updated")
+    assert event["detail"] == {
+        "client_id": "nox",
+        "before": {"scopes": ["openid", "profile", "email", "offline_access"]},
+        "after": {"scopes": ["openid", "profile"]},
+    }
+    page = await text(await owner.get("/admin/audit"))
+    assert "changed client nox: scopes from openid, profile, email, offline_access to" in page
+
+
+@pytest.mark.parametrize(
+    ("form", "reason"),
+    [
+        ({"grant_type": ["authorization_code"], "scope": ["openid", "root"]}, "Unknown scope"),
+        ({"grant_type": ["password"], "scope": ["openid"]}, "The grant types must be among"),
+        ({"grant_type": [], "scope": ["openid"]}, "at least one grant type"),
+        ({"grant_type": ["authorization_code"], "scope": []}, "at least one scope"),
+    ],
+)
+async def test_grants_and_scopes_follow_the_registration_rules(
+    owner, store, form, reason: str
+) -> None:
+    before = await store.clients.get("nox")
+    refused = await grants(owner, form)
+    assert refused.status_code == 400
+    assert reason in await text(refused)
+    assert await store.clients.get("nox") == before
+    assert await store.events.recent("admin.client.updated") == []
+
+
+async def test_a_public_client_cannot_get_client_credentials(app, owner, store) -> None:
+    from tests.conftest import add_client
+
+    await add_client(store, client_id="spa", auth_method="none")
+    refused = await grants(
+        owner, {"grant_type": ["client_credentials"], "scope": ["openid"]}, client_id="spa"
+    )
+    assert refused.status_code == 400
+    assert "A public client cannot use client_credentials." in await text(refused)
+
+
+@pytest.mark.parametrize(
+    ("path", "form"),
+    [
+        ("/admin/clients/nox/rotate-secret", {}),
+        ("/admin/clients/nox/disable", {"disabled": "yes"}),
+        ("/admin/customers/1/disable", {"disabled": "yes"}),
+    ],
+)
+async def test_without_the_tick_nothing_happens(owner, store, path: str, form) -> None:
+    nox, ada = await store.clients.get("nox"), await store.users.by_id(1)
+    csrf = await admin_form(owner, "/admin/clients/nox")
+    refused = await owner.post(path, form={"csrf_token": csrf, **form})
+    assert refused.status_code == 400
+    assert "Tick the box to confirm" in await text(refused)
+    assert (await store.clients.get("nox"), await store.users.by_id(1)) == (nox, ada)
+    assert [e["kind"] for e in await store.events.recent("admin.client")] == []
+    assert [e["kind"] for e in await store.events.recent("admin.customer")] == []
+    ticked = await owner.post(path, form={"csrf_token": csrf, "confirm": "yes", **form})
+    assert ticked.status_code in (200, 302)
+    assert (await store.clients.get("nox"), await store.users.by_id(1)) != (nox, ada)
+
+
+async def test_enabling_needs_no_tick(owner, store) -> None:
+    await store.clients.update("nox", 1, disabled=True)
+    csrf = await admin_form(owner, "/admin/clients/nox")
+    await owner.post("/admin/clients/nox/disable", form={"csrf_token": csrf, "disabled": "no"})
+    assert not (await store.clients.get("nox")).disabled

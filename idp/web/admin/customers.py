@@ -54,7 +54,11 @@ def register(bp: Blueprint, console: Console) -> None:
     @bp.post("/customers/<int:user_id>/disable")
     @console.requires("operator")
     async def disable_customer(user_id: int) -> Response:
-        disabled = (await request.form).get("disabled") == "yes"
+        form = await request.form
+        disabled = form.get("disabled") == "yes"
+        if disabled and form.get("confirm") != "yes":
+            error = "Tick the box to confirm disabling the customer; nothing was changed."
+            return await customer_page(user_id, 400, error=error)
         return await customer_action(
             user_id, lambda: actions.set_customer_disabled(actor(), user_id, disabled)
         )
