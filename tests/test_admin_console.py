@@ -3,6 +3,7 @@ next retry, confirmations, paged customers, terms rolled back, the overview's ch
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlencode
 
 import pytest
@@ -227,3 +228,49 @@ async def test_enabling_needs_no_tick(owner, store) -> None:
     csrf = await admin_form(owner, "/admin/clients/nox")
     await owner.post("/admin/clients/nox/disable", form={"csrf_token": csrf, "disabled": "no"})
     assert not (await store.clients.get("nox")).disabled
+
+
+# ---- customers listed a page at a time --------------------------------------------------------
+def listed(page: str) -> list[str]:
+    return re.findall(r'<a href="/admin/customers/(\d+)">', page)
+
+
+def link(page: str, rel: str) -> str | None:
+    found = re.search(rf'<a href="(/admin/customers\?[^"]+)" rel="{rel}">', page)
+    return found.group(1) if found else None
+
+
+async def test_customers_are_listed_newest_first_in_distinct_pages(owner, store, clock) -> None:
+    total = await store.users.count()
+    for n in range(120 - total):
+        await store.users.add(
+            email=f"c{n}@example.com",
+            supplier_user_id=f"C{n}",
+            name=None,
+            password_hash="x",
+            now=clock.now(),
+        )
+    first = await text(await owner.get("/admin/customers"))
+    assert listed(first) == [str(i) for i in range(120, 70, -1)]
+    assert link(first, "prev") is None
+    second = await text(await owner.get(link(first, "next")))
+    assert listed(second) == [str(i) for i in range(70, 20, -1)]
+    third = await text(await owner.get(link(second, "next")))
+    assert listed(third) == [str(i) for i in range(20, 0, -1)]
+    assert link(third, "next") is None
+    back = await text(await owner.get(link(third, "prev")))
+    assert listed(back) == listed(second)
+    assert listed(await text(await owner.get(link(back, "prev")))) == listed(first)
+    # the search still narrows it down, without paging
+    found = await text(await owner.get("/admin/customers?q=c11"))
+    assert (
+        sorted(listed(found)) == sorted(str(u.id) for u in await store.users.search("c11"))
+        and 'rel="next"' not in found
+    )
+
+
+@pytest.mark.parametrize("query", ["before=abc", "before=-1", "after=99999999999999999999"])
+async def test_a_bad_page_key_shows_the_first_page(owner, query: str) -> None:
+    response = await owner.get(f"/admin/customers?{query}")
+    assert response.status_code == 200
+    assert "ada@example.com" in await text(response)

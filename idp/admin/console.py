@@ -15,6 +15,7 @@ from idp.records import Admin, Client, Device, Handoff, HeldLink, TermsVersion, 
 from idp.store import Store
 from idp.vocab import HANDOFF_EXPIRED, HANDOFF_FAILED, HANDOFF_PENDING
 
+CUSTOMERS_PER_PAGE = 50
 AUDIT_ROWS = 500  # the most the audit page shows at once; filters narrow it down
 
 
@@ -48,6 +49,15 @@ class CustomerRecord:
     acceptances: list[dict[str, object]]
     signins: list[dict[str, object]]
     throttled: tuple[int, int] | None
+
+
+@dataclass(frozen=True)
+class CustomerPage:
+    """Customers newest first; `newer`/`older`: the ids to page on from (None: no such page)."""
+
+    customers: list[User]
+    newer: int | None
+    older: int | None
 
 
 @dataclass(frozen=True)
@@ -127,6 +137,20 @@ class ConsoleQueries:
     # ---- customers -------------------------------------------------------------------------
     async def search_customers(self, query: str) -> list[User]:
         return await self.store.users.search(query) if query else []
+
+    async def customers_page(
+        self,
+        before: int | None = None,
+        after: int | None = None,
+        per_page: int = CUSTOMERS_PER_PAGE,
+    ) -> CustomerPage:
+        """A page of customers, newest first: older than id `before`, newer than id `after`."""
+        found, newer, older = await self.store.users.newest(per_page, before=before, after=after)
+        return CustomerPage(
+            customers=found,
+            newer=found[0].id if found and newer else None,
+            older=found[-1].id if found and older else None,
+        )
 
     async def customer_by_supplier_user_id(self, supplier_user_id: str) -> User | None:
         return await self.store.users.by_supplier_user_id(supplier_user_id)
