@@ -274,3 +274,85 @@ async def test_a_bad_page_key_shows_the_first_page(owner, query: str) -> None:
     response = await owner.get(f"/admin/customers?{query}")
     assert response.status_code == 200
     assert "ada@example.com" in await text(response)
+
+
+# ---- terms rolled back or taken back ----------------------------------------------------------
+async def publish(owner, version: str, body: str) -> None:  # type: ignore[no-untyped-def]
+    csrf = await admin_form(owner, "/admin/terms")
+    form = {"csrf_token": csrf, "version": version, "language": "nl", "body": body}
+    assert location(await owner.post("/admin/terms", form=form)) == "/admin/terms"
+    published = await owner.post(f"/admin/terms/{version}/publish", form={"csrf_token": csrf})
+    assert location(published) == "/admin/terms"
+
+
+async def terms_post(owner, path: str, version: str):  # type: ignore[no-untyped-def]
+    csrf = await admin_form(owner, "/admin/terms")
+    return await owner.post(path, form={"csrf_token": csrf, "version": version})
+
+
+async def test_a_rollback_makes_the_older_version_current_and_asks_who_had_not_accepted_it(
+    app, owner, store, clock
+) -> None:
+    from tests.conftest import REDIRECT_URI, TERMS_NL, Flow, add_user, query_of
+
+    ada = Flow(app.test_client())
+    await ada.code()  # accepts 2026-01
+    clock.advance(60)
+    await publish(owner, "2026-02", "# Nieuwe voorwaarden")
+    await ada.code()  # accepts 2026-02
+    await add_user(store, email="bob@example.com", supplier_user_id="S-BOB", name=None)
+    bob = Flow(app.test_client())
+    response = await bob.authorize()
+    terms_url = location(await bob.sign_in(location(response), email="bob@example.com"))
+    assert "Nieuwe voorwaarden" in (await bob.page(terms_url))[1]
+    assert location(await bob.accept_terms(terms_url)).startswith(REDIRECT_URI)  # 2026-02 only
+
+    clock.advance(60)
+    rolled = await terms_post(owner, "/admin/terms/current", "2026-01")
+    assert location(rolled) == "/admin/terms"
+    assert await store.terms.current_version() == "2026-01"
+    [event] = await store.events.recent("admin.terms.made_current")
+    assert event["detail"] == {"version": "2026-01", "was": "2026-02", "texts": 2}
+    page = await text(await owner.get("/admin/terms"))
+    assert "2026-01 <strong>(current)</strong>" in page
+
+    # Ada accepted 2026-01 before: nothing to accept again.
+    assert location(await ada.authorize(prompt="none")).startswith(REDIRECT_URI + "?code=")
+    # Bob accepted only 2026-02: he is asked to accept 2026-01, its text shown.
+    assert query_of(location(await bob.authorize(prompt="none")))["error"] == "consent_required"
+    terms_url = location(await bob.authorize())
+    assert terms_url.endswith("/terms")
+    shown = (await bob.page(terms_url))[1]
+    assert 'name="version" value="2026-01"' in shown
+    assert "Nieuwe voorwaarden" not in shown and TERMS_NL.splitlines()[0].lstrip("# ") in shown
+    assert location(await bob.accept_terms(terms_url)).startswith(REDIRECT_URI + "?code=")
+    accepted = {(a["version"]) for a in await store.terms.acceptances_of(2)}
+    assert accepted == {"2026-01", "2026-02"}
+
+
+async def test_the_current_version_or_an_unknown_one_cannot_be_made_current(owner, store) -> None:
+    for version in ("2026-01", "1999-01"):
+        refused = await terms_post(owner, "/admin/terms/current", version)
+        assert refused.status_code == 400
+    assert await store.events.recent("admin.terms.made_current") == []
+
+
+async def test_unpublishing_a_version_nobody_accepted(app, owner, store, clock) -> None:
+    from tests.conftest import Flow
+
+    clock.advance(60)
+    await publish(owner, "2026-02", "# Nieuw")
+    assert await store.terms.current_version() == "2026-02"
+    taken = await terms_post(owner, "/admin/terms/unpublish", "2026-02")
+    assert location(taken) == "/admin/terms"
+    assert await store.terms.current_version() == "2026-01"
+    [event] = await store.events.recent("admin.terms.unpublished")
+    assert event["detail"] == {"version": "2026-02", "texts": 1}
+    # accepted by a customer: it stays published
+    await Flow(app.test_client()).code()  # accepts 2026-01
+    clock.advance(60)
+    await publish(owner, "2026-03", "# Derde")
+    refused = await terms_post(owner, "/admin/terms/unpublish", "2026-01")
+    assert refused.status_code == 400
+    assert "customers accepted it already" in await text(refused)
+    assert (await store.terms.text("2026-01", ["nl"])) is not None

@@ -187,3 +187,29 @@ class AdminActions(ClientActions, CustomerActions, CustomerDataActions, AuditedA
                 timezone=timezone or None,
                 was=before.timezone,
             )
+
+    # ---- terms rolled back or taken back (console) --------------------------------------------
+    @transactional
+    async def make_terms_current(self, actor: Actor, version: str) -> None:
+        """Roll back: make an earlier published version current again. Customers who have not
+        accepted that version (those who accepted only a newer one included) are asked to at
+        their next sign-in, as after any publication (idp/signin/terms.py)."""
+        was = await self.store.terms.current_version()
+        if version == was:
+            raise ActionError(f"Version {version} is current already.")
+        texts = await self.store.terms.make_current(version, self.clock.now())
+        if not texts:
+            raise ActionError(f"Version {version} has no published text.")
+        await self.audit("admin.terms.made_current", actor, version=version, was=was, texts=texts)
+
+    @transactional
+    async def unpublish_terms(self, actor: Actor, version: str) -> None:
+        """Take back a published version nobody accepted yet (its texts become drafts); the
+        newest version still published is current then."""
+        texts = await self.store.terms.unpublish(version)
+        if not texts:
+            raise ActionError(
+                f"Version {version} is not published, or customers accepted it already: what "
+                "was accepted stays published. Make an earlier version current instead."
+            )
+        await self.audit("admin.terms.unpublished", actor, version=version, texts=texts)

@@ -37,6 +37,17 @@ class Terms:
     versions: list[dict[str, object]]
     current: str | None
 
+    @property
+    def published(self) -> list[str]:
+        """Published versions, newest first (one entry per version)."""
+        return list(dict.fromkeys(str(v["version"]) for v in self.versions if v["published_at"]))
+
+    @property
+    def unaccepted(self) -> list[str]:
+        """Published versions no customer accepted in any language: these may be taken back."""
+        accepted = {v["version"] for v in self.versions if v["acceptances"]}
+        return [v for v in self.published if v not in accepted]
+
 
 @dataclass(frozen=True)
 class CustomerRecord:
