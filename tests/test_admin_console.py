@@ -356,3 +356,42 @@ async def test_unpublishing_a_version_nobody_accepted(app, owner, store, clock) 
     assert refused.status_code == 400
     assert "customers accepted it already" in await text(refused)
     assert (await store.terms.text("2026-01", ["nl"])) is not None
+
+
+# ---- the overview's charts ----------------------------------------------------------------------
+def test_counts_per_hour_cover_the_last_24_whole_hours() -> None:
+    from idp.admin.charts import hourly
+
+    now = 1_800_000_000 + 1800  # 08:30 UTC
+    chart = hourly(now, a=[now, now - 1800, now - 1801, now - 23 * 3600 - 1800, now - 86400], b=[])
+    assert chart.starts[0] == 1_800_000_000 - 23 * 3600 and chart.starts[-1] == 1_800_000_000
+    assert chart.series["a"][-1] == 2 and chart.series["a"][-2] == 1 and chart.series["a"][0] == 1
+    assert chart.totals == {"a": 4, "b": 0} and chart.peak == 2
+
+
+async def test_the_overview_charts_sign_ins_and_hand_offs_with_their_numbers(
+    app, owner, store, clock
+) -> None:
+    from tests.conftest import Flow
+
+    await Flow(app.test_client()).code()  # one sign-in now (the owner's own sign-in is an admin)
+    await failed_handoff(store, "h1", clock.now() - 2 * 3600)
+    await failed_handoff(store, "h2", clock.now())
+    assert await store.outbox.retry_now("h2", clock.now())
+    await store.outbox.delivered("h2", clock.now(), 200)
+    page = await text(await owner.get("/admin"))
+    assert page.count("<svg") == 2 and "<script" not in page
+    signins = page.split('id="signins-caption"')[1].split("</figure>")[0]
+    assert "1 sign-ins\n    in the last 24 hours" in signins
+    assert (
+        'id="signins-title">Sign-ins per hour, 10:00 to now: 09:00 1 sign-ins;</title>' in signins
+    )
+    assert signins.count('class="bar-signins"') == 1
+    handoffs = page.split('id="handoffs-caption"')[1].split("</figure>")[0]
+    assert "1 delivered, " in handoffs and "1 failed" in handoffs
+    assert "07:00 0 delivered and 1 failed; 09:00 1 delivered and 0 failed;" in handoffs
+    assert (
+        '<tr><td><time datetime="2027-01-15T09:00:00+01:00">2027-01-15 09:00 CET</time></td>'
+        "<td>1</td><td>0</td></tr>" in handoffs
+    )
+    assert "Ready, with" in page  # the test settings leave IDP_NOX_API_BASE empty: a warning

@@ -46,3 +46,8 @@ async def test_console_tables_scroll_inside_the_page_at_390_px(
     await page.focus(".table-scroll")  # reachable by keyboard, to scroll with the arrow keys
     await page.keyboard.press("ArrowRight")
     await page.wait_for_function("document.querySelector('.table-scroll').scrollLeft > 0")
+
+    await page.goto(stack_.idp.url + "/admin")  # the overview's charts fit too
+    measured = await page.evaluate(OVERFLOW)
+    await page.screenshot(path=str(ARTIFACTS / "narrow-overview.png"), full_page=True)
+    assert measured["page"] <= measured["viewport"], measured

@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from idp.admin.audit_lines import audit_line
+from idp.admin.charts import Hourly, hourly, window_start
 from idp.admin.clients import nox_post_login_url
+from idp.admin.readiness import Readiness, ReadinessCheck
 from idp.config import Settings
 from idp.nox.readiness import configuration_warnings
 from idp.records import Admin, Client, Device, Handoff, HeldLink, TermsVersion, User
 from idp.store import Store
-from idp.vocab import HANDOFF_EXPIRED, HANDOFF_FAILED, HANDOFF_PENDING
+from idp.vocab import HANDOFF_DELIVERED, HANDOFF_EXPIRED, HANDOFF_FAILED, HANDOFF_PENDING
 
 CUSTOMERS_PER_PAGE = 50
 AUDIT_ROWS = 500  # the most the audit page shows at once; filters narrow it down
@@ -21,13 +23,18 @@ AUDIT_ROWS = 500  # the most the audit page shows at once; filters narrow it dow
 
 @dataclass(frozen=True)
 class Overview:
-    """The console's front page: how many of each, and the terms customers accept now."""
+    """The console's front page: how many of each, the terms customers accept now, sign-ins
+    and hand-offs per hour over the last 24 hours, and whether NOX can be served (readiness:
+    the NOX calls themselves are counted only in the process's metrics, nothing is stored)."""
 
     clients: int
     customers: int
     pending: int
     failed: int
     terms: str | None
+    signins: Hourly
+    handoffs: Hourly
+    readiness: Readiness
 
 
 @dataclass(frozen=True)
@@ -118,13 +125,22 @@ class ConsoleQueries:
     def settings_overview(self) -> list[tuple[str, str]]:
         return settings_overview(self.settings)
 
-    async def overview(self) -> Overview:
+    async def overview(self, now: int) -> Overview:
+        since = window_start(now)
+        finished = await self.store.outbox.finished_since(since)
         return Overview(
             clients=len(await self.store.clients.all()),
             customers=await self.store.users.count(),
-            pending=len(await self.store.outbox.list(HANDOFF_PENDING)),
-            failed=len(await self.store.outbox.list(HANDOFF_FAILED)),
+            pending=await self.store.outbox.count(HANDOFF_PENDING),
+            failed=await self.store.outbox.count(HANDOFF_FAILED),
             terms=await self.store.terms.current_version(),
+            signins=hourly(now, signins=await self.store.login_sessions.auth_times(since)),
+            handoffs=hourly(
+                now,
+                delivered=[at for at, status in finished if status == HANDOFF_DELIVERED],
+                failed=[at for at, status in finished if status == HANDOFF_FAILED],
+            ),
+            readiness=await ReadinessCheck(self.store, self.settings).check(),
         )
 
     # ---- clients ---------------------------------------------------------------------------

@@ -30,7 +30,13 @@ def register(bp: Blueprint, console: Console) -> None:
         iso = local_time(seconds, zone).isoformat()
         return Markup('<time datetime="{}">{}</time>').format(iso, readable(seconds, zone))
 
+    @pass_context
+    def hour(context: Context, timestamp: int) -> str:
+        """ "19:00": an hour of a chart, as plain text (SVG titles take no markup)."""
+        return local_time(int(timestamp), context.get("zone") or default_zone).strftime("%H:%M")
+
     bp.add_app_template_filter(when, "when")
+    bp.add_app_template_filter(hour, "hour")
 
     async def preferences_page(status: int = 200, **extra: Any) -> Response:
         return await console.page(
