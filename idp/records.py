@@ -14,6 +14,7 @@ class User:
     name: str | None
     password_hash: str
     disabled: bool
+    created_at: int | None = None  # when added here (import, command or console)
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ class Client:
     preset: str | None = None
     version: int = 1  # see store/tables.py clients.version
     backchannel_logout_uri: str | None = None
+    created_at: int | None = None
+    updated_at: int | None = None
 
     @property
     def is_nox(self) -> bool:
@@ -234,3 +237,4 @@ class Admin:
     totp_secret: str
     last_totp_step: int | None
     disabled: bool
+    timezone: str | None = None  # the console's times in this zone; None: IDP_TIMEZONE

@@ -169,13 +169,13 @@ ACTIONS = {
     "rotate_secret": (
         "owner",
         "/admin/clients/nox/rotate-secret",
-        {},
+        {"confirm": "yes"},
         "admin.client.secret_rotated",
     ),
     "disable_client": (
         "owner",
         "/admin/clients/nox/disable",
-        {"disabled": "yes"},
+        {"disabled": "yes", "confirm": "yes"},
         "admin.client.disabled",
     ),
     "create_client": (
@@ -199,7 +199,7 @@ ACTIONS = {
     "disable_customer": (
         "operator",
         "/admin/customers/{user}/disable",
-        {"disabled": "yes"},
+        {"disabled": "yes", "confirm": "yes"},
         "admin.customer.disabled",
     ),
     "clear_throttle": (
@@ -346,7 +346,9 @@ async def test_rotated_secret_is_shown_once_and_replaces_the_old(owner, store, c
 
     csrf = await admin_form(owner, "/admin/clients/nox")
     page = await (
-        await owner.post("/admin/clients/nox/rotate-secret", form={"csrf_token": csrf})
+        await owner.post(
+            "/admin/clients/nox/rotate-secret", form={"csrf_token": csrf, "confirm": "yes"}
+        )
     ).get_data(as_text=True)
     secret = page.split('id="secret">')[1].split("<")[0]
     await add_client(
@@ -392,7 +394,9 @@ async def test_disabled_customer_cannot_sign_in_and_loses_refresh_tokens(
     flow = Flow(client)
     tokens = await (await flow.token(await flow.code())).get_json()
     csrf = await admin_form(owner, "/admin/customers/1")
-    await owner.post("/admin/customers/1/disable", form={"csrf_token": csrf, "disabled": "yes"})
+    await owner.post(
+        "/admin/customers/1/disable", form={"csrf_token": csrf, "disabled": "yes", "confirm": "yes"}
+    )
     refresh = await client.post(
         "/token",
         form={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},

@@ -24,7 +24,9 @@ async def test_admin_pages_with_secrets_are_not_stored(app, seeded, clock) -> No
     for path in ("/admin", "/admin/clients", "/admin/audit", "/admin/nope"):
         assert_no_store(await client.get(path))
     csrf = await admin_form(client, "/admin/clients/nox")
-    rotated = await client.post("/admin/clients/nox/rotate-secret", form={"csrf_token": csrf})
+    rotated = await client.post(
+        "/admin/clients/nox/rotate-secret", form={"csrf_token": csrf, "confirm": "yes"}
+    )
     assert rotated.status_code == 200
     assert_no_store(rotated)
     created = await client.post(

@@ -13,6 +13,7 @@ from idp.admin.actor import ActionError, Actor, role_allows
 from idp.admin.audited import AuditedActions, transactional
 from idp.admin.clients import NOX_PRESET, ClientActions, nox_post_login_url
 from idp.admin.customers import CustomerActions, CustomerDataActions
+from idp.admin.timezones import known_zone
 from idp.oauth.keys import ALGORITHMS, generate_key
 from idp.security import passwords
 from idp.store.admins import DuplicateAdmin, LastOwner
@@ -167,3 +168,48 @@ class AdminActions(ClientActions, CustomerActions, CustomerDataActions, AuditedA
         await self.store.admins.end_other_sessions(admin.id, keep_session_hash)
         await self.audit("admin.admin.totp_reenrolled", actor, email=admin.email)
         return str(pyotp.TOTP(secret).provisioning_uri(name=admin.email, issuer_name=issuer_name))
+
+    # ---- the admin's own preferences (console) ------------------------------------------------
+    @transactional
+    async def set_admin_timezone(self, actor: Actor, admin_id: int, timezone: str) -> None:
+        """The zone the admin reads the console's times in; "" goes back to IDP_TIMEZONE."""
+        timezone = timezone.strip()
+        if timezone and not known_zone(timezone):
+            raise ActionError("Choose a time zone from the list.")
+        before = await self.store.admins.set_timezone(admin_id, timezone or None)
+        if before is None:
+            raise ActionError("There is no such admin.")
+        if (before.timezone or "") != timezone:
+            await self.audit(
+                "admin.admin.timezone_changed",
+                actor,
+                email=before.email,
+                timezone=timezone or None,
+                was=before.timezone,
+            )
+
+    # ---- terms rolled back or taken back (console) --------------------------------------------
+    @transactional
+    async def make_terms_current(self, actor: Actor, version: str) -> None:
+        """Roll back: make an earlier published version current again. Customers who have not
+        accepted that version (those who accepted only a newer one included) are asked to at
+        their next sign-in, as after any publication (idp/signin/terms.py)."""
+        was = await self.store.terms.current_version()
+        if version == was:
+            raise ActionError(f"Version {version} is current already.")
+        texts = await self.store.terms.make_current(version, self.clock.now())
+        if not texts:
+            raise ActionError(f"Version {version} has no published text.")
+        await self.audit("admin.terms.made_current", actor, version=version, was=was, texts=texts)
+
+    @transactional
+    async def unpublish_terms(self, actor: Actor, version: str) -> None:
+        """Take back a published version nobody accepted yet (its texts become drafts); the
+        newest version still published is current then."""
+        texts = await self.store.terms.unpublish(version)
+        if not texts:
+            raise ActionError(
+                f"Version {version} is not published, or customers accepted it already: what "
+                "was accepted stays published. Make an earlier version current instead."
+            )
+        await self.audit("admin.terms.unpublished", actor, version=version, texts=texts)

@@ -14,6 +14,8 @@ from idp.admin.actor import ActionError, Actor
 from idp.admin.audited import AuditedActions, transactional
 from idp.config import Settings
 from idp.nox.handoff import handoff_url_problem
+from idp.oauth.endpoints import INTROSPECTION_SCOPE
+from idp.oauth.models import SCOPES
 from idp.oauth.redirect_uris import validate_redirect_uri
 from idp.oauth.registration import RegistrationError, validate_secret
 from idp.records import Client
@@ -32,6 +34,8 @@ DEFAULT_SCOPES = ("openid", "profile", "email", "offline_access")
 SIGN_IN_GRANT_TYPES = ("authorization_code", "refresh_token")
 MACHINE_GRANT_TYPES = ("client_credentials",)
 MAX_CLIENT_ID = 128
+# What the console offers as a client's scopes (RFC 6749 §3.3): the ones this server grants.
+REGISTRABLE_SCOPES = (*SCOPES, INTROSPECTION_SCOPE)
 URI_NAMES: dict[UriKind, str] = {
     "redirect": "redirect URI",
     "post_logout": "post-logout redirect URI",
@@ -92,6 +96,36 @@ def check_handoff(settings: Settings, mode: str, url: str | None, preset: str | 
             raise ActionError(f"The post-login-redirect URL is refused: {problem}.")
 
 
+def checked_grant_types(kinds: list[str], auth_method: str, redirect_uris: list[str]) -> list[str]:
+    """The grant types (each once, in GRANT_TYPES' order) a client with this authentication
+    method and these redirect URIs may have, or ActionError saying why not."""
+    if not kinds:
+        raise ActionError("A client needs at least one grant type.")
+    if any(kind not in GRANT_TYPES for kind in kinds):
+        raise ActionError(f"The grant types must be among {', '.join(GRANT_TYPES)}.")
+    if "authorization_code" in kinds and not redirect_uris:
+        raise ActionError("A client that signs customers in needs at least one redirect URI.")
+    if auth_method == "none" and "client_credentials" in kinds:
+        # RFC 6749 §4.4: client_credentials is for confidential clients only.
+        raise ActionError("A public client cannot use client_credentials.")
+    return [kind for kind in GRANT_TYPES if kind in kinds]
+
+
+def checked_scopes(scopes: list[str], registered: list[str]) -> list[str]:
+    """The scopes a client may be changed to: those this server knows (SCOPES, plus
+    `introspection`) and those it registered already (a scope given at the command line stays
+    possible); each once, in the order given."""
+    allowed = {*REGISTRABLE_SCOPES, *registered}
+    chosen = list(dict.fromkeys(s.strip() for s in scopes if s.strip()))
+    if not chosen:
+        raise ActionError("A client needs at least one scope.")
+    unknown = [s for s in chosen if s not in allowed]
+    if unknown:
+        known = ", ".join(REGISTRABLE_SCOPES)
+        raise ActionError(f"Unknown scope {unknown[0]!r}: the scopes must be among {known}.")
+    return chosen
+
+
 def client_registration(
     settings: Settings,
     *,
@@ -125,14 +159,11 @@ def client_registration(
             f"The authentication method must be one of {', '.join(CLIENT_AUTH_METHODS)}."
         )
     uris = [valid_redirect_uri(u) for u in redirect_uris]
-    kinds = list(grant_types or (SIGN_IN_GRANT_TYPES if uris else MACHINE_GRANT_TYPES))
-    if any(kind not in GRANT_TYPES for kind in kinds):
-        raise ActionError(f"The grant types must be among {', '.join(GRANT_TYPES)}.")
-    if "authorization_code" in kinds and not uris:
-        raise ActionError("A client that signs customers in needs at least one redirect URI.")
-    if auth_method == "none" and "client_credentials" in kinds:
-        # RFC 6749 §4.4: client_credentials is for confidential clients only.
-        raise ActionError("A public client cannot use client_credentials.")
+    kinds = checked_grant_types(
+        list(grant_types or (SIGN_IN_GRANT_TYPES if uris else MACHINE_GRANT_TYPES)),
+        auth_method,
+        uris,
+    )
     check_handoff(settings, handoff_mode, post_login_redirect_url, preset)
     if auth_method == "none":
         if secret:
@@ -239,6 +270,29 @@ class ClientActions(AuditedActions):
             changes.get("post_login_redirect_url", client.post_login_redirect_url),
             client.preset,
         )
+        before = {k: getattr(client, k) for k in changes}
+        await self.store.clients.update(client_id, self.clock.now(), **changes)
+        await self.audit(
+            "admin.client.updated", actor, client_id=client_id, before=before, after=changes
+        )
+
+    @transactional
+    async def set_client_grants(
+        self, actor: Actor, client_id: str, *, grant_types: list[str], scopes: list[str]
+    ) -> None:
+        """Change what the client may ask for: its grant types (same rules as a registration)
+        and its scopes. It counts at once: the client cache sees the client's new version, so a
+        scope taken away is `invalid_scope` from the next request on."""
+        client = await self._client(client_id)
+        after = {
+            "grant_types": checked_grant_types(
+                grant_types, client.token_endpoint_auth_method, client.redirect_uris
+            ),
+            "scopes": checked_scopes(scopes, client.scopes),
+        }
+        changes = {k: v for k, v in after.items() if v != getattr(client, k)}
+        if not changes:
+            return
         before = {k: getattr(client, k) for k in changes}
         await self.store.clients.update(client_id, self.clock.now(), **changes)
         await self.audit(

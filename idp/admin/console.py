@@ -7,25 +7,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from idp.admin.audit_lines import audit_line
+from idp.admin.charts import Hourly, hourly, window_start
 from idp.admin.clients import nox_post_login_url
+from idp.admin.readiness import Readiness, ReadinessCheck
 from idp.config import Settings
 from idp.nox.readiness import configuration_warnings
 from idp.records import Admin, Client, Device, Handoff, HeldLink, TermsVersion, User
 from idp.store import Store
-from idp.vocab import HANDOFF_EXPIRED, HANDOFF_FAILED, HANDOFF_PENDING
+from idp.vocab import HANDOFF_DELIVERED, HANDOFF_EXPIRED, HANDOFF_FAILED, HANDOFF_PENDING
 
+CUSTOMERS_PER_PAGE = 50
 AUDIT_ROWS = 500  # the most the audit page shows at once; filters narrow it down
 
 
 @dataclass(frozen=True)
 class Overview:
-    """The console's front page: how many of each, and the terms customers accept now."""
+    """The console's front page: how many of each, the terms customers accept now, sign-ins
+    and hand-offs per hour over the last 24 hours, and whether NOX can be served (readiness:
+    the NOX calls themselves are counted only in the process's metrics, nothing is stored)."""
 
     clients: int
     customers: int
     pending: int
     failed: int
     terms: str | None
+    signins: Hourly
+    handoffs: Hourly
+    readiness: Readiness
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,17 @@ class Terms:
 
     versions: list[dict[str, object]]
     current: str | None
+
+    @property
+    def published(self) -> list[str]:
+        """Published versions, newest first (one entry per version)."""
+        return list(dict.fromkeys(str(v["version"]) for v in self.versions if v["published_at"]))
+
+    @property
+    def unaccepted(self) -> list[str]:
+        """Published versions no customer accepted in any language: these may be taken back."""
+        accepted = {v["version"] for v in self.versions if v["acceptances"]}
+        return [v for v in self.published if v not in accepted]
 
 
 @dataclass(frozen=True)
@@ -47,6 +67,15 @@ class CustomerRecord:
     acceptances: list[dict[str, object]]
     signins: list[dict[str, object]]
     throttled: tuple[int, int] | None
+
+
+@dataclass(frozen=True)
+class CustomerPage:
+    """Customers newest first; `newer`/`older`: the ids to page on from (None: no such page)."""
+
+    customers: list[User]
+    newer: int | None
+    older: int | None
 
 
 @dataclass(frozen=True)
@@ -96,13 +125,22 @@ class ConsoleQueries:
     def settings_overview(self) -> list[tuple[str, str]]:
         return settings_overview(self.settings)
 
-    async def overview(self) -> Overview:
+    async def overview(self, now: int) -> Overview:
+        since = window_start(now)
+        finished = await self.store.outbox.finished_since(since)
         return Overview(
             clients=len(await self.store.clients.all()),
             customers=await self.store.users.count(),
-            pending=len(await self.store.outbox.list(HANDOFF_PENDING)),
-            failed=len(await self.store.outbox.list(HANDOFF_FAILED)),
+            pending=await self.store.outbox.count(HANDOFF_PENDING),
+            failed=await self.store.outbox.count(HANDOFF_FAILED),
             terms=await self.store.terms.current_version(),
+            signins=hourly(now, signins=await self.store.login_sessions.auth_times(since)),
+            handoffs=hourly(
+                now,
+                delivered=[at for at, status in finished if status == HANDOFF_DELIVERED],
+                failed=[at for at, status in finished if status == HANDOFF_FAILED],
+            ),
+            readiness=await ReadinessCheck(self.store, self.settings).check(),
         )
 
     # ---- clients ---------------------------------------------------------------------------
@@ -126,6 +164,20 @@ class ConsoleQueries:
     # ---- customers -------------------------------------------------------------------------
     async def search_customers(self, query: str) -> list[User]:
         return await self.store.users.search(query) if query else []
+
+    async def customers_page(
+        self,
+        before: int | None = None,
+        after: int | None = None,
+        per_page: int = CUSTOMERS_PER_PAGE,
+    ) -> CustomerPage:
+        """A page of customers, newest first: older than id `before`, newer than id `after`."""
+        found, newer, older = await self.store.users.newest(per_page, before=before, after=after)
+        return CustomerPage(
+            customers=found,
+            newer=found[0].id if found and newer else None,
+            older=found[-1].id if found and older else None,
+        )
 
     async def customer_by_supplier_user_id(self, supplier_user_id: str) -> User | None:
         return await self.store.users.by_supplier_user_id(supplier_user_id)
@@ -171,10 +223,12 @@ class ConsoleQueries:
         since: int | None = None,
         until: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Audit rows newest first; `kind` matches a prefix, `since`/`until` are Unix seconds."""
-        return await self.store.events.recent(
+        """Audit rows newest first, each with its readable `line`; `kind` matches a prefix,
+        `since`/`until` are Unix seconds."""
+        rows = await self.store.events.recent(
             kind=kind, actor=actor, since=since, until=until, limit=AUDIT_ROWS
         )
+        return [{**row, "line": audit_line(row["kind"], row["detail"])} for row in rows]
 
     async def admins(self) -> list[Admin]:
         return await self.store.admins.all()

@@ -124,6 +124,17 @@ class Admins(Repository):
                 )
             )
 
+    async def set_timezone(self, admin_id: int, timezone: str | None) -> Admin | None:
+        """Set the zone the admin reads the console's times in (None: IDP_TIMEZONE); the admin
+        as it was, None when there is no such admin."""
+        async with self.begin() as conn:
+            row = (await conn.execute(select(admins).where(admins.c.id == admin_id))).first()
+            if row is not None:
+                await conn.execute(
+                    update(admins).where(admins.c.id == admin_id).values(timezone=timezone)
+                )
+        return to_record(Admin, row)
+
     async def end_session(self, id_hash: str) -> None:
         async with self.begin() as conn:
             await conn.execute(delete(admin_sessions).where(admin_sessions.c.id_hash == id_hash))

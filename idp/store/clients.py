@@ -115,10 +115,12 @@ class Clients(Repository):
         return [c for c in found if c is not None]
 
     async def update(self, client_id: str, now: int, **values: Any) -> bool:
-        """Change name, handoff_mode, post_login_redirect_url, backchannel_logout_uri or
-        disabled; False if unknown."""
+        """Change name, handoff_mode, post_login_redirect_url, backchannel_logout_uri, disabled,
+        grant_types or scopes; False if unknown."""
         allowed = {
             "name",
+            "grant_types",
+            "scopes",
             "handoff_mode",
             "post_login_redirect_url",
             "backchannel_logout_uri",

@@ -3,7 +3,7 @@ processes) never attempt one delivery at the same time, and a delivered row is n
 
 from __future__ import annotations
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from idp.records import Handoff
 from idp.store.base import Repository, to_record
@@ -96,6 +96,22 @@ class Outbox(Repository):
                 .values(status=PENDING, next_attempt_at=now, lease_until=None, finished_at=None)
             )
         return result.rowcount == 1
+
+    async def finished_since(self, since: int) -> list[tuple[int, str]]:
+        """(finished_at, status) of the hand-offs delivered or given up since `since`."""
+        query = select(handoffs.c.finished_at, handoffs.c.status).where(
+            handoffs.c.finished_at >= since, handoffs.c.status.in_((DELIVERED, FAILED))
+        )
+        async with self.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [(int(r.finished_at), str(r.status)) for r in rows]
+
+    async def count(self, status: str) -> int:
+        async with self.connect() as conn:
+            found = await conn.scalar(
+                select(func.count()).select_from(handoffs).where(handoffs.c.status == status)
+            )
+        return int(found or 0)
 
     async def list(self, status: str | None = None, limit: int = 200) -> list[Handoff]:
         query = select(handoffs).order_by(handoffs.c.created_at.desc()).limit(limit)

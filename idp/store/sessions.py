@@ -141,6 +141,15 @@ class LoginSessions(Repository):
             ).all()
         return [{k: v for k, v in r._mapping.items() if k != "id_hash"} for r in rows]
 
+    async def auth_times(self, since: int) -> list[int]:
+        """When the sign-ins since `since` happened, of those whose session is still kept
+        (signing out or a new password removes it): the console's sign-ins per hour."""
+        async with self.connect() as conn:
+            found = await conn.scalars(
+                select(login_sessions.c.auth_time).where(login_sessions.c.auth_time >= since)
+            )
+            return [int(t) for t in found]
+
     async def remove_for_user(self, user_id: int) -> None:
         async with self.begin() as conn:
             await conn.execute(delete(login_sessions).where(login_sessions.c.user_id == user_id))

@@ -420,6 +420,8 @@ admins = Table(
     Column("last_totp_step", BigInteger, nullable=True),  # a code is accepted once
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created_at", Time, nullable=False),
+    # The IANA time zone the admin reads the console's times in; NULL: IDP_TIMEZONE.
+    Column("timezone", String(64), nullable=True),
 )
 
 admin_sessions = Table(

@@ -53,6 +53,36 @@ class Terms(Repository):
             )
         return result.rowcount
 
+    async def make_current(self, version: str, now: int) -> int:
+        """Make an already published `version` current again (a rollback): its texts count as
+        published `now`, so it is the newest. Returns the texts changed (0: none published)."""
+        async with self.begin() as conn:
+            result = await conn.execute(
+                update(terms_versions)
+                .where(
+                    terms_versions.c.version == version, terms_versions.c.published_at.is_not(None)
+                )
+                .values(published_at=now)
+            )
+        return result.rowcount
+
+    async def unpublish(self, version: str) -> int:
+        """Take back `version` (its texts become drafts) unless a customer accepted it: what
+        was accepted stays published, as the customer's evidence and their /account shows it.
+        One statement, so an acceptance is never unpublished. Returns the texts changed."""
+        accepted = select(terms_acceptances.c.id).where(terms_acceptances.c.version == version)
+        async with self.begin() as conn:
+            result = await conn.execute(
+                update(terms_versions)
+                .where(
+                    terms_versions.c.version == version,
+                    terms_versions.c.published_at.is_not(None),
+                    ~accepted.exists(),
+                )
+                .values(published_at=None)
+            )
+        return result.rowcount
+
     async def versions(self) -> list[dict[str, object]]:
         """Every text, newest first, with how often its version was accepted in its language."""
         counts = (

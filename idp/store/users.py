@@ -49,6 +49,7 @@ class Users(Repository):
             name=name,
             password_hash=password_hash,
             disabled=False,
+            created_at=now,
         )
 
     async def exists(self, email: str, supplier_user_id: str) -> bool:
@@ -119,6 +120,30 @@ class Users(Repository):
                 )
             ).all()
         return [u for u in (to_record(User, r) for r in rows) if u is not None]
+
+    async def newest(
+        self, limit: int, before: int | None = None, after: int | None = None
+    ) -> tuple[list[User], bool, bool]:
+        """A page of customers, newest first (keyset on id): those just older than id `before`,
+        or just newer than id `after`, else the newest. With whether there are newer and older
+        ones beyond the page."""
+        query = select(users)
+        if after is not None:
+            query = query.where(users.c.id > after).order_by(users.c.id.asc())
+        else:
+            if before is not None:
+                query = query.where(users.c.id < before)
+            query = query.order_by(users.c.id.desc())
+        async with self.connect() as conn:
+            rows = (await conn.execute(query.limit(limit))).all()
+            if after is not None:
+                rows = rows[::-1]
+            if not rows:
+                return [], False, False
+            newer = await conn.scalar(select(users.c.id).where(users.c.id > rows[0].id).limit(1))
+            older = await conn.scalar(select(users.c.id).where(users.c.id < rows[-1].id).limit(1))
+        found = [u for u in (to_record(User, r) for r in rows) if u is not None]
+        return found, newer is not None, older is not None
 
     async def count(self) -> int:
         async with self.connect() as conn:

@@ -1,5 +1,6 @@
-"""OAuth clients: register (NOX preset included), rename, hand-off, redirect URIs and post-logout
-redirect URIs, secrets."""
+"""OAuth clients: register (NOX preset included), rename, hand-off, grant types and scopes,
+redirect URIs and post-logout redirect URIs, secrets. Rotating the secret and disabling need a
+ticked box, as erasing a customer does."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from typing import Any
 from quart import Blueprint, Response, request
 
 from idp.admin.actions import ActionError
-from idp.admin.clients import DEFAULT_AUTH_METHOD
-from idp.vocab import UriKind
+from idp.admin.clients import DEFAULT_AUTH_METHOD, REGISTRABLE_SCOPES
+from idp.vocab import GRANT_TYPES, UriKind
 from idp.web.admin.pages import Console, actor
 from idp.web.common import go
 
@@ -33,7 +34,14 @@ def register(bp: Blueprint, console: Console) -> None:
         client = await queries.client(client_id)
         if client is None:
             return await console.error(404, "There is no such client.")
-        return await console.page("client.html", status, client=client, **extra)
+        return await console.page(
+            "client.html",
+            status,
+            client=client,
+            grant_types=GRANT_TYPES,
+            scopes=list(dict.fromkeys((*REGISTRABLE_SCOPES, *client.scopes))),
+            **extra,
+        )
 
     async def client_action(client_id: str, action: Callable[[], Awaitable[Any]]) -> Response:
         """Run the change; back to the client's page, or that page with why it was refused."""
@@ -104,10 +112,28 @@ def register(bp: Blueprint, console: Console) -> None:
             client_id, lambda: actions.remove_redirect_uri(actor(), client_id, uri, kind)
         )
 
+    @bp.post("/clients/<client_id>/grants")
+    @console.requires("owner")
+    async def set_grants(client_id: str) -> Response:
+        form = await request.form
+        return await client_action(
+            client_id,
+            lambda: actions.set_client_grants(
+                actor(),
+                client_id,
+                grant_types=form.getlist("grant_type")[:8],
+                scopes=[s[:64] for s in form.getlist("scope")[:32]],
+            ),
+        )
+
     @bp.post("/clients/<client_id>/disable")
     @console.requires("owner")
     async def disable_client(client_id: str) -> Response:
-        disabled = (await request.form).get("disabled") == "yes"
+        form = await request.form
+        disabled = form.get("disabled") == "yes"
+        if disabled and form.get("confirm") != "yes":
+            error = "Tick the box to confirm disabling the client; nothing was changed."
+            return await client_page(client_id, 400, error=error)
         return await client_action(
             client_id, lambda: actions.set_client_disabled(actor(), client_id, disabled)
         )
@@ -115,6 +141,9 @@ def register(bp: Blueprint, console: Console) -> None:
     @bp.post("/clients/<client_id>/rotate-secret")
     @console.requires("owner")
     async def rotate_secret(client_id: str) -> Response:
+        if (await request.form).get("confirm") != "yes":
+            error = "Tick the box to confirm the new secret; the old one still works."
+            return await client_page(client_id, 400, error=error)
         try:
             secret = await actions.rotate_secret(actor(), client_id)
         except ActionError as exc:

@@ -1,5 +1,5 @@
-"""Customers: search, one customer's record, disable or enable, clear a sign-in throttle, export
-their data or erase it."""
+"""Customers: listed newest first (paged) or searched, one customer's record, disable or enable,
+clear a sign-in throttle, export their data or erase it."""
 
 from __future__ import annotations
 
@@ -12,6 +12,14 @@ from quart import Blueprint, Response, request
 from idp.admin.actions import ActionError
 from idp.web.admin.pages import Console, actor
 from idp.web.common import go
+
+
+def page_key(value: str) -> int:
+    """A paging id from the query string (ValueError: ignored, the first page is shown)."""
+    key = int(value)
+    if not 0 <= key < 2**63:
+        raise ValueError(value)
+    return key
 
 
 def register(bp: Blueprint, console: Console) -> None:
@@ -43,9 +51,22 @@ def register(bp: Blueprint, console: Console) -> None:
 
     @bp.get("/customers")
     async def customers() -> Response:
+        """The search when there is one, else every customer, newest first, a page at a time."""
         query = request.args.get("q", "").strip()[:320]
-        found = await queries.search_customers(query)
-        return await console.page("customers.html", query=query, customers=found)
+        if query:
+            found = await queries.search_customers(query)
+            return await console.page("customers.html", query=query, customers=found)
+        listed = await queries.customers_page(
+            before=request.args.get("before", type=page_key),
+            after=request.args.get("after", type=page_key),
+        )
+        return await console.page(
+            "customers.html",
+            query="",
+            customers=listed.customers,
+            newer=listed.newer,
+            older=listed.older,
+        )
 
     @bp.get("/customers/<int:user_id>")
     async def customer(user_id: int) -> Response:
@@ -54,7 +75,11 @@ def register(bp: Blueprint, console: Console) -> None:
     @bp.post("/customers/<int:user_id>/disable")
     @console.requires("operator")
     async def disable_customer(user_id: int) -> Response:
-        disabled = (await request.form).get("disabled") == "yes"
+        form = await request.form
+        disabled = form.get("disabled") == "yes"
+        if disabled and form.get("confirm") != "yes":
+            error = "Tick the box to confirm disabling the customer; nothing was changed."
+            return await customer_page(user_id, 400, error=error)
         return await customer_action(
             user_id, lambda: actions.set_customer_disabled(actor(), user_id, disabled)
         )

@@ -1,4 +1,5 @@
-"""The console's front page and the settings overview."""
+"""The console's front page (counts, charts of the last 24 hours, NOX readiness) and the
+settings overview."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from idp.web.admin.pages import Console
 def register(bp: Blueprint, console: Console) -> None:
     @bp.get("")
     async def index() -> Response:
-        found = await console.queries.overview()
+        found = await console.queries.overview(console.actions.clock.now())
         return await console.page(
             "index.html",
             clients=found.clients,
@@ -18,6 +19,9 @@ def register(bp: Blueprint, console: Console) -> None:
             pending=found.pending,
             failed=found.failed,
             terms=found.terms,
+            signins=found.signins,
+            handoffs=found.handoffs,
+            readiness=found.readiness,
         )
 
     @bp.get("/settings")

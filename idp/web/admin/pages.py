@@ -13,6 +13,7 @@ from quart import Response, g, request
 from idp.admin.actions import Actor, AdminActions, role_allows
 from idp.admin.console import ConsoleQueries
 from idp.admin.signin import AdminSignIn
+from idp.admin.timezones import zone_of
 from idp.config import Settings
 from idp.records import Admin
 from idp.security.browser import csrf_token
@@ -43,7 +44,8 @@ class Console:
     settings: Settings
 
     async def page(self, template: str, status: int = 200, **context: Any) -> Response:
-        """An admin page (English), with the warnings every signed-in admin should see."""
+        """An admin page (English), with the warnings every signed-in admin should see, its
+        times in the admin's zone (the `when` filter, web/admin/preferences.py)."""
         template = template if template == "error.html" else f"admin/{template}"
         signed_in = g.get("admin")
         warnings = await self.queries.configuration_warnings() if signed_in else []
@@ -54,6 +56,7 @@ class Console:
             csrf_token=csrf_token(),
             roles=ADMIN_ROLES,
             config_warnings=warnings,
+            zone=zone_of(signed_in.timezone if signed_in else None, self.settings.zone),
             **context,
         )
 

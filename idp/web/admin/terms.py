@@ -1,7 +1,9 @@
-"""Terms and conditions: upload a text (a draft), preview it, publish a version."""
+"""Terms and conditions: upload a text (a draft), preview it, publish a version, make an earlier
+one current again (roll back), take back one nobody accepted (unpublish)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from markdown_it import MarkdownIt
@@ -21,7 +23,13 @@ def register(bp: Blueprint, console: Console) -> None:
     async def terms_page(status: int = 200, **extra: Any) -> Response:
         found = await queries.terms()
         return await console.page(
-            "terms.html", status, versions=found.versions, current=found.current, **extra
+            "terms.html",
+            status,
+            versions=found.versions,
+            current=found.current,
+            earlier=[v for v in found.published if v != found.current],
+            unaccepted=found.unaccepted,
+            **extra,
         )
 
     @bp.get("/terms")
@@ -55,11 +63,27 @@ def register(bp: Blueprint, console: Console) -> None:
         html = markdown.render(text.body_md)
         return await console.page("terms_preview.html", text=text, html=html)
 
-    @bp.post("/terms/<version>/publish")
-    @console.requires("owner")
-    async def publish_terms(version: str) -> Response:
+    async def terms_action(action: Callable[[], Awaitable[Any]]) -> Response:
         try:
-            await actions.publish_terms(actor(), version)
+            await action()
         except ActionError as exc:
             return await terms_page(400, error=str(exc))
         return go("/admin/terms")
+
+    @bp.post("/terms/<version>/publish")
+    @console.requires("owner")
+    async def publish_terms(version: str) -> Response:
+        return await terms_action(lambda: actions.publish_terms(actor(), version))
+
+    @bp.post("/terms/current")
+    @console.requires("owner")
+    async def make_terms_current() -> Response:
+        """Roll back to an earlier published version (the form names it)."""
+        chosen = (await request.form).get("version", "")[:64]
+        return await terms_action(lambda: actions.make_terms_current(actor(), chosen))
+
+    @bp.post("/terms/unpublish")
+    @console.requires("owner")
+    async def unpublish_terms() -> Response:
+        chosen = (await request.form).get("version", "")[:64]
+        return await terms_action(lambda: actions.unpublish_terms(actor(), chosen))
