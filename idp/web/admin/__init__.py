@@ -18,13 +18,23 @@ from idp.admin.signin import AdminSignIn
 from idp.config import Settings
 from idp.i18n import set_language
 from idp.security.browser import csrf_ok
-from idp.web.admin import admins, audit, clients, customers, outbox, overview, signin, terms
+from idp.web.admin import (
+    admins,
+    audit,
+    clients,
+    customers,
+    invitation,
+    outbox,
+    overview,
+    signin,
+    terms,
+)
 from idp.web.admin.pages import ADMIN_COOKIE, Console
 from idp.web.common import forbidden_form, go
 
-OPEN_ENDPOINTS = {"admin.login", "admin.login_submit"}
+OPEN_ENDPOINTS = {"admin.login", "admin.login_submit", *invitation.OPEN}
 TERMS_UPLOAD_BYTES = 1024 * 1024
-SUBJECTS = (signin, overview, clients, terms, customers, outbox, audit, admins)
+SUBJECTS = (signin, invitation, overview, clients, terms, customers, outbox, audit, admins)
 
 
 def blueprint(
