@@ -473,3 +473,18 @@ async def test_with_mail_set_up_the_link_is_also_mailed(
         assert link in mail["text"] and "as operator" in mail["text"]
         assert link.replace("&", "&amp;") in mail["html"]
         assert store is not None
+
+
+async def test_a_mail_that_cannot_go_out_is_said(settings: Settings, clock: FrozenClock) -> None:
+    from idp.app import create_app
+
+    nobody = settings.with_overrides(
+        smtp_host="127.0.0.1", smtp_port=free_port(), smtp_security="none"
+    )
+    app = create_app(nobody, clock)
+    async with app.test_app():
+        client = app.test_client()
+        await sign_in(client, await make_admin(app, "owner"), clock)
+        page = await (await invite(client)).get_data(as_text=True)
+        assert f"It could not be mailed to {NEW_EMAIL}" in page
+        assert link_of(page).startswith("/admin/enrol?token=")

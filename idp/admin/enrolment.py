@@ -12,7 +12,9 @@ an owner reset theirs (the rules of the links: idp/admin/accounts.py).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import smtplib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -58,7 +60,7 @@ class SentLink:
     """A link just issued, and whether it was also mailed."""
 
     link: EnrolmentLink
-    mailed: bool
+    mailed: bool | None  # None: mail is not set up
 
 
 @dataclass(frozen=True)
@@ -77,11 +79,11 @@ class EnrolmentPage:
         return self.purpose == INVITATION
 
 
-async def mail_link(mailer: Mailer, link: EnrolmentLink) -> bool:
-    """Mail the link to its admin, if mail is set up; whether it was handed to the server (a
-    failure is logged: whoever issued the link has it on screen)."""
+async def mail_link(mailer: Mailer, link: EnrolmentLink) -> bool | None:
+    """Mail the link to its admin: None when mail is not set up, else whether the mail server
+    took it (a failure is logged; whoever issued the link has it on screen anyway)."""
     if not mailer.configured:
-        return False
+        return None
     mail = mailer.render(
         link.email,
         "admin_enrolment",
@@ -91,7 +93,12 @@ async def mail_link(mailer: Mailer, link: EnrolmentLink) -> bool:
         link=link.link,
         expires=datetime.fromtimestamp(link.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
-    await mailer.send(mail)
+    try:
+        # Not Mailer.send, which only logs a failure: the owner is told whether it went out.
+        await asyncio.to_thread(mailer._deliver, mailer.message(mail))
+    except (OSError, smtplib.SMTPException) as exc:
+        log.error("the enrolment link could not be mailed: %s", exc.__class__.__name__)
+        return False
     return True
 
 
@@ -126,7 +133,7 @@ class AdminEnrolment:
         """Admins who have not enrolled (yet, or again), with their newest link's expiry."""
         return await self.store.admin_enrolments.pending()
 
-    async def _mail(self, link: EnrolmentLink) -> bool:
+    async def _mail(self, link: EnrolmentLink) -> bool | None:
         return await mail_link(self.mailer, link)
 
     # ---- the link's pages ------------------------------------------------------------------

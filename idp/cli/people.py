@@ -185,8 +185,9 @@ def on_admin(email: str, change: Callable[[AdminActions, Actor, int], Awaitable[
 def hand_out(link: EnrolmentLink) -> None:
     """Print a new enrolment link, and mail it when mail is set up (IDP_SMTP_HOST)."""
     click.echo(f"link (works once, shown once): {link.link}")
-    if asyncio.run(mail_link(Mailer(settings()), link)):
-        click.echo(f"mailed to {link.email}")
+    mailed = asyncio.run(mail_link(Mailer(settings()), link))
+    if mailed is not None:
+        click.echo(f"mailed to {link.email}" if mailed else f"could not mail {link.email}")
 
 
 @admins.command("invite")
