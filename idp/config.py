@@ -96,6 +96,8 @@ class Settings:
     admin_idle_seconds: int = 15 * 60  # an idle admin console session ends after this
     # An admin session ends this long after sign-in, however active (the idle timeout aside).
     admin_session_seconds: int = 8 * 3600
+    # How long an admin's enrolment link (an invitation, or a new authenticator) works.
+    admin_invitation_seconds: int = 72 * 3600
     # Password hashing runs on a pool of its own: this many threads (default: one per usable
     # core, each at a lower priority) and at most this many waiting checks; beyond that a
     # sign-in is answered 503.
@@ -264,6 +266,7 @@ class Settings:
             "authorize_per_minute",
             "admin_idle_seconds",
             "admin_session_seconds",
+            "admin_invitation_seconds",
             "password_workers",
             "nox_timeout_seconds",
             "nox_webhook_tolerance_seconds",

@@ -228,6 +228,13 @@ class HeldLink:
     decided_by: str | None
 
 
+# An admin's state: active (signs in), invited (has not enrolled yet), or totp_reset (an owner
+# cleared their authenticator; they enrol again through a link). Only an active admin signs in.
+ADMIN_ACTIVE = "active"
+ADMIN_INVITED = "invited"
+ADMIN_TOTP_RESET = "totp_reset"
+
+
 @dataclass(frozen=True)
 class Admin:
     id: int
@@ -238,3 +245,8 @@ class Admin:
     last_totp_step: int | None
     disabled: bool
     timezone: str | None = None  # the console's times in this zone; None: IDP_TIMEZONE
+    status: str = ADMIN_ACTIVE
+
+    @property
+    def active(self) -> bool:
+        return self.status == ADMIN_ACTIVE and not self.disabled

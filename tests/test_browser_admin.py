@@ -1,6 +1,7 @@
 """The admin console in a real browser: an owner signs in with TOTP, adds a redirect URI to the
 `nox` client, and a new authorization request with that URI is accepted at once, while an
-unregistered one still gets the error page. Screenshots in test-artifacts/admin/."""
+unregistered one still gets the error page; and the admin lifecycle, from the invitation to the
+removal. Screenshots in test-artifacts/admin/."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[tuple[Stack, str]]:
         await store.close()
     try:
         stack.idp.start()
+        stack.sandbox.start()  # its mail catcher receives the invitation
         yield stack, secret
     finally:
         stack.stop()
@@ -100,13 +102,15 @@ async def test_owner_adds_a_redirect_uri(browser: Browser, stack: tuple[Stack, s
     assert "not valid" in await page.inner_text("main")
 
 
-async def test_owner_adds_an_admin_who_enrols_from_the_qr_page_then_changes_and_removes_them(
+async def test_owner_invites_an_admin_who_enrols_from_the_qr_page_then_changes_and_removes_them(
     browser: Browser,  # noqa: F811 - the fixture imported above
     stack: tuple[Stack, str],
 ) -> None:
-    """The admin lifecycle as far as it goes today: add (the enrolment QR code drawn and shown
-    under the page's CSP), the new admin signs in with a code of that secret, an owner changes
-    their role, then removes them and their open console page is signed out."""
+    """The admin lifecycle: an owner invites by email and role and sees the link once; the new
+    admin opens it in a browser of their own, chooses their password, enrols their
+    authenticator from the QR page (drawn and shown under the page's CSP) with a current code
+    and is signed in; an owner changes their role, then removes them, and their open console
+    page is signed out."""
     import re
     from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -123,23 +127,43 @@ async def test_owner_adds_an_admin_who_enrols_from_the_qr_page_then_changes_and_
 
     await page.goto(stack_.idp.url + "/admin/admins")
     await page.fill("input[name=email]", "operator@supplier.example")
-    await page.select_option("form[action='/admin/admins'] select[name=role]", "operator")
-    await page.fill("input[name=password]", "operator password 0123")
-    await page.get_by_role("button", name="Add admin").click()
-    qr = page.get_by_role("img", name="QR code of the authenticator enrolment URI")
-    assert await qr.evaluate("img => img.complete && img.naturalWidth > 100")  # drawn, allowed
-    await page.screenshot(path=str(ARTIFACTS / "4-admin-added-qr.png"), full_page=True)
-    uri = await page.inner_text("code.secret")
-    assert unquote(urlsplit(uri).path).endswith("operator@supplier.example")
-    new_secret = parse_qs(urlsplit(uri).query)["secret"][0]
+    await page.select_option(
+        "form[action='/admin/admins/invitations'] select[name=role]", "operator"
+    )
+    await page.get_by_role("button", name="Invite").click()
+    await page.wait_for_url(stack_.idp.url + "/admin/admins/invitations")
+    link = await page.inner_text("#enrolment-link")
+    assert link.startswith(stack_.idp.url + "/admin/enrol?token=")
+    assert "also mailed to operator@supplier.example" in await page.inner_text("main")
+    [mail] = [m for m in await stack_.mail() if m["to"] == ["operator@supplier.example"]]
+    assert link in mail["text"]
+    await page.screenshot(path=str(ARTIFACTS / "4-admin-invited.png"), full_page=True)
+    await page.goto(stack_.idp.url + "/admin/admins")
+    waiting = page.get_by_role("row", name=re.compile("operator@supplier.example"))
+    assert "invitation" in await waiting.inner_text()
+    await page.screenshot(path=str(ARTIFACTS / "5-invitation-pending.png"), full_page=True)
 
     theirs = await (await browser.new_context()).new_page()
-    await theirs.goto(stack_.idp.url + "/admin/login")
-    await theirs.fill("#email", "operator@supplier.example")
+    await theirs.goto(link)
+    await theirs.wait_for_url(stack_.idp.url + "/admin/enrol")  # the token left the address
     await theirs.fill("#password", "operator password 0123")
+    await theirs.fill("#confirm", "operator password 0123")
+    await theirs.screenshot(path=str(ARTIFACTS / "6-choose-password.png"), full_page=True)
+    await theirs.get_by_role("button", name="Choose this password").click()
+    await theirs.wait_for_url(stack_.idp.url + "/admin/enrol")
+    qr = theirs.get_by_role("img", name="QR code of the authenticator enrolment URI")
+    assert await qr.evaluate("img => img.complete && img.naturalWidth > 100")  # drawn, allowed
+    uri = await theirs.inner_text("code.secret")
+    assert unquote(urlsplit(uri).path).endswith("operator@supplier.example")
+    new_secret = parse_qs(urlsplit(uri).query)["secret"][0]
     await theirs.fill("#code", pyotp.TOTP(new_secret).now())
-    await theirs.get_by_role("button", name="Sign in").click()
+    await theirs.screenshot(path=str(ARTIFACTS / "7-enrol-qr.png"), full_page=True)
+    await theirs.get_by_role("button", name="Confirm and sign in").click()
     await theirs.wait_for_url(stack_.idp.url + "/admin")
+    assert "operator@supplier.example (operator)" in await theirs.inner_text("header")
+    again = await (await browser.new_context()).new_page()
+    await again.goto(link)  # used: the link works once
+    assert "expired or was already used" in await again.inner_text("main")
 
     await page.goto(stack_.idp.url + "/admin/admins")
     await page.get_by_label("Role for operator@supplier.example").select_option("viewer")
@@ -151,11 +175,13 @@ async def test_owner_adds_an_admin_who_enrols_from_the_qr_page_then_changes_and_
     await page.wait_for_url(stack_.idp.url + "/admin/admins")
     row = page.get_by_role("row", name=re.compile("operator@supplier.example"))
     assert "viewer" in await row.inner_text()
-    await row.get_by_role("checkbox").check()
+    await theirs.reload()
+    assert "operator@supplier.example (viewer)" in await theirs.inner_text("header")
+    await row.get_by_role("checkbox", name=re.compile("Remove")).check()
     await row.get_by_role("button", name="Remove").click()
     await page.wait_for_url(stack_.idp.url + "/admin/admins")
     assert "operator@supplier.example" not in await page.inner_text("main")
-    await page.screenshot(path=str(ARTIFACTS / "5-admin-removed.png"), full_page=True)
+    await page.screenshot(path=str(ARTIFACTS / "8-admin-removed.png"), full_page=True)
 
     await theirs.reload()
     await theirs.wait_for_url(stack_.idp.url + "/admin/login")

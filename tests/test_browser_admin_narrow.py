@@ -45,7 +45,13 @@ async def test_console_tables_scroll_inside_the_page_at_390_px(
     assert box["scroll"] > box["client"], measured  # the table is wider: it scrolls in its box
     await page.focus(".table-scroll")  # reachable by keyboard, to scroll with the arrow keys
     await page.keyboard.press("ArrowRight")
-    await page.wait_for_function("document.querySelector('.table-scroll').scrollLeft > 0")
+    # Polled from here: wait_for_function's predicate is eval'd, which the console's CSP forbids.
+    scrolled = "() => document.querySelector('.table-scroll').scrollLeft"
+    for _ in range(50):
+        if await page.evaluate(scrolled) > 0:
+            break
+        await page.wait_for_timeout(100)
+    assert await page.evaluate(scrolled) > 0
 
     await page.goto(stack_.idp.url + "/admin")  # the overview's charts fit too
     measured = await page.evaluate(OVERFLOW)

@@ -3,6 +3,7 @@ rotated client secret, the new admin's TOTP URI, /account, /link/* and everythin
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -29,17 +30,27 @@ async def test_admin_pages_with_secrets_are_not_stored(app, seeded, clock) -> No
     )
     assert rotated.status_code == 200
     assert_no_store(rotated)
-    created = await client.post(
-        "/admin/admins",
-        form={
-            "csrf_token": csrf,
-            "email": "new@supplier.example",
-            "role": "viewer",
-            "password": "a long password 0123",
-        },
+    invited = await client.post(
+        "/admin/admins/invitations",
+        form={"csrf_token": csrf, "email": "new@supplier.example", "role": "viewer"},
     )
-    assert created.status_code == 200 and "otpauth://" in await created.get_data(as_text=True)
-    assert_no_store(created)
+    page = await invited.get_data(as_text=True)
+    assert invited.status_code == 200 and "/admin/enrol?token=" in page
+    assert_no_store(invited)
+    # The link's pages: the one that shows the new admin's TOTP secret included.
+    link = re.search(r"(/admin/enrol\?token=[\w-]+)", page).group(1)  # type: ignore[union-attr]
+    theirs = app.test_client()
+    assert_no_store(await theirs.get(link))
+    csrf = await admin_form(theirs, "/admin/enrol")
+    form = {
+        "csrf_token": csrf,
+        "password": "a long password 0123",
+        "confirm": "a long password 0123",
+    }
+    assert_no_store(await theirs.post("/admin/enrol/password", form=form))
+    secret_page = await theirs.get("/admin/enrol")
+    assert "otpauth://" in await secret_page.get_data(as_text=True)
+    assert_no_store(secret_page)
 
 
 async def test_account_pages_are_not_stored(client, seeded) -> None:

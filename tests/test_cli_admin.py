@@ -398,3 +398,36 @@ def test_backchannel_logout_uri_is_set_checked_and_cleared(cli) -> None:  # type
     assert bad.exit_code == 1 and "https" in bad.output
     cli("clients", "update", "nox", "--backchannel-logout-uri", "")
     assert cli.query(lambda store: store.clients.get("nox")).backchannel_logout_uri is None
+
+
+def test_admins_invite_prints_a_link_and_reset_totp_another(cli) -> None:  # type: ignore[no-untyped-def]
+    """`idp admins invite` gives the console's invitation (same audit row), and
+    `idp admins reset-totp` the console's reset; each prints its one-time link."""
+    import re
+
+    invited = cli("admins", "invite", "New@S.example", "--role", "operator")
+    assert "invited new@s.example (operator)" in invited.output
+    assert re.search(r"link \(works once, shown once\): http\S+/admin/enrol\?token=[\w-]{43}\n",
+                     invited.output)  # fmt: skip
+    [row] = audit(cli, "admin.admin.invited")
+    assert row["actor"] == f"cli:{getpass.getuser()}"
+    assert (row["detail"]["email"], row["detail"]["role"]) == ("new@s.example", "operator")
+    admin = cli.query(lambda store: store.admins.by_email("new@s.example"))
+    assert (admin.status, admin.role) == ("invited", "operator")
+    assert (
+        "exists already" not in cli("admins", "invite", "new@s.example", "--role", "viewer").output
+    )
+    assert "--role" in cli("admins", "invite", "x@s.example", ok=False).output
+
+    cli("admins", "add", "--email", "o@s.example", "--role", "owner", "--password-stdin",
+        input="a long password\n")  # fmt: skip
+    assert cli("admins", "reset-totp", "o@s.example", ok=False).exit_code != 0  # needs --yes
+    reset = cli("admins", "reset-totp", "o@s.example", "--yes")
+    assert "reset the authenticator of o@s.example" in reset.output
+    assert "/admin/enrol?token=" in reset.output
+    owner = cli.query(lambda store: store.admins.by_email("o@s.example"))
+    assert (owner.status, owner.totp_secret) == ("totp_reset", "")
+    [row] = audit(cli, "admin.admin.totp_reset")
+    assert row["detail"]["email"] == "o@s.example"
+    refused = cli("admins", "reset-totp", "new@s.example", "--yes", ok=False)
+    assert "no enrolled admin" in refused.output

@@ -7,18 +7,15 @@ actions live with their rules (clients.py, customers.py); the rest is here.
 
 from __future__ import annotations
 
-import pyotp
-
+from idp.admin.accounts import AdminAccountActions
 from idp.admin.actor import ActionError, Actor, role_allows
 from idp.admin.audited import AuditedActions, transactional
 from idp.admin.clients import NOX_PRESET, ClientActions, nox_post_login_url
 from idp.admin.customers import CustomerActions, CustomerDataActions
 from idp.admin.timezones import known_zone
 from idp.oauth.keys import ALGORITHMS, generate_key
-from idp.security import passwords
-from idp.store.admins import DuplicateAdmin, LastOwner
 from idp.store.terms import DuplicateTerms
-from idp.vocab import ADMIN_ROLES, LANGUAGES
+from idp.vocab import LANGUAGES
 
 # Re-exported: callers name them from here, where the actions are.
 __all__ = [
@@ -31,10 +28,9 @@ __all__ = [
 ]
 
 
-LAST_OWNER = "This is the last owner: make another admin owner first."
-
-
-class AdminActions(ClientActions, CustomerActions, CustomerDataActions, AuditedActions):
+class AdminActions(
+    ClientActions, CustomerActions, CustomerDataActions, AdminAccountActions, AuditedActions
+):
     """The changes an admin makes: clients, customers, terms, outbox, held links, keys, admins."""
 
     # ---- terms -----------------------------------------------------------------------------
@@ -98,76 +94,6 @@ class AdminActions(ClientActions, CustomerActions, CustomerDataActions, AuditedA
         await self.store.keys.add_current(kid=kid, alg=alg, private_jwk=jwk, now=self.clock.now())
         await self.audit("admin.keys.rotated", actor, kid=kid, alg=alg)
         return kid
-
-    # ---- admins ----------------------------------------------------------------------------
-    @transactional
-    async def add_admin(
-        self, actor: Actor, email: str, role: str, password: str, issuer_name: str
-    ) -> str:
-        """Create an admin; returns the TOTP enrolment URI (RFC 6238) to show once."""
-        if role not in ADMIN_ROLES:
-            raise ActionError(f"The role must be one of {', '.join(ADMIN_ROLES)}.")
-        if "@" not in email or len(email) > 320:
-            raise ActionError("That is not an email address.")
-        if len(password) < 12:
-            raise ActionError("An admin password must be at least 12 characters.")
-        secret = pyotp.random_base32()
-        try:
-            await self.store.admins.add(
-                email=email,
-                password_hash=await passwords.hash_async(password),
-                role=role,
-                totp_secret=secret,
-                now=self.clock.now(),
-            )
-        except DuplicateAdmin:
-            raise ActionError(f"An admin {email} exists already.") from None
-        await self.audit("admin.admin.created", actor, email=email.lower(), role=role)
-        return str(pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=issuer_name))
-
-    @transactional
-    async def change_admin_role(self, actor: Actor, admin_id: int, role: str) -> None:
-        """Give an admin another role; it counts from their next request."""
-        if role not in ADMIN_ROLES:
-            raise ActionError(f"The role must be one of {', '.join(ADMIN_ROLES)}.")
-        try:
-            before = await self.store.admins.set_role(admin_id, role)
-        except LastOwner:
-            raise ActionError(LAST_OWNER) from None
-        if before is None:
-            raise ActionError("There is no such admin.")
-        if before.role != role:
-            await self.audit(
-                "admin.admin.role_changed", actor, email=before.email, role=role, was=before.role
-            )
-
-    @transactional
-    async def remove_admin(self, actor: Actor, admin_id: int) -> str:
-        """Remove an admin; their console sessions end with them. Returns their email."""
-        try:
-            removed = await self.store.admins.remove(admin_id)
-        except LastOwner:
-            raise ActionError(LAST_OWNER) from None
-        if removed is None:
-            raise ActionError("There is no such admin.")
-        await self.audit("admin.admin.removed", actor, email=removed.email, role=removed.role)
-        return removed.email
-
-    @transactional
-    async def reenrol_totp(
-        self, actor: Actor, admin_id: int, keep_session_hash: str, issuer_name: str
-    ) -> str:
-        """A new TOTP secret for the signed-in admin themself (who proved their password and a
-        current code); returns the enrolment URI to show them once. Their other console
-        sessions end: whoever holds the old secret is signed out."""
-        admin = await self.store.admins.by_id(admin_id)
-        if admin is None or admin.disabled:
-            raise ActionError("There is no such admin.")
-        secret = pyotp.random_base32()
-        await self.store.admins.set_totp_secret(admin.id, secret)
-        await self.store.admins.end_other_sessions(admin.id, keep_session_hash)
-        await self.audit("admin.admin.totp_reenrolled", actor, email=admin.email)
-        return str(pyotp.TOTP(secret).provisioning_uri(name=admin.email, issuer_name=issuer_name))
 
     # ---- the admin's own preferences (console) ------------------------------------------------
     @transactional

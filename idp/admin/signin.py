@@ -1,7 +1,8 @@
 """Signing in to the admin console: password and a TOTP code (RFC 6238), throttled, one console
 session per sign-in, ended after `IDP_ADMIN_IDLE_SECONDS` idle or `IDP_ADMIN_SESSION_SECONDS`
-after sign-in however active. Also an admin's re-enrolment of their own authenticator, which
-asks for the same proof.
+after sign-in however active. Only an enrolled admin signs in (idp/admin/enrolment.py enrols
+the invited ones, and those whose authenticator an owner reset). Also an admin's re-enrolment
+of their own authenticator, which asks for the same proof.
 
 The browser holds a random session id; only its digest is stored, so a copy of the database
 signs nobody in.
@@ -16,6 +17,7 @@ from idp.admin.actions import AdminActions
 from idp.admin.actor import Actor
 from idp.admin.totp import matching_step
 from idp.config import Settings
+from idp.mail import Mailer
 from idp.records import Admin
 from idp.security import passwords
 from idp.security.clock import Clock
@@ -69,13 +71,17 @@ class AdminSignIn:
         throttle: SignInThrottle,
         actions: AdminActions,
         security_event: SecurityEvents,
+        mailer: Mailer | None = None,
     ) -> None:
+        from idp.admin.enrolment import AdminEnrolment  # it builds on this class
+
         self.store = store
         self.clock = clock
         self.settings = settings
         self.throttle = throttle
         self.actions = actions
         self.security_event = security_event
+        self.enrolment = AdminEnrolment(self, mailer or Mailer(settings))
 
     async def signed_in_admin(self, cookie: str | None) -> Admin | None:
         """The admin of this live session, kept alive by this request; None when there is
@@ -97,23 +103,31 @@ class AdminSignIn:
         each code works once (its time step is remembered)."""
         email, password, code = email.strip()[:MAX_EMAIL], password[:MAX_PASSWORD], code[:MAX_CODE]
         now = self.clock.now()
-        attempt = await self._attempt(email.lower(), ip, now)  # counted before checking
+        attempt = await self.attempt(email.lower(), ip, now)  # counted before checking
         found = await self.store.admins.by_email(email) if email else None
-        check = await self._verify(password, found.password_hash if found else None, attempt)
+        if found is not None and not found.active:  # not enrolled (yet, or again), or disabled
+            found = None
+        check = await self.verify(password, found.password_hash if found else None, attempt)
         step = matching_step(found.totp_secret, code, now) if found else None
-        if found is None or found.disabled or not check.ok or step is None:
+        if found is None or not check.ok or step is None:
             await self.security_event("admin_signin_failed", email.lower(), {}, ip)
             raise SignInRefused(401, "The email, password or code is not correct.")
         if not await self.store.admins.use_totp_step(found.id, step):
             await self.security_event("admin_totp_reused", email.lower(), {}, ip)
             raise SignInRefused(401, "That code was used already. Wait for the next one.")
         await self.throttle.succeeded(attempt)
+        return await self.start_session(found, ip, previous_cookie)
+
+    async def start_session(
+        self, admin: Admin, ip: str, previous_cookie: str | None
+    ) -> ConsoleSession:
+        """A new console session for an admin who just proved who they are."""
         if previous_cookie:  # no session survives a sign-in: a planted or stale one is worthless
             await self.store.admins.end_session(digest(previous_cookie))
         cookie = new_secret(32)
-        await self.store.admins.start_session(digest(cookie), found.id, now, ip)
-        await self.actions.audit("admin.signed_in", Actor(f"admin:{found.email}", ip))
-        return ConsoleSession(found, cookie)
+        await self.store.admins.start_session(digest(cookie), admin.id, self.clock.now(), ip)
+        await self.actions.audit("admin.signed_in", Actor(f"admin:{admin.email}", ip))
+        return ConsoleSession(admin, cookie)
 
     async def sign_out(self, cookie: str | None) -> None:
         if cookie:
@@ -127,8 +141,8 @@ class AdminSignIn:
         owner included, sees another admin's secret. Their other sessions end."""
         password, code = password[:MAX_PASSWORD], code[:MAX_CODE]
         now = self.clock.now()
-        attempt = await self._attempt(admin.email, ip, now)
-        check = await self._verify(password, admin.password_hash, attempt)
+        attempt = await self.attempt(admin.email, ip, now)
+        check = await self.verify(password, admin.password_hash, attempt)
         step = matching_step(admin.totp_secret, code, now)
         if (
             not check.ok
@@ -145,7 +159,7 @@ class AdminSignIn:
             self.settings.supplier_name,
         )
 
-    async def _attempt(self, who: str, ip: str, now: int) -> Attempt:
+    async def attempt(self, who: str, ip: str, now: int) -> Attempt:
         """Count the attempt; refuse it (429, one audit row a minute) while throttled."""
         attempt = await self.throttle.attempt(who, ip, now)
         if attempt.wait:
@@ -159,7 +173,7 @@ class AdminSignIn:
             raise SignInRefused(429, f"Too many failed attempts. Wait {attempt.wait} seconds.")
         return attempt
 
-    async def _verify(
+    async def verify(
         self, password: str, stored_hash: str | None, attempt: Attempt
     ) -> passwords.Verification:
         """The password check (a dummy hash when there is no admin: the same cost either way);

@@ -6,6 +6,7 @@ this module reads options and files.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -16,8 +17,10 @@ from typing import TypeVar
 
 import click
 
+from idp.admin.accounts import EnrolmentLink
 from idp.admin.actions import Actor, AdminActions
 from idp.admin.customers import ImportLine
+from idp.admin.enrolment import mail_link
 from idp.cli.base import (
     main,
     read_stdin_secret,
@@ -26,6 +29,7 @@ from idp.cli.base import (
     with_actions,
     with_queries,
 )
+from idp.mail import Mailer
 from idp.vocab import ADMIN_ROLES
 
 T = TypeVar("T")
@@ -160,7 +164,8 @@ def admins() -> None:
 @click.option("--role", type=click.Choice(ADMIN_ROLES), required=True)
 @click.option("--password-stdin", is_flag=True, required=True, help="Read the password from stdin.")
 def admins_add(email: str, role: str, password_stdin: bool) -> None:
-    """Add an admin and print their TOTP enrolment URI (RFC 6238), once."""
+    """Add an admin with this password and print their TOTP enrolment URI (RFC 6238), once:
+    the way to the first owner. Otherwise invite them (`idp admins invite`)."""
     password = read_stdin_secret("password")
     name = settings().supplier_name
     uri = with_actions(lambda actions, actor: actions.add_admin(actor, email, role, password, name))
@@ -168,13 +173,43 @@ def admins_add(email: str, role: str, password_stdin: bool) -> None:
     click.echo(f"TOTP enrolment URI (shown once): {uri}")
 
 
-def on_admin(email: str, change: Callable[[AdminActions, Actor, int], Awaitable[object]]) -> None:
+def on_admin(email: str, change: Callable[[AdminActions, Actor, int], Awaitable[T]]) -> T:
     """Run an admin action on the admin with this email."""
     found = with_queries(lambda queries: queries.admins())
     admin = next((a for a in found if a.email == email.strip().lower()), None)
     if admin is None:
         raise click.ClickException(f"no admin {email!r}")
-    with_actions(lambda actions, actor: change(actions, actor, admin.id))
+    return with_actions(lambda actions, actor: change(actions, actor, admin.id))
+
+
+def hand_out(link: EnrolmentLink) -> None:
+    """Print a new enrolment link, and mail it when mail is set up (IDP_SMTP_HOST)."""
+    click.echo(f"link (works once, shown once): {link.link}")
+    mailed = asyncio.run(mail_link(Mailer(settings()), link))
+    if mailed is not None:
+        click.echo(f"mailed to {link.email}" if mailed else f"could not mail {link.email}")
+
+
+@admins.command("invite")
+@click.argument("email")
+@click.option("--role", type=click.Choice(ADMIN_ROLES), required=True)
+def admins_invite(email: str, role: str) -> None:
+    """Invite an admin: print the one-time link with which they choose their password and
+    enrol their authenticator (IDP_ADMIN_INVITATION_SECONDS). Inviting again replaces it."""
+    link = with_actions(lambda actions, actor: actions.invite_admin(actor, email, role))
+    click.echo(f"invited {link.email} ({role})")
+    hand_out(link)
+
+
+@admins.command("reset-totp")
+@click.argument("email")
+@click.option("--yes", is_flag=True, required=True, help="Confirm the reset.")
+def admins_reset_totp(email: str, yes: bool) -> None:
+    """Clear an admin's authenticator (a lost phone): their sessions end, and the printed
+    one-time link lets them enrol a new one after their password."""
+    link = on_admin(email, lambda a, actor, admin_id: a.reset_admin_totp(actor, admin_id, None))
+    click.echo(f"reset the authenticator of {link.email}")
+    hand_out(link)
 
 
 @admins.command("role")

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from idp.store.admin_enrolments import AdminEnrolments
 from idp.store.admins import Admins
 from idp.store.clients import Clients
 from idp.store.customer_data import CustomerData
@@ -48,6 +49,7 @@ class Store:
         self.outbox = Outbox(engine, conn)
         self.links = Links(engine, conn)
         self.admins = Admins(engine, conn)
+        self.admin_enrolments = AdminEnrolments(engine, conn)
         self.retention = Retention(engine, conn)
         self.customer_data = CustomerData(engine, conn)
         self.device_status = DeviceStatuses(engine, conn)

@@ -7,9 +7,9 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from idp.records import Admin
+from idp.records import ADMIN_ACTIVE, ADMIN_INVITED, ADMIN_TOTP_RESET, Admin
 from idp.store.base import Repository, to_record
-from idp.store.tables import admin_sessions, admins
+from idp.store.tables import admin_enrolments, admin_sessions, admins
 from idp.store.users import normalize_email
 
 
@@ -43,6 +43,98 @@ class Admins(Repository):
         except IntegrityError:
             raise DuplicateAdmin(email) from None
         return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    async def invite(self, *, email: str, role: str, now: int) -> int:
+        """An invited admin (no password, no authenticator: cannot sign in) with this email and
+        role; an admin invited before gets the role. DuplicateAdmin when an admin with this
+        email has enrolled."""
+        try:
+            async with self.begin() as conn:
+                row = (
+                    await conn.execute(
+                        select(admins.c.id, admins.c.status).where(
+                            admins.c.email == normalize_email(email)
+                        )
+                    )
+                ).first()
+                if row is not None:
+                    if row.status != ADMIN_INVITED:
+                        raise DuplicateAdmin(email)
+                    await conn.execute(
+                        update(admins).where(admins.c.id == row.id).values(role=role)
+                    )
+                    return int(row.id)
+                result = await conn.execute(
+                    insert(admins).values(
+                        email=normalize_email(email),
+                        password_hash="",
+                        role=role,
+                        totp_secret="",
+                        disabled=False,
+                        created_at=now,
+                        status=ADMIN_INVITED,
+                    )
+                )
+        except IntegrityError:  # invited at the same moment by someone else
+            raise DuplicateAdmin(email) from None
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    async def activate(
+        self, admin_id: int, *, password_hash: str | None, totp_secret: str, totp_step: int
+    ) -> Admin | None:
+        """The admin enrolled: their authenticator (and, if given, their password) is set and
+        they may sign in; the code that confirmed it is used. The admin as it was; None, nothing
+        changed, when there is no such admin or they had enrolled already."""
+        values: dict[str, object] = {
+            "status": ADMIN_ACTIVE,
+            "totp_secret": totp_secret,
+            "last_totp_step": totp_step,
+        }
+        if password_hash is not None:
+            values["password_hash"] = password_hash
+        async with self.begin() as conn:
+            before = (await conn.execute(select(admins).where(admins.c.id == admin_id))).first()
+            result = await conn.execute(
+                update(admins)
+                .where(admins.c.id == admin_id, admins.c.status != ADMIN_ACTIVE)
+                .values(**values)
+            )
+        return to_record(Admin, before) if result.rowcount == 1 else None
+
+    async def reset_totp(self, admin_id: int) -> Admin | None:
+        """Clear an enrolled admin's authenticator and end their console sessions: they cannot
+        sign in until they enrol again. The admin as it was; None, nothing changed, when there
+        is no such admin or they were never enrolled (an invitation)."""
+        async with self.begin() as conn:
+            before = (await conn.execute(select(admins).where(admins.c.id == admin_id))).first()
+            result = await conn.execute(
+                update(admins)
+                .where(
+                    admins.c.id == admin_id,
+                    admins.c.status.in_((ADMIN_ACTIVE, ADMIN_TOTP_RESET)),
+                )
+                .values(status=ADMIN_TOTP_RESET, totp_secret="", last_totp_step=None)
+            )
+            if result.rowcount != 1:
+                return None
+            await conn.execute(delete(admin_sessions).where(admin_sessions.c.admin_id == admin_id))
+        return to_record(Admin, before)
+
+    async def remove_invited(self, admin_id: int) -> Admin | None:
+        """Withdraw an invitation: the invited admin and their links go. The admin removed;
+        None when there is no such admin or they have enrolled."""
+        async with self.begin() as conn:
+            row = (
+                await conn.execute(
+                    select(admins).where(admins.c.id == admin_id, admins.c.status == ADMIN_INVITED)
+                )
+            ).first()
+            if row is not None:
+                await conn.execute(
+                    delete(admin_enrolments).where(admin_enrolments.c.admin_id == admin_id)
+                )
+                await conn.execute(delete(admins).where(admins.c.id == admin_id))
+        return to_record(Admin, row)
 
     async def by_email(self, email: str) -> Admin | None:
         async with self.connect() as conn:
@@ -107,7 +199,7 @@ class Admins(Repository):
             )
             admin = (await conn.execute(select(admins).where(admins.c.id == row.admin_id))).first()
         found = to_record(Admin, admin)
-        return None if found is None or found.disabled else found
+        return found if found is not None and found.active else None
 
     async def set_totp_secret(self, admin_id: int, secret: str) -> None:
         async with self.begin() as conn:
@@ -157,6 +249,9 @@ class Admins(Repository):
                 await conn.execute(
                     delete(admin_sessions).where(admin_sessions.c.admin_id == admin_id)
                 )
+                await conn.execute(
+                    delete(admin_enrolments).where(admin_enrolments.c.admin_id == admin_id)
+                )
                 await conn.execute(delete(admins).where(admins.c.id == admin_id))
         return admin
 
@@ -166,8 +261,12 @@ class Admins(Repository):
         for this transaction (a no-op UPDATE: row locks on PostgreSQL, the write lock on SQLite),
         so two owners demoting or removing each other at once are decided one after the other
         and the second sees the first's change. LastOwner when it is the only active owner and
-        `leaving` that role."""
-        active_owner = (admins.c.role == OWNER) & admins.c.disabled.is_(False)
+        `leaving` that role. An owner who has not enrolled (yet, or again) counts for none."""
+        active_owner = (
+            (admins.c.role == OWNER)
+            & admins.c.disabled.is_(False)
+            & (admins.c.status == ADMIN_ACTIVE)
+        )
         await conn.execute(
             update(admins)
             .where(active_owner | (admins.c.id == admin_id))
@@ -175,7 +274,7 @@ class Admins(Repository):
         )
         row = (await conn.execute(select(admins).where(admins.c.id == admin_id))).first()
         admin = to_record(Admin, row)
-        if admin is None or not leaving or admin.role != OWNER or admin.disabled:
+        if admin is None or not leaving or admin.role != OWNER or not admin.active:
             return admin
         others = await conn.scalar(
             select(func.count()).select_from(admins).where(active_owner, admins.c.id != admin_id)

@@ -422,7 +422,28 @@ admins = Table(
     Column("created_at", Time, nullable=False),
     # The IANA time zone the admin reads the console's times in; NULL: IDP_TIMEZONE.
     Column("timezone", String(64), nullable=True),
+    # active, invited or totp_reset (idp/records.py): only an active admin signs in.
+    Column("status", String(16), nullable=False, default="active", server_default="active"),
 )
+
+# One-time enrolment links (an invitation, or a new authenticator after an owner's reset): only
+# the SHA-256 of the link's token is stored; the newest link of an admin replaces the older. The
+# password chosen and the TOTP secret shown wait here until a current code confirms them.
+admin_enrolments = Table(
+    "admin_enrolments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("admin_id", Integer, ForeignKey("admins.id", ondelete="CASCADE"), nullable=False),
+    Column("purpose", String(16), nullable=False),  # invitation or totp_reset
+    Column("created_at", Time, nullable=False),
+    Column("created_by", String(400), nullable=False),
+    Column("expires_at", Time, nullable=False),
+    Column("used_at", Time, nullable=True),  # used, replaced or revoked: dead
+    Column("password_hash", Text, nullable=True),
+    Column("totp_secret", String(64), nullable=True),
+)
+Index("ix_admin_enrolments_admin_id", admin_enrolments.c.admin_id)
 
 admin_sessions = Table(
     "admin_sessions",

@@ -23,6 +23,7 @@ from idp.web.admin import (
     audit,
     clients,
     customers,
+    invitation,
     outbox,
     overview,
     preferences,
@@ -32,9 +33,20 @@ from idp.web.admin import (
 from idp.web.admin.pages import ADMIN_COOKIE, Console
 from idp.web.common import forbidden_form, go
 
-OPEN_ENDPOINTS = {"admin.login", "admin.login_submit"}
+OPEN_ENDPOINTS = {"admin.login", "admin.login_submit", *invitation.OPEN}
 TERMS_UPLOAD_BYTES = 1024 * 1024
-SUBJECTS = (signin, preferences, overview, clients, terms, customers, outbox, audit, admins)
+SUBJECTS = (
+    signin,
+    invitation,
+    preferences,
+    overview,
+    clients,
+    terms,
+    customers,
+    outbox,
+    audit,
+    admins,
+)
 
 
 def blueprint(

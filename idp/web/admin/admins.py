@@ -1,43 +1,89 @@
-"""Supplier admins: list, add, change role, remove; each admin re-enrols their own
-authenticator."""
+"""Supplier admins: list, invite (and withdraw an invitation), change role, remove, reset
+another admin's authenticator; each admin re-enrols their own authenticator."""
 
 from __future__ import annotations
 
 from quart import Blueprint, Response, request
 
 from idp.admin.actions import ActionError
+from idp.admin.enrolment import SentLink
 from idp.admin.signin import SignInRefused
+from idp.records import ADMIN_INVITED
 from idp.web.admin.pages import ADMIN_COOKIE, Console, actor, admin
 from idp.web.admin.qr import qr_data_uri
 from idp.web.common import client_ip, go
 
 
 def register(bp: Blueprint, console: Console) -> None:
-    actions, queries = console.actions, console.queries
+    actions, queries, enrolment = console.actions, console.queries, console.signin.enrolment
+
+    async def admins_page(status: int = 200, error: str | None = None) -> Response:
+        """The enrolled admins, and those who have not enrolled (yet, or again) with their
+        link's expiry."""
+        now = console.signin.clock.now()
+        pending = [
+            {
+                "p": p,
+                "expires": p.expires_at,
+                "expired": p.expires_at <= now,
+            }
+            for p in await enrolment.pending()
+        ]
+        listed = [a for a in await queries.admins() if a.status != ADMIN_INVITED]
+        return await console.page(
+            "admins.html",
+            status,
+            admins=listed,
+            pending=pending,
+            error=error,
+            link_hours=console.settings.admin_invitation_seconds // 3600,
+            mails=enrolment.mails,
+        )
+
+    async def link_page(sent: SentLink) -> Response:
+        return await console.page(
+            "admin_invited.html",
+            sent=sent,
+            link=sent.link,
+            expires=sent.link.expires_at,
+        )
 
     @bp.get("/admins")
     async def admins() -> Response:
-        return await console.page("admins.html", admins=await queries.admins())
+        return await admins_page()
 
-    @bp.post("/admins")
+    @bp.post("/admins/invitations")
     @console.requires("owner")
-    async def add_admin() -> Response:
+    async def invite_admin() -> Response:
         form = await request.form
         try:
-            uri = await actions.add_admin(
-                actor(),
-                form.get("email", "").strip(),
-                form.get("role", ""),
-                form.get("password", ""),
-                console.settings.supplier_name,
+            sent = await enrolment.invite(
+                actor(), form.get("email", "")[:400], form.get("role", "")[:16]
             )
         except ActionError as exc:
-            return await console.page(
-                "admins.html", 400, admins=await queries.admins(), error=str(exc)
-            )
-        return await console.page(
-            "admin_created.html", email=form.get("email"), totp_uri=uri, totp_qr=qr_data_uri(uri)
-        )
+            return await admins_page(400, str(exc))
+        return await link_page(sent)
+
+    @bp.post("/admins/invitations/<int:admin_id>/revoke")
+    @console.requires("owner")
+    async def revoke_invitation(admin_id: int) -> Response:
+        try:
+            await actions.revoke_invitation(actor(), admin_id)
+        except ActionError as exc:
+            return await admins_page(400, str(exc))
+        return go("/admin/admins")
+
+    @bp.post("/admins/<int:admin_id>/reset-totp")
+    @console.requires("owner")
+    async def reset_totp(admin_id: int) -> Response:
+        form = await request.form
+        if form.get("confirm") != "yes":
+            return await admins_page(400, "Tick the box to confirm the reset.")
+        try:
+            sent = await enrolment.reset_totp(actor(), admin_id, admin().id)
+        except ActionError as exc:
+            return await admins_page(400, str(exc))
+        return await link_page(sent)
 
     @bp.post("/admins/<int:admin_id>/role")
     @console.requires("owner")
@@ -46,9 +92,7 @@ def register(bp: Blueprint, console: Console) -> None:
         try:
             await actions.change_admin_role(actor(), admin_id, form.get("role", ""))
         except ActionError as exc:
-            return await console.page(
-                "admins.html", 400, admins=await queries.admins(), error=str(exc)
-            )
+            return await admins_page(400, str(exc))
         return go("/admin/admins")
 
     @bp.post("/admins/<int:admin_id>/remove")
@@ -56,16 +100,11 @@ def register(bp: Blueprint, console: Console) -> None:
     async def remove(admin_id: int) -> Response:
         form = await request.form
         if form.get("confirm") != "yes":
-            error = "Tick the box to confirm the removal."
-            return await console.page(
-                "admins.html", 400, admins=await queries.admins(), error=error
-            )
+            return await admins_page(400, "Tick the box to confirm the removal.")
         try:
             await actions.remove_admin(actor(), admin_id)
         except ActionError as exc:
-            return await console.page(
-                "admins.html", 400, admins=await queries.admins(), error=str(exc)
-            )
+            return await admins_page(400, str(exc))
         return go("/admin/admins")
 
     # ---- the admin's own authenticator --------------------------------------------------------

@@ -4,10 +4,25 @@ from __future__ import annotations
 
 from quart import Blueprint, Response, request
 
-from idp.admin.signin import SignInRefused
+from idp.admin.signin import ConsoleSession, SignInRefused
 from idp.security.browser import rotate_csrf
 from idp.web.admin.pages import ADMIN_COOKIE, Console
 from idp.web.common import client_ip, go
+
+
+def signed_in(console: Console, session: ConsoleSession) -> Response:
+    """On to the console with a new session; the CSRF token is replaced with it."""
+    rotate_csrf()
+    response = go("/admin")
+    response.set_cookie(
+        ADMIN_COOKIE,
+        session.cookie,
+        secure=console.settings.cookie_secure,
+        httponly=True,
+        samesite="Strict",
+        path="/admin",
+    )
+    return response
 
 
 def register(bp: Blueprint, console: Console) -> None:
@@ -31,17 +46,7 @@ def register(bp: Blueprint, console: Console) -> None:
             return await console.page(
                 "login.html", refused.status, error=refused.message, email=email
             )
-        rotate_csrf()
-        response = go("/admin")
-        response.set_cookie(
-            ADMIN_COOKIE,
-            session.cookie,
-            secure=console.settings.cookie_secure,
-            httponly=True,
-            samesite="Strict",
-            path="/admin",
-        )
-        return response
+        return signed_in(console, session)
 
     @bp.post("/logout")
     async def logout() -> Response:
