@@ -18,6 +18,7 @@ from idp.config import Settings
 from idp.security.clock import FrozenClock
 from idp.store import Store
 from idp.store.tables import (
+    admin_enrolments,
     admin_sessions,
     admins,
     auth_sessions,
@@ -43,6 +44,7 @@ async def day_of_traffic(store: Store, now: int, day: int) -> None:
     rows: dict[Any, list[dict[str, Any]]] = {t: [] for t in (auth_sessions, authorization_codes)}
     rows.update({t: [] for t in (tokens, link_sessions, login_sessions, admin_sessions)})
     rows[password_resets] = []
+    rows[admin_enrolments] = []
     rows[nox_webhook_receipts] = []
     rows.update({t: [] for t in (throttles, handoffs, security_events, token_families)})
     for i in range(PER_DAY):
@@ -76,6 +78,10 @@ async def day_of_traffic(store: Store, now: int, day: int) -> None:
             dict(token_hash=f"pr{key}", user_id=1, created_at=now, expires_at=now + 1800)
         )
         rows[nox_webhook_receipts].append(dict(id=f"w{key}", received_at=now))
+        rows[admin_enrolments].append(
+            dict(token_hash=f"ae{key}", admin_id=1, purpose="invitation", created_at=now,
+                 created_by="o@example.com", expires_at=now + 3 * DAY, used_at=now)
+        )  # fmt: skip
         rows[admin_sessions].append(
             dict(id_hash=f"as{key}", admin_id=1, created_at=now, last_seen_at=now)
         )
@@ -121,6 +127,7 @@ async def test_a_year_and_more_of_traffic_stays_bounded(
         "token_families": 15 * PER_DAY,  # each as long as its last token
         "link_sessions": 0,
         "password_resets": 0,
+        "admin_enrolments": 0,
         "nox_webhook_receipts": 0,
         "login_sessions": 15 * PER_DAY,
         "admin_sessions": 0,
@@ -147,6 +154,7 @@ async def test_what_has_not_yet_expired_is_kept(
         "authorization_codes": PER_DAY,
         "link_sessions": PER_DAY,
         "password_resets": PER_DAY,
+        "admin_enrolments": PER_DAY,
         "nox_webhook_receipts": PER_DAY,
         "admin_sessions": PER_DAY,
         "throttles": PER_DAY,
@@ -247,3 +255,18 @@ async def test_ips_and_browsers_are_forgotten_after_their_period(
     clock.advance(2 * DAY)
     await retention.purge(settings, store, clock)
     assert await recorded() == [None, None, None]
+
+
+async def test_an_unused_admin_link_stays_listed_as_expired(
+    populated: Store, settings: Settings, clock: FrozenClock
+) -> None:
+    async with populated.engine.begin() as conn:
+        await conn.execute(
+            insert(admin_enrolments).values(
+                token_hash="unused", admin_id=1, purpose="invitation", created_at=clock.now(),
+                created_by="o@example.com", expires_at=clock.now() + 3600,
+            )
+        )  # fmt: skip
+    clock.advance(400 * DAY)
+    await retention.purge(settings, populated, clock)
+    assert (await populated.retention.counts())["admin_enrolments"] == 1

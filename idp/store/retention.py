@@ -8,6 +8,7 @@ from sqlalchemy import ColumnElement, Table, and_, delete, func, or_, select, up
 
 from idp.store.base import Repository
 from idp.store.tables import (
+    admin_enrolments,
     admin_sessions,
     auth_sessions,
     authorization_codes,
@@ -65,6 +66,9 @@ def _expired(c: Cutoffs) -> list[tuple[Table, ColumnElement[bool]]]:
         (password_resets, password_resets.c.expires_at < c.protocol),
         # A webhook older than the timestamp tolerance is refused anyway: a day is plenty.
         (nox_webhook_receipts, nox_webhook_receipts.c.received_at < c.protocol),
+        # An admin's enrolment link once used, replaced or revoked (an unused one stays, so the
+        # console can show the invitation as expired until an owner acts).
+        (admin_enrolments, admin_enrolments.c.used_at < c.protocol),
         (admin_sessions, admin_sessions.c.last_seen_at < c.admin_session),
         (throttles, throttles.c.last_failure_at < c.throttle),
         (
