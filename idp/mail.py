@@ -76,11 +76,15 @@ class Mailer:
         message.add_alternative(mail.html, subtype="html")
         return message
 
-    async def send(self, mail: Mail) -> None:
+    async def send(self, mail: Mail) -> bool:
+        """Deliver `mail`; False (and an ERROR log line) when the SMTP server could not be
+        reached or refused it."""
         try:
             await asyncio.to_thread(self._deliver, self.message(mail))
         except (OSError, smtplib.SMTPException) as exc:
-            log.error("mail to the customer could not be sent: %s", exc.__class__.__name__)
+            log.error("mail could not be sent: %s", exc.__class__.__name__)
+            return False
+        return True
 
     def _deliver(self, message: EmailMessage) -> None:
         s = self.settings

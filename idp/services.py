@@ -71,6 +71,7 @@ class Services:
             handoff_for=handoff_for,
         )
         oauth = OAuth.build(settings, ports, clock)
+        mailer = Mailer(settings)
         signin = SignIn.build(
             settings=settings,
             store=store,
@@ -82,7 +83,7 @@ class Services:
             ),
             new_sessions=RateLimit(store.throttles, "authorize-ip:", settings.authorize_per_minute),
             events=events,
-            mailer=Mailer(settings),
+            mailer=mailer,
         )
         actions = AdminActions(store, clock, settings)
         admin_throttle = SignInThrottle(
@@ -108,7 +109,7 @@ class Services:
             actions=actions,
             console=ConsoleQueries(store, settings),
             admin_signin=AdminSignIn(
-                store, clock, settings, admin_throttle, actions, events.record
+                store, clock, settings, admin_throttle, actions, events.record, mailer
             ),
             readiness=ReadinessCheck(store, settings),
         )

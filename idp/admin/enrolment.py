@@ -12,9 +12,6 @@ an owner reset theirs (the rules of the links: idp/admin/accounts.py).
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import smtplib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -38,7 +35,6 @@ from idp.store.admin_enrolments import PendingEnrolment
 if TYPE_CHECKING:
     from idp.admin.signin import AdminSignIn, ConsoleSession
 
-log = logging.getLogger("idp")
 MAX_CODE = 16
 DEAD_LINK = "This link has expired or was already used. Ask an owner for a new one."
 
@@ -93,13 +89,7 @@ async def mail_link(mailer: Mailer, link: EnrolmentLink) -> bool | None:
         link=link.link,
         expires=datetime.fromtimestamp(link.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
-    try:
-        # Not Mailer.send, which only logs a failure: the owner is told whether it went out.
-        await asyncio.to_thread(mailer._deliver, mailer.message(mail))
-    except (OSError, smtplib.SMTPException) as exc:
-        log.error("the enrolment link could not be mailed: %s", exc.__class__.__name__)
-        return False
-    return True
+    return await mailer.send(mail)  # the owner is told whether it went out
 
 
 class AdminEnrolment:
