@@ -60,14 +60,6 @@ CUSTOMER_IP = "127.0.0.2"
 FORGED = "203.0.113.9"  # what a browser writes into X-Forwarded-For itself: never believed
 CUSTOMERS = [(f"customer{n}@example.com", f"cust-{n:04d}") for n in range(1, 7)]
 
-if not Path(NGINX).exists():
-    pytest.skip("nginx is not installed (Debian's nginx package)", allow_module_level=True)
-if not DATABASE_URL:
-    pytest.skip(
-        "IDP_TEST_TOPOLOGY_POSTGRES_URL names no PostgreSQL database (.ci/run creates one)",
-        allow_module_level=True,
-    )
-
 
 # ---- the pieces ----------------------------------------------------------------------------------
 def make_certificate(directory: Path) -> tuple[Path, Path, Path]:
@@ -372,6 +364,12 @@ async def query(sql: str, *args: Any) -> list[asyncpg.Record]:
 
 @pytest.fixture(scope="module")
 def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
+    if not Path(NGINX).exists():
+        pytest.skip("nginx is not installed (Debian's nginx package)")
+    if not DATABASE_URL:
+        pytest.skip(
+            "IDP_TEST_TOPOLOGY_POSTGRES_URL names no PostgreSQL database (.ci/run makes one)"
+        )
     topology = Topology(tmp_path_factory.mktemp("topology"))
     try:
         topology.start()
