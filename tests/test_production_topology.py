@@ -447,7 +447,10 @@ async def test_flow1_over_https_through_nginx_with_secure_cookies_and_hsts(
     for answer in answers:
         assert answer.url.scheme == "https"
         assert answer.headers.get_list("strict-transport-security") == ["max-age=31536000"]
-    # nginx spread the flow (the sandbox's code exchange included) over both instances.
+    # nginx spread the flow (the sandbox's code exchange included) over both instances, and
+    # logged no query string (states, codes, reset tokens travel there).
+    assert "/authorize " in "".join(row["request"] for row in topology.access()[before:])
+    assert not [row for row in topology.access() if "?" in row["request"]]
     used = {row["upstream"] for row in topology.access()[before:]}
     assert used >= {topology.upstream(i) for i in topology.instances}, used
 
