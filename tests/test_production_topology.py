@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import ipaddress
 import os
 import re
 import shutil
@@ -84,9 +85,7 @@ def make_certificate(directory: Path) -> tuple[Path, Path, Path]:
         )
         if not ca:
             builder = builder.add_extension(
-                x509.SubjectAlternativeName(
-                    [x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]
-                ),
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
                 critical=False,
             ).add_extension(
                 x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
@@ -159,6 +158,7 @@ class Topology:
     http_url: str = field(init=False)
     ca: Path = field(init=False)
     access_log: Path = field(init=False)
+    env: dict[str, str] = field(init=False)  # what every instance (and the `idp` command) reads
     rotated: tuple[str, float] = ("", 0.0)  # the kid `idp keys rotate` made, and when
 
     def __post_init__(self) -> None:
