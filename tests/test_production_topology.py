@@ -401,11 +401,11 @@ def interaction_id(page: httpx.Response) -> str:
 
 
 async def handoffs_for(topology: Topology, state: str) -> list[dict[str, Any]]:
-    """The hand-offs NOX accepted (answered 200) for `state`."""
+    """The hand-offs NOX took (answered 200, at once or slowly) for `state`."""
     return [
         e
         for e in await topology.sandbox_events("post_login_redirect")
-        if e["body"]["state"] == state and e["answered"] == "ok"
+        if e["body"]["state"] == state and e["answered"] in ("ok", "slow")
     ]
 
 
@@ -473,34 +473,47 @@ async def test_flow1_over_https_through_nginx_with_secure_cookies_and_hsts(
 async def test_each_handoff_is_delivered_once_whichever_instance_retries_it(
     topology: Topology,
 ) -> None:
-    # NOX answers 503 for a while: every hand-off goes to the outbox, which both instances'
-    # workers poll every 0.2 s and retry after 0.5 s, 1 s, ... until NOX takes them.
-    await topology.sandbox_control(post_login_redirect="503", for_seconds=3)
+    # NOX refuses each hand-off (503) once: it goes to the outbox, which the three workers of
+    # both instances poll every 0.2 s and retry after about 0.5 s, 1 s, ... Then NOX takes them,
+    # slowly (0.6 s each): meanwhile the other workers find the hand-off still pending and due,
+    # and only its lease keeps them from sending it again.
+    await topology.sandbox_control(post_login_redirect="503")  # until told otherwise
     customers = [topology.browser() for _ in range(3)]
+
+    async def refused_once() -> bool:
+        events = await topology.sandbox_events("post_login_redirect")
+        return len({e["idempotency_key"] for e in events if e["answered"] == "503"}) >= 3
+
     try:
-        flows = await asyncio.gather(
+        flows = asyncio.gather(
             *(
                 run_flow(topology, customer, email)
                 for customer, (email, _) in zip(customers, CUSTOMERS[1:4], strict=True)
             )
         )
+        assert await eventually(refused_once, timeout=30)
+        await topology.sandbox_control(post_login_redirect="slow", delay=0.6, for_seconds=30)
+        done = await flows
     finally:
         for customer in customers:
             await customer.close()
-    states = [state for state, _ in flows]
+    states = [state for state, _ in done]
 
     async def all_delivered() -> bool:
         rows = await query("SELECT status FROM handoffs WHERE body->>'state' = ANY($1)", states)
         return len(rows) == 3 and {r["status"] for r in rows} == {"delivered"}
 
-    assert await eventually(all_delivered, timeout=30)
-    await asyncio.sleep(2)  # a second delivery, were there one, would come within this
+    try:
+        assert await eventually(all_delivered, timeout=30)
+        await asyncio.sleep(2)  # a second delivery, were there one, would come within this
+    finally:
+        await topology.sandbox_control(post_login_redirect="ok")
     refused = [
         e
         for e in await topology.sandbox_events("post_login_redirect")
         if e["body"]["state"] in states and e["answered"] == "503"
     ]
-    assert len(refused) >= 3  # each was refused at least once, then retried
+    assert {e["body"]["state"] for e in refused} == set(states)  # each refused, then retried
     for state in states:
         assert len(await handoffs_for(topology, state)) == 1, state
 
