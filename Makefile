@@ -62,13 +62,14 @@ tests/axe/node_modules/.package-lock.json: tests/axe/package-lock.json
 
 # The whole suite on the embedded SQLite; the end-to-end tests again with `idp serve` on
 # Hypercorn (the default server is Granian; Hypercorn stays supported; the browser tests, which
-# test pages rather than the server, run once); then, where
-# IDP_TEST_POSTGRES_URL names a PostgreSQL database (.ci/run starts one), every in-process test
-# again on PostgreSQL through asyncpg.
+# test pages rather than the server, run once) and, where IDP_TEST_POSTGRES_URL names a
+# PostgreSQL database (.ci/run starts one), on that database; then every in-process test again
+# on PostgreSQL through asyncpg. The production topology test (nginx over two instances, on the
+# database IDP_TEST_TOPOLOGY_POSTGRES_URL names) runs once, on the default server.
 pytest: $(DEV_STAMP) tests/rp/node_modules/.package-lock.json tests/axe/node_modules/.package-lock.json
 	env -u IDP_TEST_POSTGRES_URL $(BIN)/python -m pytest
-	@echo "== the end-to-end tests again on Hypercorn (the browser ones ran on Granian) =="
-	env -u IDP_TEST_POSTGRES_URL IDP_TEST_SERVER=hypercorn $(BIN)/python -m pytest -q -m "e2e and not browser"
+	@echo "== the end-to-end tests again on Hypercorn (and PostgreSQL, if named; the browser ones ran on Granian) =="
+	env -u IDP_TEST_TOPOLOGY_POSTGRES_URL IDP_TEST_SERVER=hypercorn $(BIN)/python -m pytest -q -m "e2e and not browser"
 	@if [ -n "$$IDP_TEST_POSTGRES_URL" ]; then \
 		echo "== again on PostgreSQL (in-process tests) =="; \
 		$(BIN)/python -m pytest -q -m "not e2e"; \

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import server_option
+from tests.e2e import fresh_database, server_option
 
 pytestmark = pytest.mark.e2e
 
@@ -159,7 +159,7 @@ def idp_server(tmp_path: Path) -> Iterator[RunningIdp]:
     env = dict(os.environ)
     env.update(
         {
-            "IDP_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'idp.sqlite3'}",
+            "IDP_DATABASE_URL": fresh_database(tmp_path),
             "IDP_ISSUER": issuer,
             "IDP_VAR_DIR": str(tmp_path),
             "PYTHONUNBUFFERED": "1",

@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 
 from idp.cli.servers import SERVERS
-from idp.store.migrate import upgrade
-from tests.e2e import IDP, Process, free_port
+from tests.e2e import IDP, Process, free_port, fresh_database
 
 pytestmark = pytest.mark.e2e
 
@@ -26,8 +25,7 @@ SERVER_HEADERS = {"granian": "granian", "hypercorn": "hypercorn-h11"}
 
 
 def start(tmp_path: Path, server: str, workers: int) -> Process:
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'idp.sqlite3'}"
-    upgrade(database_url)
+    database_url = fresh_database(tmp_path)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "IDP_SERVER"}
     env |= {
