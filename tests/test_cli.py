@@ -537,7 +537,10 @@ def test_terms_publish_refuses(cli: Cli, tmp_path: Path) -> None:
 # ---- keys -------------------------------------------------------------------------------------
 def rotate(cli: Cli, *extra: str) -> str:
     result = cli.ok("keys", "rotate", *extra)
-    match = re.fullmatch(r"new current signing key (\S+) \((RS256|ES256)\)\n", result.stdout)
+    match = re.fullmatch(
+        r"new published signing key (\S+) \((RS256|ES256)\); it signs from 7 minutes on\n",
+        result.stdout,
+    )
     assert match, result.stdout
     return match.group(1)
 

@@ -8,7 +8,7 @@ import pytest
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from authlib.oidc.discovery import OpenIDProviderMetadata
 
-from idp.oauth.keys import KeyCache, generate_key
+from idp.oauth.keys import KEY_ACTIVATION_SECONDS, KeyCache, generate_key
 from idp.records import SigningKey
 from idp.security.clock import FrozenClock
 from tests.conftest import ISSUER
@@ -109,5 +109,10 @@ async def test_key_cache_makes_the_first_key_and_rereads_after_a_minute() -> Non
     clock.advance(1)
     ring = await cache.refresh()
     assert keys.reads == reads + 1
-    assert [k.kid for k in ring.keys] == [kid, first.kid] and cache.ring.current.kid == kid
+    # Published at once, but the first key signs on until the new one is old enough.
+    assert [k.kid for k in ring.keys] == [kid, first.kid] and cache.ring.current.kid == first.kid
     assert (await cache.refresh(force=True)) is not ring and keys.reads == reads + 2
+    clock.advance(KEY_ACTIVATION_SECONDS - 61)
+    assert (await cache.refresh(force=True)).current.kid == first.kid
+    clock.advance(1)
+    assert (await cache.refresh(force=True)).current.kid == kid

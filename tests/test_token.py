@@ -10,8 +10,6 @@ from tests.conftest import (
     Flow,
     add_client,
     basic_auth,
-    location,
-    query_of,
 )
 
 
@@ -245,20 +243,31 @@ async def test_es256_key_after_rotation_signs_new_id_tokens(flow: Flow, app, sto
     from joserfc import jwt
     from joserfc.jwk import KeySet
 
-    from idp.oauth.keys import generate_key
+    from idp.oauth.keys import KEY_ACTIVATION_SECONDS, KEY_SIGNS_AFTER_RETIREMENT, generate_key
 
     old = await (await flow.client.get("/jwks.json")).get_json()
+    old_kid = old["keys"][0]["kid"]
+    clock.advance(KEY_ACTIVATION_SECONDS)  # the first key is long active
     kid, jwk = generate_key("ES256")
     await store.keys.add_current(kid=kid, alg="ES256", private_jwk=jwk, now=clock.now())
-    clock.advance(61)  # the key ring reloads every minute
+
+    async def id_token_header() -> dict[str, str]:
+        body = await (await flow.token(await flow.code(prompt="login"))).get_json()
+        jwks = await (await flow.client.get("/jwks.json")).get_json()
+        keys = KeySet.import_key_set(jwks)
+        return dict(jwt.decode(body["id_token"], keys, algorithms=["ES256", "RS256"]).header)
+
+    clock.advance(61)  # the key ring reloads every minute: the new key is published ...
     jwks = await (await flow.client.get("/jwks.json")).get_json()
-    assert [k["kid"] for k in jwks["keys"]] == [kid, old["keys"][0]["kid"]]
-    url = location(await flow.authorize(prompt="login"))
-    code = query_of(location(await flow.accept_terms(location(await flow.sign_in(url)))))["code"]
-    body = await (await flow.token(code)).get_json()
-    token = jwt.decode(body["id_token"], KeySet.import_key_set(jwks), algorithms=["ES256"])
-    assert token.header == {"alg": "ES256", "kid": kid, "typ": "JWT"}
-    clock.advance(3601)  # every token the old key signed has expired
+    assert [k["kid"] for k in jwks["keys"]] == [kid, old_kid]
+    assert await id_token_header() == {"alg": "RS256", "kid": old_kid, "typ": "JWT"}  # ... only
+    clock.advance(KEY_ACTIVATION_SECONDS - 61)  # ... and signs once every cached JWKS has it
+    assert await id_token_header() == {"alg": "ES256", "kid": kid, "typ": "JWT"}
+    # The old key signed until now: it stays published while those ID tokens live.
+    clock.advance(3600 + KEY_SIGNS_AFTER_RETIREMENT - KEY_ACTIVATION_SECONDS - 1)
+    jwks = await (await flow.client.get("/jwks.json")).get_json()
+    assert [k["kid"] for k in jwks["keys"]] == [kid, old_kid]
+    clock.advance(61)
     jwks = await (await flow.client.get("/jwks.json")).get_json()
     assert [k["kid"] for k in jwks["keys"]] == [kid]
 

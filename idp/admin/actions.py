@@ -86,8 +86,9 @@ class AdminActions(
     # ---- signing keys ----------------------------------------------------------------------
     @transactional
     async def rotate_signing_key(self, actor: Actor, alg: str) -> str:
-        """Make a new ID token signing key current; returns its kid. The old key stays in the
-        JWKS until the tokens it signed have expired (running servers reload within a minute)."""
+        """Publish a new ID token signing key; returns its kid. It signs once it is
+        KEY_ACTIVATION_SECONDS old (idp/oauth/keys.py); the old key signs until then and stays in
+        the JWKS until the tokens it signed have expired."""
         if alg not in ALGORITHMS:
             raise ActionError(f"The algorithm must be one of {', '.join(ALGORITHMS)}.")
         kid, jwk = generate_key(alg)

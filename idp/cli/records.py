@@ -14,7 +14,7 @@ from idp import retention
 from idp.admin.actions import Actor, AdminActions
 from idp.admin.console import ConsoleQueries, CustomerRecord
 from idp.cli.base import clock, main, read_text, settings, with_actions, with_queries, with_store
-from idp.oauth.keys import ALGORITHMS
+from idp.oauth.keys import ALGORITHMS, KEY_ACTIVATION_SECONDS
 from idp.store import Store
 from idp.vocab import HANDOFF_STATUSES, LANGUAGES
 
@@ -174,9 +174,12 @@ def keys() -> None:
 @keys.command("rotate")
 @click.option("--alg", type=click.Choice(ALGORITHMS), default="RS256", show_default=True)
 def keys_rotate(alg: str) -> None:
-    """Make a new signing key current; the old one stays in the JWKS until its tokens expired."""
+    """Publish a new signing key at once; it signs ID tokens from 7 minutes on, when every
+    instance and every relying party's cached JWKS has it. The old key signs until then and
+    stays in the JWKS until its tokens expired."""
     kid = with_actions(lambda actions, actor: actions.rotate_signing_key(actor, alg))
-    click.echo(f"new current signing key {kid} ({alg})")
+    minutes = KEY_ACTIVATION_SECONDS // 60
+    click.echo(f"new published signing key {kid} ({alg}); it signs from {minutes} minutes on")
 
 
 # ---- retention --------------------------------------------------------------------------------

@@ -16,6 +16,16 @@ from idp.security.clock import Clock
 ALGORITHMS = ("RS256", "ES256")
 # How long a loaded key ring is used before the keys are read again.
 KEY_REFRESH_SECONDS = 60
+# How long a relying party may cache the JWKS (its Cache-Control).
+JWKS_MAX_AGE_SECONDS = 300
+# A new key is published at once but signs only this long after it was made: by then every
+# instance has reloaded its keys (two reload periods, for margin), and every relying party's
+# cached JWKS, whichever instance it came from, lists the key of any ID token it is given.
+KEY_ACTIVATION_SECONDS = JWKS_MAX_AGE_SECONDS + 2 * KEY_REFRESH_SECONDS
+# How long a key retired by a rotation may still sign (until the new key is active, plus the
+# reload period of a ring loaded just before that); it stays published for this, plus the ID
+# token lifetime.
+KEY_SIGNS_AFTER_RETIREMENT = KEY_ACTIVATION_SECONDS + KEY_REFRESH_SECONDS
 
 
 def generate_key(alg: str = "RS256") -> tuple[str, dict[str, Any]]:
@@ -44,20 +54,22 @@ class PublishedKey:
 
 
 class KeyRing:
-    """The current signing key plus the retired keys that still verify live ID tokens."""
+    """The published keys, newest first (the JWKS), and `current`, the one that signs."""
 
-    def __init__(self, keys: list[PublishedKey]) -> None:
+    def __init__(self, keys: list[PublishedKey], current: int = 0) -> None:
         if not keys:
             raise ValueError("no signing key; run `idp keys rotate`")
         self.keys = keys
+        self.current = keys[current]
 
     @classmethod
-    def from_records(cls, records: list[SigningKey]) -> KeyRing:
-        return cls([PublishedKey(r.kid, r.alg, import_key(r.private_jwk)) for r in records])
-
-    @property
-    def current(self) -> PublishedKey:
-        return self.keys[0]
+    def from_records(cls, records: list[SigningKey], now: int) -> KeyRing:
+        """`records` newest first. The newest key made at least KEY_ACTIVATION_SECONDS ago
+        signs; when none is that old (the very first key, or two made by workers starting on an
+        empty table at once), the oldest, so that every instance picks the same one."""
+        keys = [PublishedKey(r.kid, r.alg, import_key(r.private_jwk)) for r in records]
+        active = [i for i, r in enumerate(records) if r.created_at <= now - KEY_ACTIVATION_SECONDS]
+        return cls(keys, active[0] if active else len(keys) - 1)
 
     def jwks(self) -> dict[str, Any]:
         return {"keys": [k.public_jwk() for k in self.keys]}
@@ -99,12 +111,14 @@ class KeyCache:
             if self._ring and self._reads != reads:
                 return self._ring  # read meanwhile by the request that held the lock
             now = self.clock.now()
-            records = await self.keys.published(now - self.id_token_seconds)
+            # A retired key may have signed until KEY_SIGNS_AFTER_RETIREMENT after it retired.
+            retired_after = now - self.id_token_seconds - KEY_SIGNS_AFTER_RETIREMENT
+            records = await self.keys.published(retired_after)
             if not records:
                 kid, jwk = generate_key("RS256")
                 await self.keys.add_current(kid=kid, alg="RS256", private_jwk=jwk, now=now)
-                records = await self.keys.published(now - self.id_token_seconds)
-            self._ring = KeyRing.from_records(records)
+                records = await self.keys.published(retired_after)
+            self._ring = KeyRing.from_records(records, now)
             self._loaded_at = now
             self._reads += 1
             return self._ring

@@ -16,6 +16,7 @@ from quart import Blueprint, Response, request
 from werkzeug.datastructures import Headers
 
 from idp.oauth.facade import OAuth
+from idp.oauth.keys import JWKS_MAX_AGE_SECONDS
 from idp.oauth.metadata import PublicDocument, PublicDocuments
 from idp.web.raw import Answering
 
@@ -26,7 +27,10 @@ ENDPOINTS = {  # path: endpoint name
     JWKS_PATH: "jwks",
 }
 # A public document any origin may read and caches may keep for five minutes.
-PUBLIC = (("Cache-Control", "public, max-age=300"), ("Access-Control-Allow-Origin", "*"))
+PUBLIC = (
+    ("Cache-Control", f"public, max-age={JWKS_MAX_AGE_SECONDS}"),
+    ("Access-Control-Allow-Origin", "*"),
+)
 
 
 def pick(documents: PublicDocuments, path: str) -> PublicDocument:
