@@ -11,7 +11,7 @@ import os
 import re
 import secrets
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +24,7 @@ from quart.testing import QuartClient
 
 from idp.app import create_app
 from idp.config import Settings
+from idp.i18n import in_language
 from idp.security import passwords
 from idp.security.clock import FrozenClock
 from idp.security.secrets import digest
@@ -117,6 +118,14 @@ class ConsoleInEnglish(QuartClient):
                 headers["Accept-Language"] = "en"
             kwargs["headers"] = headers
         return await super().open(path, *args, **kwargs)
+
+
+@pytest.fixture
+def english() -> Iterator[None]:
+    """Messages made outside a request (a use case called directly) in English, which these
+    tests read; outside a request the language is otherwise nl, the default."""
+    with in_language("en"):
+        yield
 
 
 @pytest.fixture
