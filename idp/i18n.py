@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import tzinfo
 from pathlib import Path
@@ -58,8 +60,24 @@ def current_language() -> str:
     return _language.get()
 
 
+@contextmanager
+def in_language(language: str) -> Iterator[None]:
+    """Translate in `language` for a while (a mail to someone else, say), then go back."""
+    token = _language.set(language if language in LANGUAGES else DEFAULT_LANGUAGE)
+    try:
+        yield
+    finally:
+        _language.reset(token)
+
+
 def gettext(message: str) -> str:
     return CATALOGUES[_language.get()].gettext(message)
+
+
+def N_(message: str) -> str:
+    """Marks a message where it is defined (a module's constant) for extraction; it is
+    translated where it is shown, with gettext, in the language of that moment."""
+    return message
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:

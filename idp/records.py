@@ -245,6 +245,7 @@ class Admin:
     last_totp_step: int | None
     disabled: bool
     timezone: str | None = None  # the console's times in this zone; None: IDP_TIMEZONE
+    language: str | None = None  # the console in this language; None: the browser's
     status: str = ADMIN_ACTIVE
 
     @property

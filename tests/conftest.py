@@ -11,7 +11,7 @@ import os
 import re
 import secrets
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +24,7 @@ from quart.testing import QuartClient
 
 from idp.app import create_app
 from idp.config import Settings
+from idp.i18n import in_language
 from idp.security import passwords
 from idp.security.clock import FrozenClock
 from idp.security.secrets import digest
@@ -103,9 +104,34 @@ def clock() -> FrozenClock:
     return FrozenClock()
 
 
+class ConsoleInEnglish(QuartClient):
+    """The in-process test browser: it asks the admin console for English (Accept-Language:
+    en), which the console tests read, unless a request names its own Accept-Language. (The
+    console speaks the admin's language, else the browser's, else Dutch; the sign-in and
+    enrolment pages have no admin yet, so a header is the one way to say it for every page.)
+    Customer pages get no such header: their tests expect Dutch by default."""
+
+    async def open(self, path: str, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        if path.startswith("/admin"):
+            headers = dict(kwargs.get("headers") or {})
+            if not any(k.lower() == "accept-language" for k in headers):
+                headers["Accept-Language"] = "en"
+            kwargs["headers"] = headers
+        return await super().open(path, *args, **kwargs)
+
+
+@pytest.fixture
+def english() -> Iterator[None]:
+    """Messages made outside a request (a use case called directly) in English, which these
+    tests read; outside a request the language is otherwise nl, the default."""
+    with in_language("en"):
+        yield
+
+
 @pytest.fixture
 async def app(settings: Settings, clock: FrozenClock) -> AsyncIterator[Quart]:
     app = create_app(settings, clock)
+    app.test_client_class = ConsoleInEnglish
     async with app.test_app() as test_app:
         yield test_app.app  # type: ignore[misc]
 

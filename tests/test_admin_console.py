@@ -11,6 +11,9 @@ import pytest
 from tests.conftest import failed_handoff, location
 from tests.test_admin import admin_form, make_admin, sign_in
 
+# Use cases called directly, outside a request: their messages in English (conftest).
+pytestmark = pytest.mark.usefixtures("english")
+
 NOW_AMSTERDAM = '<time datetime="2027-01-15T09:00:00+01:00">2027-01-15 09:00 CET</time>'
 NOW_TOKYO = '<time datetime="2027-01-15T17:00:00+09:00">2027-01-15 17:00 JST</time>'
 

@@ -21,7 +21,7 @@ from idp.config import Settings
 from idp.sandbox.mail import MailCatcher
 from idp.security.clock import FrozenClock
 from idp.store import Store
-from tests.conftest import location
+from tests.conftest import ConsoleInEnglish, location
 from tests.test_admin import ADMIN_PASSWORD, Admin, admin_form, make_admin, sign_in
 from tests.test_password_reset import free_port
 
@@ -459,6 +459,7 @@ async def test_with_mail_set_up_the_link_is_also_mailed(
         ),
         clock,
     )
+    app.test_client_class = ConsoleInEnglish
     async with app.test_app():
         store: Store = app.extensions["idp"].store
         client = app.test_client()
@@ -482,6 +483,7 @@ async def test_a_mail_that_cannot_go_out_is_said(settings: Settings, clock: Froz
         smtp_host="127.0.0.1", smtp_port=free_port(), smtp_security="none"
     )
     app = create_app(nobody, clock)
+    app.test_client_class = ConsoleInEnglish
     async with app.test_app():
         client = app.test_client()
         await sign_in(client, await make_admin(app, "owner"), clock)

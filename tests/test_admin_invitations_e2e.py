@@ -57,7 +57,8 @@ def csrf_of(page: httpx.Response) -> str:
 
 async def opened(base: str, link: str) -> tuple[httpx.AsyncClient, str]:
     """A browser that opened the link; the CSRF token of the page it landed on."""
-    http = httpx.AsyncClient(base_url=base, timeout=60)
+    # The console in English, which these assertions read (it follows Accept-Language).
+    http = httpx.AsyncClient(base_url=base, timeout=60, headers={"Accept-Language": "en"})
     answer = await http.get("/" + link)
     assert answer.status_code == 302 and answer.headers["location"] == "/admin/enrol", answer.text
     return http, csrf_of(await http.get("/admin/enrol"))

@@ -82,7 +82,8 @@ async def remove_every_other_owner(stack: Stack, keep: set[str]) -> None:
 
 async def signed_in(base: str, owner: Owner) -> tuple[httpx.AsyncClient, str]:
     """A console session of `owner` and its CSRF token."""
-    http = httpx.AsyncClient(base_url=base, timeout=60)
+    # The console in English, which these assertions read (it follows Accept-Language).
+    http = httpx.AsyncClient(base_url=base, timeout=60, headers={"Accept-Language": "en"})
     page = await http.get("/admin/login")
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert csrf, page.text

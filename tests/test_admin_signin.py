@@ -11,6 +11,9 @@ import pytest
 from idp.admin.signin import AdminSignIn, SignInRefused
 from tests.test_admin import ADMIN_PASSWORD, Admin, make_admin
 
+# Use cases called directly, outside a request: their messages in English (conftest).
+pytestmark = pytest.mark.usefixtures("english")
+
 IP = "192.0.2.7"
 NOT_CORRECT = "The email, password or code is not correct."
 

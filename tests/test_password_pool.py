@@ -17,7 +17,16 @@ from quart import Quart
 from idp.app import create_app
 from idp.config import Settings
 from idp.security import passwords
-from tests.conftest import EMAIL, PASSWORD, add_client, add_user, basic_auth, csrf_of, translated
+from tests.conftest import (
+    EMAIL,
+    PASSWORD,
+    ConsoleInEnglish,
+    add_client,
+    add_user,
+    basic_auth,
+    csrf_of,
+    translated,
+)
 
 BUSY = "Many people are signing in right now. Please try again in a moment."
 
@@ -26,6 +35,7 @@ BUSY = "Many people are signing in right now. Please try again in a moment."
 async def tiny_pool_app(settings, clock) -> AsyncIterator[Quart]:  # type: ignore[no-untyped-def]
     """One password thread, no queue."""
     app = create_app(settings.with_overrides(password_workers=1, password_queue=0), clock)
+    app.test_client_class = ConsoleInEnglish
     async with app.test_app() as test_app:
         store = app.extensions["idp"].store
         await add_user(store)

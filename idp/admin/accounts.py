@@ -16,13 +16,15 @@ import pyotp
 
 from idp.admin.actor import ActionError, Actor
 from idp.admin.audited import AuditedActions, transactional
+from idp.i18n import N_
+from idp.i18n import gettext as _
 from idp.records import Admin
 from idp.security import passwords
 from idp.security.secrets import digest, new_secret
 from idp.store.admins import DuplicateAdmin, LastOwner
 from idp.vocab import ADMIN_ROLES
 
-LAST_OWNER = "This is the last owner: make another admin owner first."
+LAST_OWNER = N_("This is the last owner: make another admin owner first.")
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
 MAX_EMAIL = 320
@@ -34,9 +36,9 @@ ENROL_PATH = "/admin/enrol"
 def admin_password_problem(password: str) -> str | None:
     """Why an admin cannot have this password; None when they can."""
     if len(password) < MIN_PASSWORD:
-        return f"An admin password must be at least {MIN_PASSWORD} characters."
+        return _("An admin password must be at least %(min)s characters.") % {"min": MIN_PASSWORD}
     if len(password) > MAX_PASSWORD:
-        return f"An admin password must be at most {MAX_PASSWORD} characters."
+        return _("An admin password must be at most %(max)s characters.") % {"max": MAX_PASSWORD}
     return None
 
 
@@ -61,7 +63,9 @@ class AdminAccountActions(AuditedActions):
 
     def _check_role(self, role: str) -> None:
         if role not in ADMIN_ROLES:
-            raise ActionError(f"The role must be one of {', '.join(ADMIN_ROLES)}.")
+            raise ActionError(
+                _("The role must be one of %(roles)s.") % {"roles": ", ".join(ADMIN_ROLES)}
+            )
 
     async def _issue_link(self, actor: Actor, admin_id: int, purpose: str) -> tuple[str, int]:
         token, now = new_secret(32), self.clock.now()
@@ -85,7 +89,7 @@ class AdminAccountActions(AuditedActions):
         owner, before anyone can invite); returns the TOTP enrolment URI to show once."""
         self._check_role(role)
         if "@" not in email or len(email) > MAX_EMAIL:
-            raise ActionError("That is not an email address.")
+            raise ActionError(_("That is not an email address."))
         problem = admin_password_problem(password)
         if problem:
             raise ActionError(problem)
@@ -99,7 +103,7 @@ class AdminAccountActions(AuditedActions):
                 now=self.clock.now(),
             )
         except DuplicateAdmin:
-            raise ActionError(f"An admin {email} exists already.") from None
+            raise ActionError(_("An admin %(email)s exists already.") % {"email": email}) from None
         await self.audit("admin.admin.created", actor, email=email.lower(), role=role)
         return totp_uri(secret, email, issuer_name)
 
@@ -111,11 +115,11 @@ class AdminAccountActions(AuditedActions):
         email = email.strip().lower()
         self._check_role(role)
         if "@" not in email or len(email) > MAX_EMAIL or any(c.isspace() for c in email):
-            raise ActionError("That is not an email address.")
+            raise ActionError(_("That is not an email address."))
         try:
             admin_id = await self.store.admins.invite(email=email, role=role, now=self.clock.now())
         except DuplicateAdmin:
-            raise ActionError(f"An admin {email} exists already.") from None
+            raise ActionError(_("An admin %(email)s exists already.") % {"email": email}) from None
         link, expires_at = await self._issue_link(actor, admin_id, INVITATION)
         await self.audit(
             "admin.admin.invited", actor, email=email, role=role, expires_at=expires_at
@@ -128,7 +132,7 @@ class AdminAccountActions(AuditedActions):
         Returns their email."""
         removed = await self.store.admins.remove_invited(admin_id)
         if removed is None:
-            raise ActionError("There is no open invitation with this id.")
+            raise ActionError(_("There is no open invitation with this id."))
         await self.audit(
             "admin.admin.invitation_revoked", actor, email=removed.email, role=removed.role
         )
@@ -142,10 +146,10 @@ class AdminAccountActions(AuditedActions):
         they cannot sign in, and a one-time link lets them enrol a new one themselves.
         `by_admin_id` is the owner doing it (None: the command line)."""
         if admin_id == by_admin_id:
-            raise ActionError("Renew your own authenticator under 'Your authenticator'.")
+            raise ActionError(_("Renew your own authenticator under 'Your authenticator'."))
         before = await self.store.admins.reset_totp(admin_id)
         if before is None:
-            raise ActionError("There is no enrolled admin with this id.")
+            raise ActionError(_("There is no enrolled admin with this id."))
         link, expires_at = await self._issue_link(actor, admin_id, TOTP_RESET)
         await self.audit("admin.admin.totp_reset", actor, email=before.email, expires_at=expires_at)
         return EnrolmentLink(before.email, before.role, TOTP_RESET, link, expires_at)
@@ -157,7 +161,7 @@ class AdminAccountActions(AuditedActions):
         now = self.clock.now()
         used = await self.store.admin_enrolments.use(digest(token), now)
         if used is None or used.totp_secret is None:
-            raise ActionError("This link has expired or was already used.")
+            raise ActionError(_("This link has expired or was already used."))
         admin = await self.store.admins.activate(
             used.admin_id,
             password_hash=used.password_hash,
@@ -165,7 +169,7 @@ class AdminAccountActions(AuditedActions):
             totp_step=totp_step,
         )
         if admin is None:
-            raise ActionError("This link has expired or was already used.")
+            raise ActionError(_("This link has expired or was already used."))
         await self.audit(
             "admin.admin.enrolled",
             Actor(f"admin:{admin.email}", ip),
@@ -184,9 +188,9 @@ class AdminAccountActions(AuditedActions):
         try:
             before = await self.store.admins.set_role(admin_id, role)
         except LastOwner:
-            raise ActionError(LAST_OWNER) from None
+            raise ActionError(_(LAST_OWNER)) from None
         if before is None:
-            raise ActionError("There is no such admin.")
+            raise ActionError(_("There is no such admin."))
         if before.role != role:
             await self.audit(
                 "admin.admin.role_changed", actor, email=before.email, role=role, was=before.role
@@ -198,9 +202,9 @@ class AdminAccountActions(AuditedActions):
         try:
             removed = await self.store.admins.remove(admin_id)
         except LastOwner:
-            raise ActionError(LAST_OWNER) from None
+            raise ActionError(_(LAST_OWNER)) from None
         if removed is None:
-            raise ActionError("There is no such admin.")
+            raise ActionError(_("There is no such admin."))
         await self.audit("admin.admin.removed", actor, email=removed.email, role=removed.role)
         return removed.email
 
@@ -213,7 +217,7 @@ class AdminAccountActions(AuditedActions):
         sessions end: whoever holds the old secret is signed out."""
         admin = await self.store.admins.by_id(admin_id)
         if admin is None or not admin.active:
-            raise ActionError("There is no such admin.")
+            raise ActionError(_("There is no such admin."))
         secret = pyotp.random_base32()
         await self.store.admins.set_totp_secret(admin.id, secret)
         await self.store.admins.end_other_sessions(admin.id, keep_session_hash)

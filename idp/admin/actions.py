@@ -13,6 +13,7 @@ from idp.admin.audited import AuditedActions, transactional
 from idp.admin.clients import NOX_PRESET, ClientActions, nox_post_login_url
 from idp.admin.customers import CustomerActions, CustomerDataActions
 from idp.admin.timezones import known_zone
+from idp.i18n import gettext as _
 from idp.oauth.keys import ALGORITHMS, generate_key
 from idp.store.terms import DuplicateTerms
 from idp.vocab import LANGUAGES
@@ -37,31 +38,36 @@ class AdminActions(
     @transactional
     async def upload_terms(self, actor: Actor, version: str, language: str, body_md: str) -> None:
         if not version.strip() or len(version) > 64:
-            raise ActionError("The version must be 1 to 64 characters.")
+            raise ActionError(_("The version must be 1 to 64 characters."))
         if language not in LANGUAGES:
-            raise ActionError("The language must be nl, en, fr or es.")
+            raise ActionError(_("The language must be nl, en, fr or es."))
         if not body_md.strip():
-            raise ActionError("The text is empty.")
+            raise ActionError(_("The text is empty."))
         try:
             await self.store.terms.add_draft(
                 version=version, language=language, body_md=body_md.strip(), now=self.clock.now()
             )
         except DuplicateTerms:
-            raise ActionError(f"Version {version} already has a {language} text.") from None
+            raise ActionError(
+                _("Version %(version)s already has a %(language)s text.")
+                % {"version": version, "language": language}
+            ) from None
         await self.audit("admin.terms.uploaded", actor, version=version, language=language)
 
     @transactional
     async def publish_terms(self, actor: Actor, version: str) -> None:
         published = await self.store.terms.publish_version(version, self.clock.now())
         if not published:
-            raise ActionError(f"Version {version} has no unpublished text.")
+            raise ActionError(
+                _("Version %(version)s has no unpublished text.") % {"version": version}
+            )
         await self.audit("admin.terms.published", actor, version=version, texts=published)
 
     # ---- outbox ----------------------------------------------------------------------------
     @transactional
     async def retry_handoff(self, actor: Actor, handoff_id: str) -> None:
         if not await self.store.outbox.retry_now(handoff_id, self.clock.now()):
-            raise ActionError("There is no undelivered hand-off with this id.")
+            raise ActionError(_("There is no undelivered hand-off with this id."))
         await self.audit("admin.outbox.retried", actor, handoff_id=handoff_id)
 
     # ---- held device moves (flow 2) ---------------------------------------------------------
@@ -72,7 +78,7 @@ class AdminActions(
             held_id, approve=approve, now=self.clock.now(), decided_by=actor.name
         )
         if decided is None:
-            raise ActionError("There is no held link with this id.")
+            raise ActionError(_("There is no held link with this id."))
         held, outcome = decided
         await self.audit(
             "admin.link.approved" if approve else "admin.link.rejected",
@@ -98,14 +104,20 @@ class AdminActions(
 
     # ---- the admin's own preferences (console) ------------------------------------------------
     @transactional
-    async def set_admin_timezone(self, actor: Actor, admin_id: int, timezone: str) -> None:
-        """The zone the admin reads the console's times in; "" goes back to IDP_TIMEZONE."""
+    async def set_admin_preferences(
+        self, actor: Actor, admin_id: int, timezone: str, language: str | None = None
+    ) -> None:
+        """The zone the admin reads the console's times in ("" goes back to IDP_TIMEZONE) and
+        the language they read it in ("" goes back to the browser's; None leaves it as it is).
+        Both are checked before either is saved."""
         timezone = timezone.strip()
         if timezone and not known_zone(timezone):
-            raise ActionError("Choose a time zone from the list.")
+            raise ActionError(_("Choose a time zone from the list."))
+        if language and language not in LANGUAGES:
+            raise ActionError(_("Choose a language from the list."))
         before = await self.store.admins.set_timezone(admin_id, timezone or None)
         if before is None:
-            raise ActionError("There is no such admin.")
+            raise ActionError(_("There is no such admin."))
         if (before.timezone or "") != timezone:
             await self.audit(
                 "admin.admin.timezone_changed",
@@ -113,6 +125,15 @@ class AdminActions(
                 email=before.email,
                 timezone=timezone or None,
                 was=before.timezone,
+            )
+        if language is not None and (before.language or "") != language:
+            await self.store.admins.set_language(admin_id, language or None)
+            await self.audit(
+                "admin.admin.language_changed",
+                actor,
+                email=before.email,
+                language=language or None,
+                was=before.language,
             )
 
     # ---- terms rolled back or taken back (console) --------------------------------------------
@@ -123,10 +144,12 @@ class AdminActions(
         their next sign-in, as after any publication (idp/signin/terms.py)."""
         was = await self.store.terms.current_version()
         if version == was:
-            raise ActionError(f"Version {version} is current already.")
+            raise ActionError(_("Version %(version)s is current already.") % {"version": version})
         texts = await self.store.terms.make_current(version, self.clock.now())
         if not texts:
-            raise ActionError(f"Version {version} has no published text.")
+            raise ActionError(
+                _("Version %(version)s has no published text.") % {"version": version}
+            )
         await self.audit("admin.terms.made_current", actor, version=version, was=was, texts=texts)
 
     @transactional
@@ -136,7 +159,10 @@ class AdminActions(
         texts = await self.store.terms.unpublish(version)
         if not texts:
             raise ActionError(
-                f"Version {version} is not published, or customers accepted it already: what "
-                "was accepted stays published. Make an earlier version current instead."
+                _(
+                    "Version %(version)s is not published, or customers accepted it already: "
+                    "what was accepted stays published. Make an earlier version current instead."
+                )
+                % {"version": version}
             )
         await self.audit("admin.terms.unpublished", actor, version=version, texts=texts)

@@ -13,6 +13,8 @@ from typing import Any
 from idp.admin.actor import ActionError, Actor
 from idp.admin.audited import AuditedActions, transactional
 from idp.config import Settings
+from idp.i18n import N_
+from idp.i18n import gettext as _
 from idp.nox.handoff import handoff_url_problem
 from idp.oauth.endpoints import INTROSPECTION_SCOPE
 from idp.oauth.models import SCOPES
@@ -36,9 +38,14 @@ MACHINE_GRANT_TYPES = ("client_credentials",)
 MAX_CLIENT_ID = 128
 # What the console offers as a client's scopes (RFC 6749 §3.3): the ones this server grants.
 REGISTRABLE_SCOPES = (*SCOPES, INTROSPECTION_SCOPE)
-URI_NAMES: dict[UriKind, str] = {
-    "redirect": "redirect URI",
-    "post_logout": "post-logout redirect URI",
+# Why adding or removing each kind of URI was refused.
+URI_TAKEN: dict[UriKind, str] = {
+    "redirect": N_("This redirect URI is registered already."),
+    "post_logout": N_("This post-logout redirect URI is registered already."),
+}
+URI_GONE: dict[UriKind, str] = {
+    "redirect": N_("This redirect URI is not registered."),
+    "post_logout": N_("This post-logout redirect URI is not registered."),
 }
 # The audit row's kind for a change to each kind of URI.
 URI_AUDIT: dict[UriKind, str] = {
@@ -81,33 +88,41 @@ def check_handoff(settings: Settings, mode: str, url: str | None, preset: str | 
     """Refuse a hand-off that cannot reach NOX: an unknown mode, a back-channel without a URL,
     NOX without the back-channel, or a URL the operator has not allowed."""
     if mode not in HANDOFF_MODES:
-        raise ActionError(f"The hand-off mode must be one of {', '.join(HANDOFF_MODES)}.")
+        raise ActionError(
+            _("The hand-off mode must be one of %(modes)s.") % {"modes": ", ".join(HANDOFF_MODES)}
+        )
     if mode == "backchannel" and not url:
-        raise ActionError("The backchannel hand-off needs a post-login-redirect URL.")
+        raise ActionError(_("The backchannel hand-off needs a post-login-redirect URL."))
     if preset == NOX_PRESET and mode != "backchannel":
         raise ActionError(
-            "NOX needs the backchannel hand-off: without it NOX never receives the "
-            "supplier_user_id."
+            _(
+                "NOX needs the backchannel hand-off: without it NOX never receives the "
+                "supplier_user_id."
+            )
         )
     if url:
         valid_redirect_uri(url)
         problem = handoff_url_problem(settings, url)
         if problem:
-            raise ActionError(f"The post-login-redirect URL is refused: {problem}.")
+            raise ActionError(
+                _("The post-login-redirect URL is refused: %(problem)s.") % {"problem": problem}
+            )
 
 
 def checked_grant_types(kinds: list[str], auth_method: str, redirect_uris: list[str]) -> list[str]:
     """The grant types (each once, in GRANT_TYPES' order) a client with this authentication
     method and these redirect URIs may have, or ActionError saying why not."""
     if not kinds:
-        raise ActionError("A client needs at least one grant type.")
+        raise ActionError(_("A client needs at least one grant type."))
     if any(kind not in GRANT_TYPES for kind in kinds):
-        raise ActionError(f"The grant types must be among {', '.join(GRANT_TYPES)}.")
+        raise ActionError(
+            _("The grant types must be among %(kinds)s.") % {"kinds": ", ".join(GRANT_TYPES)}
+        )
     if "authorization_code" in kinds and not redirect_uris:
-        raise ActionError("A client that signs customers in needs at least one redirect URI.")
+        raise ActionError(_("A client that signs customers in needs at least one redirect URI."))
     if auth_method == "none" and "client_credentials" in kinds:
         # RFC 6749 §4.4: client_credentials is for confidential clients only.
-        raise ActionError("A public client cannot use client_credentials.")
+        raise ActionError(_("A public client cannot use client_credentials."))
     return [kind for kind in GRANT_TYPES if kind in kinds]
 
 
@@ -118,11 +133,14 @@ def checked_scopes(scopes: list[str], registered: list[str]) -> list[str]:
     allowed = {*REGISTRABLE_SCOPES, *registered}
     chosen = list(dict.fromkeys(s.strip() for s in scopes if s.strip()))
     if not chosen:
-        raise ActionError("A client needs at least one scope.")
+        raise ActionError(_("A client needs at least one scope."))
     unknown = [s for s in chosen if s not in allowed]
     if unknown:
         known = ", ".join(REGISTRABLE_SCOPES)
-        raise ActionError(f"Unknown scope {unknown[0]!r}: the scopes must be among {known}.")
+        raise ActionError(
+            _("Unknown scope %(scope)s: the scopes must be among %(known)s.")
+            % {"scope": repr(unknown[0]), "known": known}
+        )
     return chosen
 
 
@@ -145,7 +163,10 @@ def client_registration(
     The NOX preset registers NOX as NOX expects it: id `nox`, the back-channel hand-off to
     {IDP_NOX_AUTH_BASE}/post-login-redirect, unless told otherwise."""
     if preset not in (None, *PRESETS):
-        raise ActionError(f"There is no preset {preset!r}; the one preset is {NOX_PRESET!r}.")
+        raise ActionError(
+            _("There is no preset %(preset)s; the one preset is %(nox)s.")
+            % {"preset": repr(preset), "nox": repr(NOX_PRESET)}
+        )
     if preset == NOX_PRESET:
         client_id = client_id or NOX_CLIENT_ID
         name = name or NOX_CLIENT_NAME
@@ -153,10 +174,14 @@ def client_registration(
         post_login_redirect_url = post_login_redirect_url or nox_post_login_url(settings)
     handoff_mode = handoff_mode or DEFAULT_HANDOFF_MODE
     if not client_id.strip() or len(client_id) > MAX_CLIENT_ID or not name.strip():
-        raise ActionError("A client needs an id (up to 128 characters) and a name.")
+        raise ActionError(
+            _("A client needs an id (up to %(max)s characters) and a name.")
+            % {"max": MAX_CLIENT_ID}
+        )
     if auth_method not in CLIENT_AUTH_METHODS:
         raise ActionError(
-            f"The authentication method must be one of {', '.join(CLIENT_AUTH_METHODS)}."
+            _("The authentication method must be one of %(methods)s.")
+            % {"methods": ", ".join(CLIENT_AUTH_METHODS)}
         )
     uris = [valid_redirect_uri(u) for u in redirect_uris]
     kinds = checked_grant_types(
@@ -167,7 +192,7 @@ def client_registration(
     check_handoff(settings, handoff_mode, post_login_redirect_url, preset)
     if auth_method == "none":
         if secret:
-            raise ActionError("A public client has no secret.")
+            raise ActionError(_("A public client has no secret."))
     else:
         try:
             secret = validate_secret(secret) if secret else new_secret(32)
@@ -193,7 +218,7 @@ class ClientActions(AuditedActions):
     async def _client(self, client_id: str) -> Client:
         client = await self.store.clients.get(client_id)
         if client is None:
-            raise ActionError(f"There is no client {client_id!r}.")
+            raise ActionError(_("There is no client %(client)s.") % {"client": repr(client_id)})
         return client
 
     @transactional
@@ -242,7 +267,9 @@ class ClientActions(AuditedActions):
                 preset=new.preset,
             )
         except DuplicateClient:
-            raise ActionError(f"A client {new.client_id!r} exists already.") from None
+            raise ActionError(
+                _("A client %(client)s exists already.") % {"client": repr(new.client_id)}
+            ) from None
         await self.audit(
             "admin.client.created",
             actor,
@@ -260,7 +287,7 @@ class ClientActions(AuditedActions):
         client = await self._client(client_id)
         changes = {k: v for k, v in changes.items() if v is not None}
         if "name" in changes and not str(changes["name"]).strip():
-            raise ActionError("The name must not be empty.")
+            raise ActionError(_("The name must not be empty."))
         if "backchannel_logout_uri" in changes:  # "" clears it
             uri = str(changes["backchannel_logout_uri"]).strip()
             changes["backchannel_logout_uri"] = valid_redirect_uri(uri) if uri else None
@@ -303,7 +330,7 @@ class ClientActions(AuditedActions):
     async def rotate_secret(self, actor: Actor, client_id: str) -> str:
         client = await self._client(client_id)
         if client.is_public:
-            raise ActionError("A public client has no secret to rotate.")
+            raise ActionError(_("A public client has no secret to rotate."))
         secret = new_secret(32)
         await self.store.clients.set_secret_hash(client_id, digest(secret), self.clock.now())
         await self.audit("admin.client.secret_rotated", actor, client_id=client_id)
@@ -325,7 +352,7 @@ class ClientActions(AuditedActions):
         await self._client(client_id)
         uri = valid_redirect_uri(uri)
         if not await self.store.clients.add_redirect_uri(client_id, uri, kind):
-            raise ActionError(f"This {URI_NAMES[kind]} is registered already.")
+            raise ActionError(_(URI_TAKEN[kind]))
         await self.audit(f"{URI_AUDIT[kind]}.added", actor, client_id=client_id, uri=uri)
 
     @transactional
@@ -334,5 +361,5 @@ class ClientActions(AuditedActions):
     ) -> None:
         await self._client(client_id)
         if not await self.store.clients.remove_redirect_uri(client_id, uri, kind):
-            raise ActionError(f"This {URI_NAMES[kind]} is not registered.")
+            raise ActionError(_(URI_GONE[kind]))
         await self.audit(f"{URI_AUDIT[kind]}.removed", actor, client_id=client_id, uri=uri)

@@ -12,6 +12,7 @@ from idp.admin.charts import Hourly, hourly, window_start
 from idp.admin.clients import nox_post_login_url
 from idp.admin.readiness import Readiness, ReadinessCheck
 from idp.config import Settings
+from idp.i18n import gettext as _
 from idp.nox.readiness import configuration_warnings
 from idp.records import Admin, Client, Device, Handoff, HeldLink, TermsVersion, User
 from idp.store import Store
@@ -88,23 +89,24 @@ class UndeliveredHandoffs:
 def masked(value: str | None) -> str:
     """A secret as the console may show it: its first four characters and its length."""
     if not value:
-        return "(not set)"
-    return value[:4] + "…" + f" ({len(value)} characters)"
+        return _("(not set)")
+    return value[:4] + "…" + " " + _("(%(count)s characters)") % {"count": len(value)}
 
 
 def settings_overview(s: Settings) -> list[tuple[str, str]]:
-    """The settings an operator checks first, secrets masked."""
+    """The settings an operator checks first, secrets masked; the labels in the reader's
+    language."""
     return [
-        ("Issuer", s.issuer),
-        ("NOX auth API (IDP_NOX_AUTH_BASE)", s.nox_auth_base),
-        ("NOX API key (IDP_NOX_API_KEY)", masked(s.nox_api_key)),
-        ("Metrics token (IDP_METRICS_TOKEN)", masked(s.metrics_token)),
-        ("Link callback URL (IDP_LINK_CALLBACK_URL)", s.link_callback_url),
-        ("Hand-off timeout", f"{s.handoff_timeout_seconds} s"),
-        ("Hand-off maximum age", f"{s.handoff_max_age_seconds} s"),
-        ("Authentication session", f"{s.auth_session_seconds} s"),
-        ("Admin idle timeout", f"{s.admin_idle_seconds} s"),
-        ("Admin session lifetime", f"{s.admin_session_seconds} s"),
+        (_("Issuer"), s.issuer),
+        (_("NOX auth API (IDP_NOX_AUTH_BASE)"), s.nox_auth_base),
+        (_("NOX API key (IDP_NOX_API_KEY)"), masked(s.nox_api_key)),
+        (_("Metrics token (IDP_METRICS_TOKEN)"), masked(s.metrics_token)),
+        (_("Link callback URL (IDP_LINK_CALLBACK_URL)"), s.link_callback_url),
+        (_("Hand-off timeout"), f"{s.handoff_timeout_seconds} s"),
+        (_("Hand-off maximum age"), f"{s.handoff_max_age_seconds} s"),
+        (_("Authentication session"), f"{s.auth_session_seconds} s"),
+        (_("Admin idle timeout"), f"{s.admin_idle_seconds} s"),
+        (_("Admin session lifetime"), f"{s.admin_session_seconds} s"),
     ]
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from idp.admin.actor import ActionError, Actor
 from idp.admin.audited import AuditedActions, transactional
+from idp.i18n import gettext as _
 from idp.records import User
 from idp.security import passwords
 from idp.security.secrets import new_secret
@@ -148,7 +149,7 @@ class CustomerActions(AuditedActions):
     async def set_customer_disabled(self, actor: Actor, user_id: int, disabled: bool) -> None:
         user = await self.store.users.by_id(user_id)
         if user is None:
-            raise ActionError("There is no such customer.")
+            raise ActionError(_("There is no such customer."))
         now = self.clock.now()
         await self.store.users.set_disabled(user_id, disabled, now)
         if disabled:  # signed out everywhere; their refresh and access tokens stop working
@@ -161,7 +162,7 @@ class CustomerActions(AuditedActions):
     async def clear_throttle(self, actor: Actor, user_id: int) -> None:
         user = await self.store.users.by_id(user_id)
         if user is None:
-            raise ActionError("There is no such customer.")
+            raise ActionError(_("There is no such customer."))
         await self.store.throttles.clear(f"account:{user.email}")
         await self.audit(
             "admin.customer.throttle_cleared", actor, supplier_user_id=user.supplier_user_id
@@ -177,7 +178,7 @@ class CustomerDataActions(AuditedActions):
     async def _customer(self, user_id: int) -> User:
         user = await self.store.users.by_id(user_id)
         if user is None or user.email.endswith(ERASED_DOMAIN):
-            raise ActionError("There is no such customer.")
+            raise ActionError(_("There is no such customer."))
         return user
 
     @transactional

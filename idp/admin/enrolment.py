@@ -27,6 +27,8 @@ from idp.admin.accounts import (
 )
 from idp.admin.actor import ActionError, Actor
 from idp.admin.totp import matching_step
+from idp.i18n import N_, current_language, in_language
+from idp.i18n import gettext as _
 from idp.mail import Mailer
 from idp.security import passwords
 from idp.security.secrets import digest
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
     from idp.admin.signin import AdminSignIn, ConsoleSession
 
 MAX_CODE = 16
-DEAD_LINK = "This link has expired or was already used. Ask an owner for a new one."
+DEAD_LINK = N_("This link has expired or was already used. Ask an owner for a new one.")
 
 __all__ = ["AdminEnrolment", "EnrolmentPage", "EnrolmentRefused", "PendingEnrolment", "SentLink"]
 
@@ -75,20 +77,20 @@ class EnrolmentPage:
         return self.purpose == INVITATION
 
 
-async def mail_link(mailer: Mailer, link: EnrolmentLink) -> bool | None:
-    """Mail the link to its admin: None when mail is not set up, else whether the mail server
-    took it (a failure is logged; whoever issued the link has it on screen anyway)."""
+async def mail_link(mailer: Mailer, link: EnrolmentLink, language: str = "en") -> bool | None:
+    """Mail the link to its admin, in `language`: None when mail is not set up, else whether
+    the mail server took it (a failure is logged; whoever issued the link has it on screen)."""
     if not mailer.configured:
         return None
-    mail = mailer.render(
-        link.email,
-        "admin_enrolment",
-        lang="en",  # the console is English
-        invitation=link.purpose == INVITATION,
-        role=link.role,
-        link=link.link,
-        expires=datetime.fromtimestamp(link.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC"),
-    )
+    with in_language(language):
+        mail = mailer.render(
+            link.email,
+            "admin_enrolment",
+            invitation=link.purpose == INVITATION,
+            role=link.role,
+            link=link.link,
+            expires=datetime.fromtimestamp(link.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        )
     return await mailer.send(mail)  # the owner is told whether it went out
 
 
@@ -111,20 +113,20 @@ class AdminEnrolment:
     async def invite(self, actor: Actor, email: str, role: str) -> SentLink:
         """Invite an admin (ActionError when refused); the link is mailed if mail is set up."""
         link = await self.actions.invite_admin(actor, email, role)
-        return SentLink(link, await self._mail(link))
+        # In the inviting owner's language: the invited admin has chosen none yet.
+        return SentLink(link, await mail_link(self.mailer, link, current_language()))
 
     async def reset_totp(self, actor: Actor, admin_id: int, by_admin_id: int | None) -> SentLink:
         """Reset another admin's authenticator (ActionError when refused); the link to enrol a
         new one is mailed to them if mail is set up."""
         link = await self.actions.reset_admin_totp(actor, admin_id, by_admin_id)
-        return SentLink(link, await self._mail(link))
+        found = await self.store.admins.by_id(admin_id)
+        language = (found.language if found else None) or current_language()
+        return SentLink(link, await mail_link(self.mailer, link, language))
 
     async def pending(self) -> list[PendingEnrolment]:
         """Admins who have not enrolled (yet, or again), with their newest link's expiry."""
         return await self.store.admin_enrolments.pending()
-
-    async def _mail(self, link: EnrolmentLink) -> bool | None:
-        return await mail_link(self.mailer, link)
 
     # ---- the link's pages ------------------------------------------------------------------
     async def page(self, token: str) -> EnrolmentPage | None:
@@ -146,11 +148,11 @@ class AdminEnrolment:
         now = self.clock.now()
         found = await self.store.admin_enrolments.live(digest(token), now)
         if found is None:
-            raise EnrolmentRefused(400, DEAD_LINK)
+            raise EnrolmentRefused(400, _(DEAD_LINK))
         password_hash: str | None = None
         if found.purpose == INVITATION:
             if password != confirm:
-                raise EnrolmentRefused(400, "The two passwords are not the same.")
+                raise EnrolmentRefused(400, _("The two passwords are not the same."))
             problem = admin_password_problem(password)
             if problem:
                 raise EnrolmentRefused(400, problem)
@@ -161,7 +163,7 @@ class AdminEnrolment:
             digest(token), now, password_hash, pyotp.random_base32()
         )
         if not chosen:
-            raise EnrolmentRefused(400, DEAD_LINK)
+            raise EnrolmentRefused(400, _(DEAD_LINK))
 
     async def _prove_password(
         self, admin_id: int, email: str, password: str, ip: str, now: int
@@ -176,7 +178,7 @@ class AdminEnrolment:
         check = await self.signin.verify(password, admin.password_hash if admin else None, attempt)
         if not check.ok:
             await self.signin.security_event("admin_enrolment_failed", email, {}, ip)
-            raise EnrolmentRefused(401, "That password is not correct.")
+            raise EnrolmentRefused(401, _("That password is not correct."))
         await self.signin.throttle.succeeded(attempt)
 
     async def confirm(
@@ -187,16 +189,16 @@ class AdminEnrolment:
         now = self.clock.now()
         found = await self.store.admin_enrolments.live(digest(token), now)
         if found is None:
-            raise EnrolmentRefused(400, DEAD_LINK)
+            raise EnrolmentRefused(400, _(DEAD_LINK))
         if found.totp_secret is None:
-            raise EnrolmentRefused(400, "Choose your password first.")
+            raise EnrolmentRefused(400, _("Choose your password first."))
         step = matching_step(found.totp_secret, code[:MAX_CODE], now)
         if step is None:
             raise EnrolmentRefused(
-                400, "That code is not correct. Check the time on your phone and try again."
+                400, _("That code is not correct. Check the time on your phone and try again.")
             )
         try:
             admin = await self.actions.complete_enrolment(token, step, ip)
         except ActionError:
-            raise EnrolmentRefused(400, DEAD_LINK) from None
+            raise EnrolmentRefused(400, _(DEAD_LINK)) from None
         return await self.signin.start_session(admin, ip, previous_cookie)

@@ -17,6 +17,7 @@ from idp.admin.actions import AdminActions
 from idp.admin.actor import Actor
 from idp.admin.totp import matching_step
 from idp.config import Settings
+from idp.i18n import gettext as _
 from idp.mail import Mailer
 from idp.records import Admin
 from idp.security import passwords
@@ -111,10 +112,10 @@ class AdminSignIn:
         step = matching_step(found.totp_secret, code, now) if found else None
         if found is None or not check.ok or step is None:
             await self.security_event("admin_signin_failed", email.lower(), {}, ip)
-            raise SignInRefused(401, "The email, password or code is not correct.")
+            raise SignInRefused(401, _("The email, password or code is not correct."))
         if not await self.store.admins.use_totp_step(found.id, step):
             await self.security_event("admin_totp_reused", email.lower(), {}, ip)
-            raise SignInRefused(401, "That code was used already. Wait for the next one.")
+            raise SignInRefused(401, _("That code was used already. Wait for the next one."))
         await self.throttle.succeeded(attempt)
         return await self.start_session(found, ip, previous_cookie)
 
@@ -150,7 +151,7 @@ class AdminSignIn:
             or not await self.store.admins.use_totp_step(admin.id, step)
         ):
             await self.security_event("admin_totp_reenrol_failed", admin.email, {}, ip)
-            raise SignInRefused(401, "The password or code is not correct.")
+            raise SignInRefused(401, _("The password or code is not correct."))
         await self.throttle.succeeded(attempt)
         return await self.actions.reenrol_totp(
             Actor(f"admin:{admin.email}", ip),
@@ -170,7 +171,11 @@ class AdminSignIn:
                 ip,
                 once_within=THROTTLED_EVENT_WINDOW,
             )
-            raise SignInRefused(429, f"Too many failed attempts. Wait {attempt.wait} seconds.")
+            raise SignInRefused(
+                429,
+                _("Too many failed attempts. Wait %(seconds)s seconds.")
+                % {"seconds": attempt.wait},
+            )
         return attempt
 
     async def verify(

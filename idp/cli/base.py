@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 from idp.admin.actions import ActionError, Actor, AdminActions
 from idp.admin.console import ConsoleQueries
 from idp.config import ConfigError, Settings, load_settings
+from idp.i18n import set_language
 from idp.security import passwords
 from idp.security.clock import SystemClock
 from idp.store import Store
@@ -33,6 +34,7 @@ def settings() -> Settings:
 
 def with_store(fn: Callable[[Store], Awaitable[T]]) -> T:
     async def run() -> T:
+        set_language("en")  # the command speaks English (its messages come from idp/admin)
         store = Store.connect(settings().database_url)
         try:
             return await fn(store)

@@ -227,6 +227,17 @@ class Admins(Repository):
                 )
         return to_record(Admin, row)
 
+    async def set_language(self, admin_id: int, language: str | None) -> Admin | None:
+        """Set the language the admin reads the console in (None: the browser's); the admin as
+        it was, None when there is no such admin."""
+        async with self.begin() as conn:
+            row = (await conn.execute(select(admins).where(admins.c.id == admin_id))).first()
+            if row is not None:
+                await conn.execute(
+                    update(admins).where(admins.c.id == admin_id).values(language=language)
+                )
+        return to_record(Admin, row)
+
     async def end_session(self, id_hash: str) -> None:
         async with self.begin() as conn:
             await conn.execute(delete(admin_sessions).where(admin_sessions.c.id_hash == id_hash))

@@ -422,6 +422,8 @@ admins = Table(
     Column("created_at", Time, nullable=False),
     # The IANA time zone the admin reads the console's times in; NULL: IDP_TIMEZONE.
     Column("timezone", String(64), nullable=True),
+    # The language the admin reads the console in (nl, en, fr, es); NULL: the browser's.
+    Column("language", String(8), nullable=True),
     # active, invited or totp_reset (idp/records.py): only an active admin signs in.
     Column("status", String(16), nullable=False, default="active", server_default="active"),
 )

@@ -16,7 +16,6 @@ from idp.admin.actions import AdminActions
 from idp.admin.console import ConsoleQueries
 from idp.admin.signin import AdminSignIn
 from idp.config import Settings
-from idp.i18n import set_language
 from idp.security.browser import csrf_ok
 from idp.web.admin import (
     admins,
@@ -30,7 +29,7 @@ from idp.web.admin import (
     signin,
     terms,
 )
-from idp.web.admin.pages import ADMIN_COOKIE, Console
+from idp.web.admin.pages import ADMIN_COOKIE, Console, choose_language
 from idp.web.common import forbidden_form, go
 
 OPEN_ENDPOINTS = {"admin.login", "admin.login_submit", *invitation.OPEN}
@@ -57,10 +56,10 @@ def blueprint(
 
     @bp.before_request
     async def gate() -> Response | None:
-        """Every admin request: English pages, a live session (idle timeout), a valid CSRF
-        token."""
-        set_language("en")
+        """Every admin request: a live session (idle timeout), the console's language, a valid
+        CSRF token."""
         g.admin = await sign_in.signed_in_admin(request.cookies.get(ADMIN_COOKIE))
+        choose_language(g.admin)
         if request.method == "POST":
             if request.path == "/admin/terms":
                 request.max_content_length = TERMS_UPLOAD_BYTES

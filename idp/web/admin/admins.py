@@ -8,6 +8,7 @@ from quart import Blueprint, Response, request
 from idp.admin.actions import ActionError
 from idp.admin.enrolment import SentLink
 from idp.admin.signin import SignInRefused
+from idp.i18n import gettext as _
 from idp.records import ADMIN_INVITED
 from idp.web.admin.pages import ADMIN_COOKIE, Console, actor, admin
 from idp.web.admin.qr import qr_data_uri
@@ -78,7 +79,7 @@ def register(bp: Blueprint, console: Console) -> None:
     async def reset_totp(admin_id: int) -> Response:
         form = await request.form
         if form.get("confirm") != "yes":
-            return await admins_page(400, "Tick the box to confirm the reset.")
+            return await admins_page(400, _("Tick the box to confirm the reset."))
         try:
             sent = await enrolment.reset_totp(actor(), admin_id, admin().id)
         except ActionError as exc:
@@ -100,7 +101,7 @@ def register(bp: Blueprint, console: Console) -> None:
     async def remove(admin_id: int) -> Response:
         form = await request.form
         if form.get("confirm") != "yes":
-            return await admins_page(400, "Tick the box to confirm the removal.")
+            return await admins_page(400, _("Tick the box to confirm the removal."))
         try:
             await actions.remove_admin(actor(), admin_id)
         except ActionError as exc:

@@ -11,6 +11,7 @@ from quart import Blueprint, Response, request
 
 from idp.admin.actions import ActionError
 from idp.admin.clients import DEFAULT_AUTH_METHOD, REGISTRABLE_SCOPES
+from idp.i18n import gettext as _
 from idp.vocab import GRANT_TYPES, UriKind
 from idp.web.admin.pages import Console, actor
 from idp.web.common import go
@@ -33,7 +34,7 @@ def register(bp: Blueprint, console: Console) -> None:
     async def client_page(client_id: str, status: int = 200, **extra: Any) -> Response:
         client = await queries.client(client_id)
         if client is None:
-            return await console.error(404, "There is no such client.")
+            return await console.error(404, _("There is no such client."))
         return await console.page(
             "client.html",
             status,
@@ -132,7 +133,7 @@ def register(bp: Blueprint, console: Console) -> None:
         form = await request.form
         disabled = form.get("disabled") == "yes"
         if disabled and form.get("confirm") != "yes":
-            error = "Tick the box to confirm disabling the client; nothing was changed."
+            error = _("Tick the box to confirm disabling the client; nothing was changed.")
             return await client_page(client_id, 400, error=error)
         return await client_action(
             client_id, lambda: actions.set_client_disabled(actor(), client_id, disabled)
@@ -142,7 +143,7 @@ def register(bp: Blueprint, console: Console) -> None:
     @console.requires("owner")
     async def rotate_secret(client_id: str) -> Response:
         if (await request.form).get("confirm") != "yes":
-            error = "Tick the box to confirm the new secret; the old one still works."
+            error = _("Tick the box to confirm the new secret; the old one still works.")
             return await client_page(client_id, 400, error=error)
         try:
             secret = await actions.rotate_secret(actor(), client_id)

@@ -10,6 +10,7 @@ from typing import Any
 from quart import Blueprint, Response, request
 
 from idp.admin.actions import ActionError
+from idp.i18n import gettext as _
 from idp.web.admin.pages import Console, actor
 from idp.web.common import go
 
@@ -28,7 +29,7 @@ def register(bp: Blueprint, console: Console) -> None:
     async def customer_page(user_id: int, status: int = 200, **extra: Any) -> Response:
         found = await queries.customer(user_id)
         if found is None:
-            return await console.error(404, "There is no such customer.")
+            return await console.error(404, _("There is no such customer."))
         return await console.page(
             "customer.html",
             status,
@@ -78,7 +79,7 @@ def register(bp: Blueprint, console: Console) -> None:
         form = await request.form
         disabled = form.get("disabled") == "yes"
         if disabled and form.get("confirm") != "yes":
-            error = "Tick the box to confirm disabling the customer; nothing was changed."
+            error = _("Tick the box to confirm disabling the customer; nothing was changed.")
             return await customer_page(user_id, 400, error=error)
         return await customer_action(
             user_id, lambda: actions.set_customer_disabled(actor(), user_id, disabled)
@@ -110,7 +111,7 @@ def register(bp: Blueprint, console: Console) -> None:
     async def erase_customer(user_id: int) -> Response:
         if (await request.form).get("confirm") != "yes":
             return await customer_page(
-                user_id, 400, error="Tick the box to confirm the erasure; nothing was erased."
+                user_id, 400, error=_("Tick the box to confirm the erasure; nothing was erased.")
             )
         try:
             pseudonym = await actions.erase_customer(actor(), user_id)

@@ -12,7 +12,8 @@ from quart import Blueprint, Response, request
 from quart import session as session_cookie
 
 from idp.admin.accounts import MIN_PASSWORD
-from idp.admin.enrolment import EnrolmentRefused
+from idp.admin.enrolment import DEAD_LINK, EnrolmentRefused
+from idp.i18n import gettext as _
 from idp.web.admin.pages import ADMIN_COOKIE, Console
 from idp.web.admin.qr import qr_data_uri
 from idp.web.admin.signin import signed_in
@@ -30,9 +31,9 @@ def register(bp: Blueprint, console: Console) -> None:
         return await console.page(
             "error.html",
             status,
-            message="This link has expired or was already used. Ask an owner for a new one.",
+            message=_(DEAD_LINK),
             back_url="/admin/login",
-            back_label="Admin sign-in",
+            back_label=_("Admin sign-in"),
         )
 
     async def enrol_page(token: str, status: int = 200, error: str | None = None) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from quart import Blueprint, Response
 
 from idp.admin.actions import ActionError
+from idp.i18n import gettext as _
 from idp.web.admin.pages import Console, actor
 from idp.web.common import go
 
@@ -39,7 +40,7 @@ def register(bp: Blueprint, console: Console) -> None:
     @console.requires("operator")
     async def decide_held_link(held_id: str, decision: str) -> Response:
         if decision not in DECISIONS:
-            return await console.error(404, "No such decision.")
+            return await console.error(404, _("No such decision."))
         try:
             await actions.decide_held_link(actor(), held_id, DECISIONS[decision])
         except ActionError as exc:

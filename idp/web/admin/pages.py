@@ -1,5 +1,5 @@
-"""What every console view shares: its dependencies, the signed-in admin, role checks and the
-page frame (CSRF token, roles, configuration warnings)."""
+"""What every console view shares: its dependencies, the signed-in admin, the console's language,
+role checks and the page frame (CSRF token, roles, configuration warnings)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,25 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from quart import Response, g, request
+from quart import session as session_cookie
 
 from idp.admin.actions import Actor, AdminActions, role_allows
 from idp.admin.console import ConsoleQueries
 from idp.admin.signin import AdminSignIn
 from idp.admin.timezones import zone_of
 from idp.config import Settings
+from idp.i18n import LANGUAGE_NAMES, N_, pick_language, set_language
+from idp.i18n import gettext as _
 from idp.records import Admin
 from idp.security.browser import csrf_token
 from idp.vocab import ADMIN_ROLES
 from idp.web.common import client_ip, page
 
 ADMIN_COOKIE = "idp_admin"
+# In the signed session cookie: the language chosen on the sign-in page (its switcher).
+CHOSEN_LANGUAGE = "admin_language"
+# The roles as the console names them; the values (ADMIN_ROLES) stay as they are in forms.
+ROLE_LABELS = {"viewer": N_("viewer"), "operator": N_("operator"), "owner": N_("owner")}
 F = TypeVar("F", bound=Callable[..., Awaitable[Response]])
 
 
@@ -34,6 +41,32 @@ def actor() -> Actor:
     return Actor(f"admin:{admin().email}", client_ip())
 
 
+def choose_language(signed_in: Admin | None) -> None:
+    """The console's language for this request: the admin's own preference, else the one
+    chosen with the sign-in page's switcher (?language=, kept in this browser), else the
+    browser's Accept-Language among nl, en, fr and es, else nl."""
+    asked = request.args.get("language")
+    if asked in LANGUAGE_NAMES and session_cookie.get(CHOSEN_LANGUAGE) != asked:
+        session_cookie[CHOSEN_LANGUAGE] = asked
+    set_language(
+        pick_language(
+            signed_in.language if signed_in else None,
+            asked if asked in LANGUAGE_NAMES else None,
+            session_cookie.get(CHOSEN_LANGUAGE),
+            request.headers.get("Accept-Language"),
+        )
+    )
+
+
+def forget_chosen_language() -> None:
+    """The admin chose in their preferences: the sign-in page's choice no longer counts."""
+    session_cookie.pop(CHOSEN_LANGUAGE, None)
+
+
+def role_label(role: str) -> str:
+    return _(ROLE_LABELS.get(role, role))
+
+
 @dataclass(frozen=True)
 class Console:
     """The console's dependencies: changes, reads, sign-in, and the settings it shows."""
@@ -44,8 +77,9 @@ class Console:
     settings: Settings
 
     async def page(self, template: str, status: int = 200, **context: Any) -> Response:
-        """An admin page (English), with the warnings every signed-in admin should see, its
-        times in the admin's zone (the `when` filter, web/admin/preferences.py)."""
+        """An admin page in the console's language (choose_language), with the warnings every
+        signed-in admin should see, its times in the admin's zone (the `when` filter,
+        web/admin/preferences.py)."""
         template = template if template == "error.html" else f"admin/{template}"
         signed_in = g.get("admin")
         warnings = await self.queries.configuration_warnings() if signed_in else []
@@ -55,6 +89,8 @@ class Console:
             admin=signed_in,
             csrf_token=csrf_token(),
             roles=ADMIN_ROLES,
+            role_label=role_label,
+            languages=LANGUAGE_NAMES,
             config_warnings=warnings,
             zone=zone_of(signed_in.timezone if signed_in else None, self.settings.zone),
             **context,
@@ -62,7 +98,7 @@ class Console:
 
     async def error(self, status: int, message: str) -> Response:
         return await self.page(
-            "error.html", status, message=message, back_url="/admin", back_label="Console"
+            "error.html", status, message=message, back_url="/admin", back_label=_("Console")
         )
 
     def requires(self, role: str) -> Callable[[F], F]:
@@ -75,7 +111,8 @@ class Console:
                     await self.actions.audit(
                         "admin.forbidden", actor(), path=request.path, needed=role
                     )
-                    return await self.error(403, f"This needs the {role} role.")
+                    needs = _("This needs the %(role)s role.") % {"role": role_label(role)}
+                    return await self.error(403, needs)
                 return await view(*args, **kwargs)
 
             return guarded  # type: ignore[return-value]

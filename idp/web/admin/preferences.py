@@ -1,5 +1,5 @@
-"""The admin's own console preferences: the time zone the console's times are shown in; and the
-`when` filter that shows them so."""
+"""The admin's own console preferences: the time zone the console's times are shown in and the
+language it speaks; and the `when` filter that shows the times so."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from quart import Blueprint, Response, request
 
 from idp.admin.actions import ActionError
 from idp.admin.timezones import local_time, readable, zone_names
-from idp.web.admin.pages import Console, actor, admin
+from idp.web.admin.pages import Console, actor, admin, forget_chosen_language
 from idp.web.common import go
 
 
@@ -44,6 +44,7 @@ def register(bp: Blueprint, console: Console) -> None:
             status,
             zones=zone_names(),
             chosen=admin().timezone or "",
+            chosen_language=admin().language or "",
             default_zone=console.settings.timezone,
             now=console.actions.clock.now(),
             **extra,
@@ -55,9 +56,15 @@ def register(bp: Blueprint, console: Console) -> None:
 
     @bp.post("/preferences")
     async def save_preferences() -> Response:
-        timezone = (await request.form).get("timezone", "")[:128]
+        form = await request.form
+        timezone = form.get("timezone", "")[:128]
+        language = form.get("language")  # None (a form without it): left as it is
         try:
-            await console.actions.set_admin_timezone(actor(), admin().id, timezone)
+            await console.actions.set_admin_preferences(
+                actor(), admin().id, timezone, None if language is None else language[:16]
+            )
         except ActionError as exc:
             return await preferences_page(400, error=str(exc))
+        if language is not None:
+            forget_chosen_language()
         return go("/admin/preferences")

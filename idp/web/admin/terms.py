@@ -10,6 +10,7 @@ from markdown_it import MarkdownIt
 from quart import Blueprint, Response, request
 
 from idp.admin.actions import ActionError
+from idp.i18n import gettext as _
 from idp.web.admin.pages import Console, actor
 from idp.web.common import go
 
@@ -46,7 +47,7 @@ def register(bp: Blueprint, console: Console) -> None:
             try:
                 body = files["file"].read().decode("utf-8")
             except UnicodeDecodeError:
-                return await terms_page(400, error="The file is not UTF-8 text.")
+                return await terms_page(400, error=_("The file is not UTF-8 text."))
         try:
             await actions.upload_terms(
                 actor(), form.get("version", "").strip(), form.get("language", ""), body
@@ -59,7 +60,7 @@ def register(bp: Blueprint, console: Console) -> None:
     async def preview_terms(version: str, language: str) -> Response:
         text = await queries.terms_text(version, language)
         if text is None:
-            return await console.error(404, "There is no such text.")
+            return await console.error(404, _("There is no such text."))
         html = markdown.render(text.body_md)
         return await console.page("terms_preview.html", text=text, html=html)
 
