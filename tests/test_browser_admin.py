@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 import pyotp
 import pytest
-from playwright.async_api import Browser
+from playwright.async_api import Browser, Page
 
 from idp.admin.actions import Actor, AdminActions
 from idp.config import Settings
@@ -50,6 +50,16 @@ async def stack(tmp_path: Path) -> AsyncIterator[tuple[Stack, str]]:
     finally:
         stack.stop()
         print(stack.logs())
+
+
+async def sign_in_owner(page: Page, stack: Stack, secret: str) -> None:
+    """The owner signs in to the console on `page` (whose browser asks for English)."""
+    await page.goto(stack.idp.url + "/admin/login")
+    await page.fill("#email", OWNER)
+    await page.fill("#password", OWNER_PASSWORD)
+    await page.fill("#code", pyotp.TOTP(secret).now())
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(stack.idp.url + "/admin")
 
 
 def authorize_url(stack: Stack, redirect_uri: str) -> str:
@@ -118,12 +128,7 @@ async def test_owner_invites_an_admin_who_enrols_from_the_qr_page_then_changes_a
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     owner = await browser.new_context()
     page = await owner.new_page()
-    await page.goto(stack_.idp.url + "/admin/login")
-    await page.fill("#email", OWNER)
-    await page.fill("#password", OWNER_PASSWORD)
-    await page.fill("#code", pyotp.TOTP(secret).now())
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(stack_.idp.url + "/admin")
+    await sign_in_owner(page, stack_, secret)
 
     await page.goto(stack_.idp.url + "/admin/admins")
     await page.fill("input[name=email]", "operator@supplier.example")

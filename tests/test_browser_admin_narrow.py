@@ -3,12 +3,11 @@ page itself does not. Screenshots in test-artifacts/admin/."""
 
 from __future__ import annotations
 
-import pyotp
 import pytest
 from playwright.async_api import Browser
 
 from tests.e2e import Stack
-from tests.test_browser_admin import ARTIFACTS, OWNER, OWNER_PASSWORD, stack  # noqa: F401
+from tests.test_browser_admin import ARTIFACTS, sign_in_owner, stack  # noqa: F401
 from tests.test_browser_flow1 import browser  # noqa: F401 - the shared Chromium fixture
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -29,12 +28,7 @@ async def test_console_tables_scroll_inside_the_page_at_390_px(
     stack_, secret = stack
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page = await browser.new_page(viewport={"width": 390, "height": 844})
-    await page.goto(stack_.idp.url + "/admin/login")
-    await page.fill("#email", OWNER)
-    await page.fill("#password", OWNER_PASSWORD)
-    await page.fill("#code", pyotp.TOTP(secret).now())
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(stack_.idp.url + "/admin")
+    await sign_in_owner(page, stack_, secret)
 
     await page.goto(stack_.idp.url + "/admin/audit")
     measured = await page.evaluate(OVERFLOW)
