@@ -22,6 +22,7 @@ import httpx
 
 from idp.config import Settings
 from idp.metrics import metrics
+from idp.security.tls import tls_context
 
 log = logging.getLogger("idp.nox")
 
@@ -98,6 +99,7 @@ class NoxLinkClient:
             timeout=httpx.Timeout(settings.nox_timeout_seconds),
             follow_redirects=False,
             transport=transport,
+            verify=tls_context(),
         )
 
     async def close(self) -> None:
@@ -230,6 +232,7 @@ class NoxDataClient:
             timeout=httpx.Timeout(settings.nox_timeout_seconds),
             follow_redirects=False,
             transport=transport,
+            verify=tls_context(),
         )
 
     @property

@@ -21,6 +21,7 @@ from idp.config import Settings
 from idp.metrics import metrics
 from idp.records import Handoff
 from idp.security.clock import Clock
+from idp.security.tls import tls_context
 from idp.store.outbox import Outbox
 
 log = logging.getLogger("idp.handoff")
@@ -79,7 +80,9 @@ class HandoffDelivery:
         self.outbox = outbox
         self.clock = clock
         self.http = httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.handoff_timeout_seconds), follow_redirects=False
+            timeout=httpx.Timeout(settings.handoff_timeout_seconds),
+            follow_redirects=False,
+            verify=tls_context(),
         )
 
     async def close(self) -> None:

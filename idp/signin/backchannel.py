@@ -16,6 +16,7 @@ import httpx
 from idp.oauth.facade import OAuth
 from idp.records import User
 from idp.security.clock import Clock
+from idp.security.tls import tls_context
 from idp.store.clients import Clients
 from idp.store.grants import Grants
 
@@ -52,7 +53,9 @@ class BackchannelLogout:
             task.add_done_callback(self._sending.discard)
 
     async def _deliver(self, uri: str, token: str) -> None:
-        async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False) as http:
+        async with httpx.AsyncClient(
+            timeout=TIMEOUT, follow_redirects=False, verify=tls_context()
+        ) as http:
             for delay in (0.0, *self.delays):
                 await asyncio.sleep(delay)
                 try:
