@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import html
+import json
 import os
 import re
 import secrets
 import shutil
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +28,7 @@ from quart.testing import QuartClient
 from idp.app import create_app
 from idp.config import Settings
 from idp.i18n import in_language
+from idp.oauth.keys import generate_key
 from idp.security import passwords
 from idp.security.clock import FrozenClock
 from idp.security.secrets import digest
@@ -48,19 +52,30 @@ TERMS_EN = "# Terms\n\nYou agree to **everything**."
 POSTGRES_URL = os.environ.get("IDP_TEST_POSTGRES_URL")
 
 
+# Every test's database starts with this ID token signing key, made long ago (so it signs): the
+# app would otherwise make an RSA key for each test as it starts.
+SIGNING_KID, SIGNING_JWK = generate_key("RS256")
+INSERT_SIGNING_KEY = "INSERT INTO signing_keys (kid, alg, private_jwk, created_at) VALUES "
+
+
 @pytest.fixture(scope="session")
 def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One migrated database per test session; each test gets a copy of it (or, on
-    PostgreSQL, the same database emptied)."""
+    """One migrated database, with its signing key, per test session; each test gets a copy of
+    it (or, on PostgreSQL, the same database emptied and given the key again)."""
     if POSTGRES_URL:
         upgrade(POSTGRES_URL)
     path = tmp_path_factory.mktemp("template") / "idp.sqlite3"
     upgrade(f"sqlite+aiosqlite:///{path}")
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.execute(
+            INSERT_SIGNING_KEY + "(?, 'RS256', ?, 0)", (SIGNING_KID, json.dumps(SIGNING_JWK))
+        )
     return path
 
 
 def empty_postgres(url: str) -> None:
-    """Empty every table (in a thread of its own: a test's event loop may be running)."""
+    """Empty every table but for the signing key (in a thread of its own: a test's event loop
+    may be running)."""
     import asyncpg
 
     from idp.store.tables import metadata
@@ -70,7 +85,13 @@ def empty_postgres(url: str) -> None:
     async def truncate() -> None:
         conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
         try:
-            await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+            async with conn.transaction():
+                await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+                await conn.execute(
+                    INSERT_SIGNING_KEY + "($1, 'RS256', $2, 0)",
+                    SIGNING_KID,
+                    json.dumps(SIGNING_JWK),
+                )
         finally:
             await conn.close()
 
