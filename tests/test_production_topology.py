@@ -571,13 +571,28 @@ async def test_an_instance_killed_mid_flow_loses_nothing(topology: Topology) -> 
     try:
         login = await customer.start_at_nox(topology.sandbox.url)
         session_id = interaction_id(login)
-        # nginx takes turns: after an answer from b, the next request goes to a.
+
+        # nginx takes turns: after an answer from b, the next request goes to a. nginx writes
+        # a request's log line after the answer has gone out, so wait for each line to appear.
+        async def healthz_answered_by() -> str:
+            def healthz() -> list[dict[str, str]]:
+                return [r for r in topology.access() if r["request"].startswith("GET /healthz")]
+
+            before = len(healthz())
+            await http.get(topology.issuer + "/healthz")
+
+            async def logged() -> bool:
+                return len(healthz()) > before
+
+            assert await eventually(logged, timeout=5)
+            return healthz()[-1]["upstream"]
+
         async with httpx.AsyncClient(verify=topology.tls()) as http:
-            for _ in range(3):
-                if topology.access()[-1]["upstream"] == topology.upstream(b):
+            for _ in range(2):
+                if await healthz_answered_by() == topology.upstream(b):
                     break
-                await http.get(topology.issuer + "/healthz")
-        assert topology.access()[-1]["upstream"] == topology.upstream(b)
+            else:
+                raise AssertionError("nginx did not pass a /healthz to b")
 
         # Instance a hangs, then dies, while the customer's sign-in is on its way to it.
         a.signal_all(signal.SIGSTOP)
@@ -588,7 +603,12 @@ async def test_an_instance_killed_mid_flow_loses_nothing(topology: Topology) -> 
         a.kill()
         lost = await submitted
         assert lost.status_code == 502  # nginx does not resend a POST that reached an instance
-        [row] = [r for r in topology.access() if "/login" in r["request"] and r["status"] == "502"]
+
+        async def lost_rows() -> list[dict[str, str]]:
+            rows = topology.access()
+            return [r for r in rows if "/login" in r["request"] and r["status"] == "502"]
+
+        [row] = await eventually(lost_rows, timeout=5)
         assert row["upstream"] == topology.upstream(a)
 
         # The customer submits again; nginx finds a down and passes it to b, and the flow that
