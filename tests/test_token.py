@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
 
 from tests.conftest import (
@@ -398,3 +401,41 @@ async def test_a_stolen_code_without_its_verifier_changes_nothing(flow: Flow, st
     access = (await rightful.get_json())["access_token"]
     userinfo = await flow.client.get("/userinfo", headers={"Authorization": f"Bearer {access}"})
     assert userinfo.status_code == 200
+
+
+async def test_parallel_rotations_of_one_refresh_token_never_deadlock(store, clock) -> None:
+    """Found by CI on PostgreSQL: a rotation that lost the race still locked the token's row
+    (the losing UPDATE waits for the winner, then locks the row it re-checks), then waited for
+    the family's row, which a third request revoking the family held while it waited for that
+    token row: a deadlock, and a 500. The family row is now taken first by every request."""
+    from idp.security.secrets import digest
+
+    for round_ in range(12):
+        family, refresh = f"family-{round_}", f"refresh-{round_}"
+        assert await store.grants.add_token(
+            client_id="nox",
+            user_id=None,
+            scope="openid",
+            access_token_hash=digest(f"access-{round_}"),
+            refresh_token_hash=digest(refresh),
+            issued_at=clock.now(),
+            expires_at=clock.now() + 3600,
+            refresh_seconds=3600,
+            refresh_absolute_seconds=7200,
+            family_id=family,
+            new_family=True,
+            code_id=None,
+            auth_time=None,
+        )
+
+        async def use(after: float, presented: str = digest(refresh)) -> Any:
+            await asyncio.sleep(after)
+            return await store.grants.use_refresh_token(presented, "nox", clock.now(), 7200)
+
+        # Some start together (they wait for the winner), some a moment later (they find the
+        # token rotated already and revoke the family at once).
+        uses = await asyncio.gather(*(use(0.001 * (i % 4)) for i in range(8)))
+        assert all(use.token is not None for use in uses)
+        won = [u for u in uses if not u.reused and u.token and u.token.revoked_at is None]
+        assert len(won) == 1, round_
+        assert any(use.reused for use in uses)  # the first loser, at least, saw it rotated

@@ -337,6 +337,13 @@ def _use_refresh_token(
     ).first()
     if row is None:
         return RefreshUse(None)
+    # Rows are locked family first, then its tokens, as every revocation does (PostgreSQL; one
+    # writer at a time on SQLite). A losing rotation below locks the token row even though it
+    # changes nothing; were the family not held first, a third request that revokes the family
+    # (family row, then this token) would wait for it while it waits for the family: deadlock.
+    conn.execute(
+        select(token_families.c.id).where(token_families.c.id == row.family_id).with_for_update()
+    )
     claimed = conn.execute(
         update(tokens)
         .where(
