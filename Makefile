@@ -60,20 +60,15 @@ tests/rp/node_modules/.package-lock.json: tests/rp/package-lock.json
 tests/axe/node_modules/.package-lock.json: tests/axe/package-lock.json
 	cd tests/axe && npm ci --no-audit --no-fund --loglevel=error
 
-# The whole suite on the embedded SQLite; the end-to-end tests again with `idp serve` on
-# Hypercorn (the default server is Granian; Hypercorn stays supported; the browser tests, which
-# test pages rather than the server, run once) and, where IDP_TEST_POSTGRES_URL names a
-# PostgreSQL database (.ci/run starts one), on that database; then every in-process test again
-# on PostgreSQL through asyncpg. The production topology test (nginx over two instances, on the
-# database IDP_TEST_TOPOLOGY_POSTGRES_URL names) runs once, on the default server.
+# The suite's passes (tests/passes.py): on SQLite; the end-to-end tests again with `idp serve` on
+# Hypercorn (the default server is Granian), on the PostgreSQL database IDP_TEST_E2E_POSTGRES_URL
+# names; the in-process tests again on IDP_TEST_POSTGRES_URL's. The production topology test
+# (nginx over two instances, on IDP_TEST_TOPOLOGY_POSTGRES_URL's database) runs once. .ci/run
+# starts PostgreSQL and names the three databases. Three passes run at once, each logging to
+# var/test-logs/; PYTEST_ARGS go to every pytest run, e.g. PYTEST_ARGS="-x".
+PYTEST_ARGS ?=
 pytest: $(DEV_STAMP) tests/rp/node_modules/.package-lock.json tests/axe/node_modules/.package-lock.json
-	env -u IDP_TEST_POSTGRES_URL $(BIN)/python -m pytest
-	@echo "== the end-to-end tests again on Hypercorn (and PostgreSQL, if named; the browser ones ran on Granian) =="
-	env -u IDP_TEST_TOPOLOGY_POSTGRES_URL IDP_TEST_SERVER=hypercorn $(BIN)/python -m pytest -q -m "e2e and not browser"
-	@if [ -n "$$IDP_TEST_POSTGRES_URL" ]; then \
-		echo "== again on PostgreSQL (in-process tests) =="; \
-		$(BIN)/python -m pytest -q -m "not e2e"; \
-	fi
+	$(BIN)/python tests/passes.py $(PYTEST_ARGS)
 
 # wrk drives the load; oidc-provider (bench/peer, pinned by its package-lock.json) is the peer.
 # BENCH_ARGS passes flags to bench/compare.py, e.g. BENCH_ARGS="--rounds 5 --server hypercorn".
