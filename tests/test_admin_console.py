@@ -120,6 +120,10 @@ def test_a_line_for_every_client_change_and_a_missing_detail() -> None:
         "changed role of a@b from ? to ?"
     )
     assert audit_line("unknown", {}) == ""
+    # `idp keys rotate` publishes the key; it signs only once every instance can have read it.
+    assert audit_line("admin.keys.rotated", {"kid": "k1", "alg": "RS256"}) == (
+        "published a new RS256 signing key (k1), which signs minutes later"
+    )
 
 
 # ---- the outbox's next retry ----------------------------------------------------------------
