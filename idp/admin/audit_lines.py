@@ -127,7 +127,9 @@ LINES: dict[str, Callable[[Detail], str]] = {
     "admin.post_logout_redirect_uri.removed": said(
         N_("removed post-logout redirect URI %(uri)s from client %(client_id)s")
     ),
-    "admin.keys.rotated": said(N_("published a new %(alg)s signing key (%(kid)s), which signs minutes later")),
+    "admin.keys.rotated": said(
+        N_("published a new %(alg)s signing key (%(kid)s), which signs minutes later")
+    ),
     # customers
     "admin.customer.added": said(N_("added customer %(supplier_user_id)s")),
     "admin.customer.imported": said(
