@@ -37,12 +37,12 @@ class Pass:
     name: str
     marks: str
     env: dict[str, str | None] = field(default_factory=dict)  # None: unset
-    log: Path = field(init=False)
     code: int | None = field(default=None, init=False)
     seconds: float = field(default=0.0, init=False)
 
-    def __post_init__(self) -> None:
-        self.log = LOGS / f"{self.name}.log"
+    @property
+    def log(self) -> Path:
+        return LOGS / f"{self.name}.log"
 
     def run(self, extra: list[str], tmp: Path) -> None:
         env = dict(os.environ)
@@ -73,9 +73,11 @@ def passes() -> list[Pass]:
     ]
     if os.environ.get("IDP_TEST_POSTGRES_URL"):  # 10 minutes of 3 at once here, 6.5 alone
         found.insert(0, Pass("postgres", "not e2e", {"IDP_TEST_TOPOLOGY_POSTGRES_URL": None}))
-    hypercorn: dict[str, str | None] = {"IDP_TEST_SERVER": "hypercorn"}
-    hypercorn |= {"IDP_TEST_TOPOLOGY_POSTGRES_URL": None}
-    hypercorn["IDP_TEST_POSTGRES_URL"] = os.environ.get("IDP_TEST_E2E_POSTGRES_URL")
+    hypercorn: dict[str, str | None] = {
+        "IDP_TEST_SERVER": "hypercorn",
+        "IDP_TEST_TOPOLOGY_POSTGRES_URL": None,
+        "IDP_TEST_POSTGRES_URL": os.environ.get("IDP_TEST_E2E_POSTGRES_URL"),
+    }
     found.append(Pass("hypercorn-e2e", "e2e and not browser", hypercorn))
     return found
 
