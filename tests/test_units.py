@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.engine import Connection
 
 from idp.store import Store, units
@@ -149,3 +149,34 @@ async def test_the_writer_waits_for_a_write_lock_held_elsewhere(
     assert await unit == "u-after"
     assert len(polls) > 20 and set(polls) == {units.LOCK_POLL_SECONDS}
     assert await keys(store) == {"u-held", "u-after"}
+
+
+async def test_prepared_statements_run_in_the_units_transaction(store: Store) -> None:
+    """units.Prepared runs on the unit's connection, so its writes commit or roll back with the
+    unit's Core statements; scalar() of no row is None. On SQLite and PostgreSQL alike."""
+    put_kv = units.Prepared(insert(kv).values(key=bindparam("key"), value=bindparam("value")))
+    value_of = units.Prepared(select(kv.c.value).where(kv.c.key == bindparam("key")))
+
+    def both(conn: Connection) -> object:
+        put_kv.run(conn, {"key": "u-prepared", "value": "p"})
+        conn.execute(insert(kv).values(key="u-core", value="c"))
+        return value_of.scalar(conn, {"key": "u-prepared"}), value_of.scalar(conn, {"key": "x"})
+
+    def then_fail(conn: Connection) -> None:
+        put_kv.run(conn, {"key": "u-lost", "value": "p"})
+        raise LookupError("u-lost")
+
+    assert await store.units.run(both) == ("p", None)  # type: ignore[arg-type]
+    with pytest.raises(LookupError):
+        await store.units.run(then_fail)  # type: ignore[arg-type]
+    assert await keys(store) == {"u-prepared", "u-core"}
+
+
+def test_prepared_refuses_a_statement_whose_parameters_need_converting() -> None:
+    from sqlalchemy import Column, DateTime, MetaData, Table
+    from sqlalchemy.dialects import sqlite
+
+    stamped = Table("stamped", MetaData(), Column("at", DateTime))
+    prepared = units.Prepared(insert(stamped).values(at=bindparam("at")))
+    with pytest.raises(TypeError, match="needs converting"):
+        prepared._compile(sqlite.dialect())

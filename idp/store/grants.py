@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from idp.records import AuthorizationCode, ClientChanged, CodeConsumption, RefreshUse, Token
 from idp.store.base import Repository, to_record
 from idp.store.tables import authorization_codes, clients, handoffs, token_families, tokens
-from idp.store.units import Units
+from idp.store.units import Prepared, Units
 from idp.vocab import HANDOFF_PENDING as PENDING
 
 
@@ -208,18 +208,37 @@ class Grants(Repository):
 
 
 # ---- the units of work -----------------------------------------------------------------------
-# The token endpoint's statements, built once: SQLAlchemy then finds their compiled form by the
-# object's memoized cache key instead of building and hashing a new statement each time.
-CLIENT_VERSION = select(clients.c.version).where(clients.c.client_id == bindparam("client_id"))
-INSERT_FAMILY = insert(token_families)
-INSERT_TOKEN = insert(tokens)
+# The statements every token runs, compiled once and run on the DB-API cursor (units.Prepared).
+FAMILY_COLUMNS = ("id", "client_id", "code_id", "created_at", "last_issued_at")
+TOKEN_COLUMNS = (
+    "client_id",
+    "user_id",
+    "scope",
+    "access_token_hash",
+    "refresh_token_hash",
+    "issued_at",
+    "expires_at",
+    "refresh_expires_at",
+    "family_id",
+    "code_id",
+    "auth_time",
+)
+CLIENT_VERSION = Prepared(
+    select(clients.c.version).where(clients.c.client_id == bindparam("client_id"))
+)
+INSERT_FAMILY = Prepared(
+    insert(token_families).values({name: bindparam(name) for name in FAMILY_COLUMNS}).inline()
+)
+INSERT_TOKEN = Prepared(
+    insert(tokens).values({name: bindparam(name) for name in TOKEN_COLUMNS}).inline()
+)
 
 
 def _confirm_client(conn: Connection, client_id: str, version: int | None) -> None:
     """Raise ClientChanged when the client is no longer at `version` (None: confirmed already)."""
     if version is None:
         return
-    found = conn.scalar(CLIENT_VERSION, {"client_id": client_id})
+    found = CLIENT_VERSION.scalar(conn, {"client_id": client_id})
     if found is None or int(found) != version:
         raise ClientChanged(client_id)
 
@@ -285,8 +304,8 @@ def _add_token(
             )
             if claimed.rowcount != 1:
                 return False
-        conn.execute(
-            INSERT_FAMILY,
+        INSERT_FAMILY.run(
+            conn,
             dict(
                 id=family_id,
                 client_id=row["client_id"],
@@ -317,7 +336,7 @@ def _add_token(
                 issued_at + refresh_seconds, family_started + refresh_absolute_seconds
             )
         )
-    conn.execute(INSERT_TOKEN, row)
+    INSERT_TOKEN.run(conn, row)
     return True
 
 

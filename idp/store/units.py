@@ -18,15 +18,17 @@ import fcntl
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, Dialect, Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from idp.store.db import sqlite_pragmas
 
@@ -230,3 +232,56 @@ def begin_immediate(conn: Connection) -> None:
             if "locked" not in str(error) or time.monotonic() > deadline:
                 raise
             time.sleep(LOCK_POLL_SECONDS)
+
+
+class Prepared:
+    """A Core statement compiled once per dialect and run on its connection's DB-API cursor,
+    inside the unit's transaction. For the statements every token runs: SQLAlchemy's execution
+    path (execution context, result object, events) cost more than SQLite's own work. Measured
+    on token load with 2 workers: the three statements of a client_credentials token this way
+    took the endpoint from about 2800 to about 4500 requests a second.
+
+    Only for statements whose parameters need no conversion by SQLAlchemy (integers, strings,
+    None): compiling one that does raises TypeError."""
+
+    def __init__(self, statement: ClauseElement) -> None:
+        self.statement = statement
+        self._compiled: dict[tuple[str, str], tuple[str, tuple[str, ...], bool]] = {}
+
+    def execute(self, conn: Connection, params: Mapping[str, Any]) -> Any:
+        """The DB-API cursor, executed; the caller closes it (or lets it go)."""
+        sql, names, positional = self._compile(conn.dialect)
+        cursor = conn.connection.cursor()
+        if positional:
+            cursor.execute(sql, tuple(params[name] for name in names))
+        else:
+            cursor.execute(sql, {name: params[name] for name in names})
+        return cursor
+
+    def scalar(self, conn: Connection, params: Mapping[str, Any]) -> Any:
+        """The first column of the first row, or None when there is none."""
+        cursor = self.execute(conn, params)
+        try:
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        return None if row is None else row[0]
+
+    def run(self, conn: Connection, params: Mapping[str, Any]) -> None:
+        self.execute(conn, params).close()
+
+    def _compile(self, dialect: Dialect) -> tuple[str, tuple[str, ...], bool]:
+        key = (dialect.name, dialect.driver)
+        found = self._compiled.get(key)
+        if found is None:
+            compiled = self.statement.compile(dialect=dialect)
+            assert isinstance(compiled, SQLCompiler)
+            for bind in compiled.binds.values():
+                if bind.type.dialect_impl(dialect).bind_processor(dialect) is not None:
+                    raise TypeError(f"{bind.key} needs converting; run this statement with Core")
+            names = (
+                tuple(compiled.positiontup or ()) if dialect.positional else tuple(compiled.params)
+            )
+            found = (compiled.string, names, dialect.positional)
+            self._compiled[key] = found
+        return found
