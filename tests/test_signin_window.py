@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from idp.config import Settings
+from idp.oauth.clients import ClientCache
 from idp.records import AuthSession
 from idp.security.clock import FrozenClock
 from idp.signin.decisions import Ended, Refused
@@ -34,7 +35,9 @@ async def store(settings: Settings) -> AsyncIterator[Store]:
 
 @pytest.fixture
 def window(store: Store, clock: FrozenClock) -> Window:
-    return Window(store.auth_sessions, clock, 900, ClientResponses(store.clients, ISSUER))
+    return Window(
+        store.auth_sessions, clock, 900, ClientResponses(ClientCache(store.clients), ISSUER)
+    )
 
 
 async def opened(store: Store, window: Window, clock: FrozenClock) -> AuthSession:

@@ -106,6 +106,8 @@ class OAuth:
     def __init__(self, server: Server, keys: KeyCache) -> None:
         self.server = server
         self.keys = keys
+        # The clients as stored now, through this process's cache (a version check a read).
+        self.clients = server.clients
         self.authorize_url = server.settings.url("/authorize")
         self._documents: tuple[tuple[tuple[str, str], ...], PublicDocuments] | None = None
 

@@ -72,10 +72,12 @@ class SignIn:
         events: SecurityLog,
         mailer: Mailer,
     ) -> SignIn:
-        responses = ClientResponses(store.clients, settings.issuer)
+        # The sign-in steps read clients through the protocol's cache: one version check a read,
+        # as the token endpoint's, instead of the client's row and both URI lists each time.
+        responses = ClientResponses(oauth.clients, settings.issuer)
         window = Window(store.auth_sessions, clock, settings.auth_session_seconds, responses)
         terms = TermsAcceptance(store.terms)
-        backchannel = BackchannelLogout(oauth, store.grants, store.clients, clock)
+        backchannel = BackchannelLogout(oauth, store.grants, oauth.clients, clock)
         customers = Customers(
             store.users,
             store.login_sessions,
@@ -88,7 +90,7 @@ class SignIn:
         )
         steps = Steps(
             store.auth_sessions,
-            store.clients,
+            oauth.clients,
             store.users,
             window,
             terms,

@@ -13,11 +13,11 @@ import logging
 
 import httpx
 
+from idp.oauth.clients import ClientCache
 from idp.oauth.facade import OAuth
 from idp.records import User
 from idp.security.clock import Clock
 from idp.security.tls import tls_context
-from idp.store.clients import Clients
 from idp.store.grants import Grants
 
 log = logging.getLogger("idp")
@@ -30,7 +30,7 @@ class BackchannelLogout:
         self,
         oauth: OAuth,
         grants: Grants,
-        clients: Clients,
+        clients: ClientCache,
         clock: Clock,
         delays: tuple[float, ...] = RETRY_DELAYS,
     ) -> None:

@@ -6,10 +6,10 @@ from urllib.parse import parse_qsl
 
 from authlib.common.urls import add_params_to_uri
 
+from idp.oauth.clients import ClientCache
 from idp.oauth.redirect_uris import is_registered
 from idp.records import AuthSession, Client
 from idp.signin.decisions import ToClient
-from idp.store.clients import Clients
 
 
 def uses_form_post(auth: AuthSession, client: Client | None) -> bool:
@@ -21,7 +21,7 @@ def uses_form_post(auth: AuthSession, client: Client | None) -> bool:
 
 
 class ClientResponses:
-    def __init__(self, clients: Clients, issuer: str) -> None:
+    def __init__(self, clients: ClientCache, issuer: str) -> None:
         self.clients = clients
         self.issuer = issuer
 

@@ -12,6 +12,7 @@ import logging
 from urllib.parse import parse_qsl
 
 from idp.nox.handoff import HandoffDelivery
+from idp.oauth.clients import ClientCache
 from idp.oauth.facade import OAuth, RefusedAuthorization
 from idp.oauth.models import Subject
 from idp.oauth.requests import CodeSession
@@ -21,7 +22,6 @@ from idp.signin.decisions import Decision, Ended, InvalidRequest, ShowTerms, Ste
 from idp.signin.responses import ClientResponses
 from idp.signin.terms import TermsAcceptance, TermsToAccept, TermsUnavailable
 from idp.signin.window import Window, already_ended
-from idp.store.clients import Clients
 from idp.store.sessions import AuthSessions
 from idp.store.users import Users
 from idp.vocab import AUTH_COMPLETED, AUTH_DENIED, AUTH_PENDING
@@ -57,7 +57,7 @@ class Steps:
     def __init__(
         self,
         sessions: AuthSessions,
-        clients: Clients,
+        clients: ClientCache,
         users: Users,
         window: Window,
         terms: TermsAcceptance,
