@@ -44,7 +44,7 @@ class Store:
         self.terms = Terms(engine, conn)
         self.keys = SigningKeys(engine, conn)
         self.settings = ServiceSettings(engine, conn)
-        self.throttles = Throttles(engine, conn)
+        self.throttles = Throttles(engine, conn, self.units)
         self.events = SecurityEvents(engine, conn)
         self.outbox = Outbox(engine, conn)
         self.links = Links(engine, conn)
