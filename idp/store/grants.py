@@ -8,12 +8,11 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from idp.records import AuthorizationCode, ClientChanged, CodeConsumption, RefreshUse, Token
 from idp.store.base import Repository, to_record
 from idp.store.tables import authorization_codes, clients, handoffs, token_families, tokens
-from idp.store.units import Prepared, Units
+from idp.store.units import Prepared
 from idp.vocab import HANDOFF_PENDING as PENDING
 
 
@@ -21,10 +20,6 @@ class Grants(Repository):
     """The token endpoint's writes are units of work (units.py): one hand-off per write on
     SQLite, committed in groups. Each takes the `client_version` the client was read at, when
     the caller has not confirmed it yet, and stores nothing (ClientChanged) if it moved."""
-
-    def __init__(self, engine: AsyncEngine, conn: AsyncConnection | None, units: Units) -> None:
-        super().__init__(engine, conn)
-        self.units = units
 
     # ---- authorization codes -------------------------------------------------------------
     async def add_code(

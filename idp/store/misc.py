@@ -9,11 +9,9 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from idp.store.base import Repository
 from idp.store.tables import security_events, settings, throttles
-from idp.store.units import Units
 
 MAX_RESERVE_TRIES = 100
 
@@ -38,10 +36,6 @@ class Throttles(Repository):
     """Counting, taking back and clearing attempts are units of work (units.py): on SQLite each
     is one hand-off to the writer thread, committed with whatever else is waiting, instead of a
     transaction of three to five statements through the async driver."""
-
-    def __init__(self, engine: AsyncEngine, conn: AsyncConnection | None, units: Units) -> None:
-        super().__init__(engine, conn)
-        self.units = units
 
     async def get(self, keys: list[str]) -> dict[str, tuple[int, int]]:
         async with self.connect() as conn:

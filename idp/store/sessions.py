@@ -12,8 +12,7 @@ from idp.vocab import AUTH_PENDING as PENDING
 
 class AuthSessions(Repository):
     async def add(self, session: AuthSession) -> None:
-        async with self.begin() as conn:
-            await conn.execute(insert(auth_sessions).values(**session.__dict__))
+        await self.write(insert(auth_sessions).values(**session.__dict__))
 
     async def get(self, session_id: str) -> AuthSession | None:
         async with self.connect() as conn:
@@ -31,46 +30,42 @@ class AuthSessions(Repository):
             values.update(force_login=False, interacted_at=auth_time)
         else:  # remembered from an earlier sign-in: nothing was done in this session yet
             values.update(interacted_at=None)
-        async with self.begin() as conn:
-            await conn.execute(
-                update(auth_sessions)
-                .where(auth_sessions.c.id == session_id, auth_sessions.c.status == PENDING)
-                .values(**values)
-            )
+        await self.write(
+            update(auth_sessions)
+            .where(auth_sessions.c.id == session_id, auth_sessions.c.status == PENDING)
+            .values(**values)
+        )
 
     async def interacted(self, session_id: str, user_id: int, now: int) -> bool:
         """Record a step the customer took in this session (terms accepted, "Continue as");
         False when the session is no longer pending or is for someone else."""
-        async with self.begin() as conn:
-            result = await conn.execute(
-                update(auth_sessions)
-                .where(
-                    auth_sessions.c.id == session_id,
-                    auth_sessions.c.status == PENDING,
-                    auth_sessions.c.user_id == user_id,
-                )
-                .values(interacted_at=now)
+        changed = await self.write(
+            update(auth_sessions)
+            .where(
+                auth_sessions.c.id == session_id,
+                auth_sessions.c.status == PENDING,
+                auth_sessions.c.user_id == user_id,
             )
-        return result.rowcount == 1
+            .values(interacted_at=now)
+        )
+        return changed == 1
 
     async def set_language(self, session_id: str, language: str) -> None:
         """The customer chose another language: the rest of the session, and what the client is
         told, use it."""
-        async with self.begin() as conn:
-            await conn.execute(
-                update(auth_sessions)
-                .where(auth_sessions.c.id == session_id, auth_sessions.c.status == PENDING)
-                .values(language=language)
-            )
+        await self.write(
+            update(auth_sessions)
+            .where(auth_sessions.c.id == session_id, auth_sessions.c.status == PENDING)
+            .values(language=language)
+        )
 
     async def forget_user(self, session_id: str) -> None:
         """ "Not you?": the session goes on, but the customer must sign in first."""
-        async with self.begin() as conn:
-            await conn.execute(
-                update(auth_sessions)
-                .where(auth_sessions.c.id == session_id, auth_sessions.c.status == PENDING)
-                .values(user_id=None, auth_time=None, interacted_at=None, force_login=True)
-            )
+        await self.write(
+            update(auth_sessions)
+            .where(auth_sessions.c.id == session_id, auth_sessions.c.status == PENDING)
+            .values(user_id=None, auth_time=None, interacted_at=None, force_login=True)
+        )
 
     async def finish(
         self,
@@ -88,11 +83,7 @@ class AuthSessions(Repository):
             condition.append(auth_sessions.c.interacted_at.is_not(None))
         if user_id is not None:
             condition.append(auth_sessions.c.user_id == user_id)
-        async with self.begin() as conn:
-            result = await conn.execute(
-                update(auth_sessions).where(*condition).values(status=status)
-            )
-        return result.rowcount == 1
+        return await self.write(update(auth_sessions).where(*condition).values(status=status)) == 1
 
 
 class LoginSessions(Repository):
@@ -106,17 +97,16 @@ class LoginSessions(Repository):
         ip: str | None,
         user_agent: str | None,
     ) -> None:
-        async with self.begin() as conn:
-            await conn.execute(
-                insert(login_sessions).values(
-                    id_hash=id_hash,
-                    user_id=user_id,
-                    auth_time=auth_time,
-                    expires_at=expires_at,
-                    ip=ip,
-                    user_agent=(user_agent or "")[:512] or None,
-                )
+        await self.write(
+            insert(login_sessions).values(
+                id_hash=id_hash,
+                user_id=user_id,
+                auth_time=auth_time,
+                expires_at=expires_at,
+                ip=ip,
+                user_agent=(user_agent or "")[:512] or None,
             )
+        )
 
     async def get(self, id_hash: str, now: int) -> LoginSession | None:
         async with self.connect() as conn:
@@ -151,9 +141,7 @@ class LoginSessions(Repository):
             return [int(t) for t in found]
 
     async def remove_for_user(self, user_id: int) -> None:
-        async with self.begin() as conn:
-            await conn.execute(delete(login_sessions).where(login_sessions.c.user_id == user_id))
+        await self.write(delete(login_sessions).where(login_sessions.c.user_id == user_id))
 
     async def remove(self, id_hash: str) -> None:
-        async with self.begin() as conn:
-            await conn.execute(delete(login_sessions).where(login_sessions.c.id_hash == id_hash))
+        await self.write(delete(login_sessions).where(login_sessions.c.id_hash == id_hash))

@@ -1,7 +1,9 @@
 """Units of work: a synchronous function over one connection, run in one transaction.
 
 The token endpoint's storage is written this way (grants.py), so that it costs a request one
-hand-off, not one per query:
+hand-off, not one per query; so are the sign-in throttles (misc.py) and every single-statement
+write through `Repository.write` (the sign-in steps' session rows), which then never hold
+SQLite's write lock against the writer thread from another connection:
 - on SQLite, every unit goes to the process's one writer thread. It takes all the units waiting,
   runs them in one transaction, commits once (group commit) and only then hands the results
   back to the event loop, in one call per batch. A unit may run twice (see `commit`): it reads
