@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -34,6 +36,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from idp.store.db import sqlite_pragmas
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 Unit = Callable[[Connection], T]
 # Units in one transaction at most: bounds how long the writer holds SQLite's write lock.
@@ -42,6 +45,10 @@ MAX_BATCH = 64
 # as long as SQLite's busy_timeout elsewhere, looking again every half millisecond.
 LOCK_WAIT_SECONDS = 30.0
 LOCK_POLL_SECONDS = 0.0005
+# Checkpoints (Checkpointer): at most one this often; the writers' lock taken for the next one
+# once the log is longer than this many pages (SQLite checkpoints at 1000 by default).
+CHECKPOINT_SECONDS = 0.05
+BIG_LOG_FRAMES = 4000
 
 _Job = tuple[Callable[[Connection], Any], "asyncio.Future[Any]"]
 _Outcome = tuple[bool, Any]  # (True, result) or (False, the exception it raised)
@@ -99,6 +106,7 @@ class SqliteWriter:
     def __init__(self, path: Path) -> None:
         self.engine = sync_sqlite_engine(path)
         self.lock_path = path.with_name(path.name + ".writer-lock")
+        self.checkpointer = Checkpointer(path, self.lock_path)
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._started = threading.Lock()
@@ -121,6 +129,7 @@ class SqliteWriter:
         if thread is not None:
             self._queue.put(None)
             await asyncio.to_thread(thread.join)
+        await asyncio.to_thread(self.checkpointer.close)
         self.engine.dispose()
 
     def _start(self) -> None:
@@ -146,6 +155,7 @@ class SqliteWriter:
                 finally:
                     fcntl.flock(lock, fcntl.LOCK_UN)
                 deliver(batch, outcomes)
+                self.checkpointer.wanted()
                 if stopping:
                     return
 
@@ -161,6 +171,73 @@ class SqliteWriter:
                 return batch, True
             batch.append(job)
         return batch, False
+
+
+class Checkpointer:
+    """Copies the write-ahead log into the database file from a thread of its own, so that the
+    writer's commits never do it. By default SQLite checkpoints inside the commit that takes the
+    log past 1000 pages, syncing both files, while that writer holds the lock every worker's
+    writer waits for: on token load with 2 workers, 4 alternating rounds, 2969 requests a
+    second with that, 3767 without it.
+
+    After each batch the writer asks for a checkpoint; this thread runs one PASSIVE checkpoint
+    (it waits for no reader or writer, and none waits for it) at most every CHECKPOINT_SECONDS.
+    A passive checkpoint cannot catch up with writers that never pause, so when the log has
+    grown past BIG_LOG_FRAMES it takes the writers' lock for the next one: the log is then
+    copied whole, and the next writer starts it again from the beginning."""
+
+    def __init__(self, path: Path, lock_path: Path) -> None:
+        self.path, self.lock_path = path, lock_path
+        self._wanted = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._started = threading.Lock()
+        self.log_frames = 0  # the log's length at the last checkpoint, in pages
+
+    def wanted(self) -> None:
+        if self._thread is None:
+            with self._started:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._serve, name="idp-sqlite-checkpointer", daemon=True
+                    )
+                    self._thread.start()
+        self._wanted.set()
+
+    def close(self) -> None:
+        self._stopping = True
+        self._wanted.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _serve(self) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            with self.lock_path.open("a") as lock:
+                while True:
+                    self._wanted.wait()
+                    if self._stopping:
+                        return
+                    self._wanted.clear()
+                    if self.log_frames > BIG_LOG_FRAMES:
+                        fcntl.flock(lock, fcntl.LOCK_EX)
+                        try:
+                            self._checkpoint(conn)
+                        finally:
+                            fcntl.flock(lock, fcntl.LOCK_UN)
+                    else:
+                        self._checkpoint(conn)
+                    time.sleep(CHECKPOINT_SECONDS)
+        finally:
+            conn.close()
+
+    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        try:
+            _busy, frames, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error:
+            log.exception("checkpoint of %s failed", self.path)
+            return
+        self.log_frames = max(int(frames), 0)
 
 
 def commit(conn: Connection, units: list[Unit[Any]]) -> list[_Outcome]:
@@ -214,6 +291,8 @@ def sync_sqlite_engine(path: Path) -> Engine:
         # steps that grow to 100 ms, which a writer of the sign-in pages' short transactions
         # would turn into the token endpoint's p99.
         dbapi_connection.execute("PRAGMA busy_timeout=0")
+        # Its commits leave copying the log into the database to the Checkpointer.
+        dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
