@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -18,10 +16,21 @@ AT_COLUMNS = {"steerable": "steerable_at", "reauthentication": "reauthentication
 
 
 async def _row_exists(conn: AsyncConnection, device_id: str) -> None:
-    """device_status gets a row for the device, whoever inserts it first (no error)."""
-    dialect = conn.dialect.name
-    maker = pg_insert if dialect == "postgresql" else sqlite_insert
-    await conn.execute(maker(device_status).values(device_id=device_id).on_conflict_do_nothing())
+    """device_status gets a row for the device, whoever inserts it first (no error). Each
+    dialect's INSERT is imported here, so that a worker on SQLite never loads PostgreSQL's
+    dialect (about 2 MiB of its memory) nor the other way round."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        await conn.execute(
+            pg_insert(device_status).values(device_id=device_id).on_conflict_do_nothing()
+        )
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        await conn.execute(
+            sqlite_insert(device_status).values(device_id=device_id).on_conflict_do_nothing()
+        )
 
 
 class DeviceStatuses(Repository):
