@@ -104,10 +104,6 @@ def _clear(key: str, conn: Connection) -> None:
 
 
 class SecurityEvents(Repository):
-    """Writing an event is a unit of work (units.py): on SQLite it never holds the write lock
-    against the writer thread, and its read-then-write runs under that lock, so two events
-    written at once cannot both find no recent one."""
-
     async def record(
         self,
         *,
@@ -121,8 +117,24 @@ class SecurityEvents(Repository):
         """Write one event; with `once_within`, only when no event of this kind, actor and IP
         was written in the last `once_within` seconds (a refused burst stays one row). True
         when a row was written."""
-        event = dict(at=now, kind=kind, actor=actor, ip=ip, detail=detail)
-        return await self.units.run(partial(_record, event, once_within), self.conn)
+        async with self.begin() as conn:
+            if once_within is not None:
+                recent = await conn.scalar(
+                    select(security_events.c.id)
+                    .where(
+                        security_events.c.kind == kind,
+                        security_events.c.at > now - once_within,
+                        security_events.c.actor == actor,
+                        security_events.c.ip == ip,
+                    )
+                    .limit(1)
+                )
+                if recent is not None:
+                    return False
+            await conn.execute(
+                insert(security_events).values(at=now, kind=kind, actor=actor, ip=ip, detail=detail)
+            )
+        return True
 
     async def count_anonymous(
         self, *, kind: str, now: int, ip: str, reason: str, window: int
@@ -130,8 +142,37 @@ class SecurityEvents(Repository):
         """Count an event nobody signed in caused in the row for `ip` opened less than `window`
         seconds ago, or open one: anonymous noise stays one row per IP and window. True when a
         row was opened."""
-        unit = partial(_count_anonymous, kind, now, ip, reason, window)
-        return await self.units.run(unit, self.conn)
+        async with self.begin() as conn:
+            row = (
+                await conn.execute(
+                    select(security_events.c.id, security_events.c.detail)
+                    .where(
+                        security_events.c.kind == kind,
+                        security_events.c.at > now - window,
+                        security_events.c.actor.is_(None),
+                        security_events.c.ip == ip,
+                    )
+                    .order_by(security_events.c.id.desc())
+                    .limit(1)
+                    .with_for_update()
+                )
+            ).first()
+            detail = dict(row.detail) if row is not None else {}
+            if row is None or not detail.get("anonymous"):
+                detail = {"anonymous": True, "count": 1, "reasons": {reason: 1}, "last_at": now}
+                await conn.execute(
+                    insert(security_events).values(
+                        at=now, kind=kind, actor=None, ip=ip, detail=detail
+                    )
+                )
+                return True
+            reasons = dict(detail.get("reasons") or {})
+            reasons[reason] = int(reasons.get(reason, 0)) + 1
+            detail.update(count=int(detail.get("count", 0)) + 1, reasons=reasons, last_at=now)
+            await conn.execute(
+                update(security_events).where(security_events.c.id == row.id).values(detail=detail)
+            )
+            return False
 
     async def recent(
         self,
@@ -154,52 +195,3 @@ class SecurityEvents(Repository):
         async with self.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [dict(r._mapping) for r in rows]
-
-
-def _record(event: dict[str, Any], once_within: int | None, conn: Connection) -> bool:
-    if once_within is not None:
-        recent = conn.scalar(
-            select(security_events.c.id)
-            .where(
-                security_events.c.kind == event["kind"],
-                security_events.c.at > event["at"] - once_within,
-                security_events.c.actor == event["actor"],
-                security_events.c.ip == event["ip"],
-            )
-            .limit(1)
-        )
-        if recent is not None:
-            return False
-    conn.execute(insert(security_events).values(**event))
-    return True
-
-
-def _count_anonymous(
-    kind: str, now: int, ip: str, reason: str, window: int, conn: Connection
-) -> bool:
-    row = conn.execute(
-        select(security_events.c.id, security_events.c.detail)
-        .where(
-            security_events.c.kind == kind,
-            security_events.c.at > now - window,
-            security_events.c.actor.is_(None),
-            security_events.c.ip == ip,
-        )
-        .order_by(security_events.c.id.desc())
-        .limit(1)
-        .with_for_update()
-    ).first()
-    detail = dict(row.detail) if row is not None else {}
-    if row is None or not detail.get("anonymous"):
-        detail = {"anonymous": True, "count": 1, "reasons": {reason: 1}, "last_at": now}
-        conn.execute(
-            insert(security_events).values(at=now, kind=kind, actor=None, ip=ip, detail=detail)
-        )
-        return True
-    reasons = dict(detail.get("reasons") or {})
-    reasons[reason] = int(reasons.get(reason, 0)) + 1
-    detail.update(count=int(detail.get("count", 0)) + 1, reasons=reasons, last_at=now)
-    conn.execute(
-        update(security_events).where(security_events.c.id == row.id).values(detail=detail)
-    )
-    return False
