@@ -58,10 +58,14 @@ class Throttles(Repository):
 
     async def release(self, key: str) -> None:
         """Take back one counted attempt (it turned out not to be a failure)."""
-        await self.units.run(partial(_release, key), self.conn)
+        await self.write(
+            update(throttles)
+            .where(throttles.c.key == key, throttles.c.failures > 0)
+            .values(failures=throttles.c.failures - 1)
+        )
 
     async def clear(self, key: str) -> None:
-        await self.units.run(partial(_clear, key), self.conn)
+        await self.write(delete(throttles).where(throttles.c.key == key))
 
 
 def _reserve(
@@ -89,18 +93,6 @@ def _reserve(
         )
         return 0
     return 1  # the row kept vanishing and reappearing: refuse this one rather than check it
-
-
-def _release(key: str, conn: Connection) -> None:
-    conn.execute(
-        update(throttles)
-        .where(throttles.c.key == key, throttles.c.failures > 0)
-        .values(failures=throttles.c.failures - 1)
-    )
-
-
-def _clear(key: str, conn: Connection) -> None:
-    conn.execute(delete(throttles).where(throttles.c.key == key))
 
 
 class SecurityEvents(Repository):
