@@ -1,4 +1,4 @@
-"""argon2id parameters: OWASP's recommendation by default (19 MiB, t=2, p=1), configurable within
+"""argon2id parameters: a row of OWASP's table by default (12 MiB, t=3, p=1), configurable within
 bounds, and a hash made with other parameters (libpass's defaults before: 64 MiB, t=3, p=4)
 re-hashed with the configured ones at the customer's next successful sign-in."""
 
@@ -22,7 +22,7 @@ from idp.security import passwords
 from idp.store import Store
 from tests.conftest import EMAIL, PASSWORD, add_user, csrf_of
 
-OWASP_PREFIX = "$argon2id$v=19$m=19456,t=2,p=1$"
+OWASP_PREFIX = "$argon2id$v=19$m=12288,t=3,p=1$"
 OLD_PREFIX = "$argon2id$v=19$m=65536,t=3,p=4$"
 
 
@@ -52,8 +52,8 @@ async def post_login(client: Any, email: str, password: str) -> Any:
 
 
 def test_defaults_are_owasps(app: Quart) -> None:
-    assert Settings().argon2_memory_kib == 19456
-    assert passwords.hasher().parameters == passwords.Argon2Parameters(19456, 2, 1)
+    assert (Settings().argon2_memory_kib, Settings().argon2_time_cost) == (12288, 3)
+    assert passwords.hasher().parameters == passwords.Argon2Parameters(12288, 3, 1)
     assert passwords.hash_password(PASSWORD).startswith(OWASP_PREFIX)
     assert passwords.hasher().dummy_hash.startswith(OWASP_PREFIX)
 
@@ -82,7 +82,7 @@ async def test_up_to_date_hash_left_alone_at_sign_in(client, seeded, store) -> N
 
 @pytest.mark.parametrize(
     "memory_kib, time_cost, parallelism",
-    [(65536, 3, 4), (65536, 2, 1), (19456, 3, 1), (19456, 2, 2), (19456, 1, 1)],
+    [(65536, 3, 4), (19456, 2, 1), (12288, 2, 1), (12288, 3, 2), (12288, 4, 1)],
 )
 def test_any_other_parameter_is_upgraded(
     app: Quart, memory_kib: int, time_cost: int, parallelism: int
@@ -103,22 +103,22 @@ def test_argon2i_is_upgraded_to_argon2id(app: Quart) -> None:
 
 
 @pytest.fixture
-async def cheaper_app(settings, clock, default_parameters) -> AsyncIterator[Quart]:
-    """OWASP's third row instead of its first: 12 MiB, t=3."""
-    tuned = settings.with_overrides(argon2_memory_kib=12288, argon2_time_cost=3)
+async def headline_app(settings, clock, default_parameters) -> AsyncIterator[Quart]:
+    """OWASP's headline row instead of the default: 19 MiB, t=2."""
+    tuned = settings.with_overrides(argon2_memory_kib=19456, argon2_time_cost=2)
     app = create_app(tuned, clock)
     async with app.test_app() as test_app:
         yield test_app.app  # type: ignore[misc]
 
 
-async def test_configured_parameters_hash_check_and_upgrade(cheaper_app: Quart) -> None:
-    prefix = "$argon2id$v=19$m=12288,t=3,p=1$"
+async def test_configured_parameters_hash_check_and_upgrade(headline_app: Quart) -> None:
+    prefix = "$argon2id$v=19$m=19456,t=2,p=1$"
     assert passwords.hash_password(PASSWORD).startswith(prefix)
     # Unknown emails are checked against a dummy made with the same parameters: equal work.
     assert passwords.hasher().dummy_hash.startswith(prefix)
-    store = cheaper_app.extensions["idp"].store
-    await add_user(store, password_hash=argon2_hash(PASSWORD, 19456, 2, 1))
-    response = await post_login(cheaper_app.test_client(), EMAIL, PASSWORD)
+    store = headline_app.extensions["idp"].store
+    await add_user(store, password_hash=argon2_hash(PASSWORD, 12288, 3, 1))  # the default's
+    response = await post_login(headline_app.test_client(), EMAIL, PASSWORD)
     assert response.status_code == 302
     assert (await store.users.by_email(EMAIL)).password_hash.startswith(prefix)
 
@@ -177,7 +177,7 @@ def test_the_idp_command_hashes_with_the_configured_parameters(
 ) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'idp.sqlite3'}"
     env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("IDP_")}
-    env.update(IDP_DATABASE_URL=url, IDP_ARGON2_MEMORY_KIB="12288", IDP_ARGON2_TIME_COST="3")
+    env.update(IDP_DATABASE_URL=url, IDP_ARGON2_MEMORY_KIB="19456", IDP_ARGON2_TIME_COST="2")
     runner = CliRunner(env=env)
     assert runner.invoke(main, ["migrate"]).exit_code == 0
     args = ["users", "add", "--email", EMAIL, "--supplier-user-id", "C-1", "--password-stdin"]
@@ -191,4 +191,4 @@ def test_the_idp_command_hashes_with_the_configured_parameters(
         finally:
             await store.close()
 
-    assert asyncio.run(stored_hash()).startswith("$argon2id$v=19$m=12288,t=3,p=1$")
+    assert asyncio.run(stored_hash()).startswith("$argon2id$v=19$m=19456,t=2,p=1$")

@@ -48,7 +48,7 @@ def serve(host: str, port: int, workers: int, server: str) -> None:
 def password_threads(cores: int, workers: int) -> int:
     """Each worker's password-hashing threads: its share of the cores, at least one. N workers
     then hash on about as many threads as there are cores, and no worker holds more argon2
-    buffers (19 MiB each) than it can keep busy."""
+    buffers (12 MiB each by default) than it can keep busy."""
     return max(1, -(-cores // workers))
 
 
