@@ -140,6 +140,20 @@ def throughput_lines(throughput: dict[str, Any], args: argparse.Namespace) -> li
     return lines
 
 
+def ceiling_line(cores: int, limit: dict[str, Any], rate: dict[str, Any]) -> str:
+    """The most sign-ins these cores could do at the CPU costs just measured (the server's and
+    this bench's client share them), as a share of the hash limit; and the same if the server's
+    work besides the argon2 check cost nothing."""
+    check_ms = limit["processes"] * 1000 / limit["per_second"]
+    at_costs = cores * 1000 / (rate["server_cpu_ms"] + rate["client_cpu_ms"])
+    hash_only = cores * 1000 / (check_ms + rate["client_cpu_ms"])
+    return (
+        f"  at these costs {cores} cores allow {at_costs:.1f} sign-ins/s "
+        f"({at_costs / limit['per_second']:.0%} of the hash limit); {hash_only:.1f}/s "
+        f"({hash_only / limit['per_second']:.0%}) if the server's work besides the check were free"
+    )
+
+
 def table(report: dict[str, Any], args: argparse.Namespace) -> str:
     lines = [
         f"Python {platform.python_version()}, nproc {report['nproc']}, 1-min load average "
@@ -162,6 +176,7 @@ def table(report: dict[str, Any], args: argparse.Namespace) -> str:
             f"  CPU per sign-in: the server {rate['server_cpu_ms']:.1f} ms (one argon2 check "
             f"at the hash limit: {limit['processes'] * 1000 / limit['per_second']:.1f} ms), "
             f"this bench's own client {rate['client_cpu_ms']:.1f} ms",
+            ceiling_line(report["nproc"], limit, rate),
         ]
         under = s["token_under_signins"]
         lines.append(
