@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from idp.store.misc import Throttles
+from idp.store.misc import Decide, Throttles
 
 FORGET_AFTER = 3600  # a quiet hour wipes the slate
 MAX_DELAY = 15 * 60
@@ -66,35 +66,39 @@ class SignInThrottle:
     def ip_key(self, ip: str) -> str:
         return self.ip.prefix + ip_block(ip)
 
-    async def _reserve(self, key: str, rule: ThrottleRule, now: int) -> int:
-        def decide(failures: int, last: int) -> tuple[int, int]:
-            if now - last >= FORGET_AFTER:
-                return 0, 1
-            return max(0, last + delay_for(failures, rule.free_failures) - now), failures + 1
-
-        return await self.repo.reserve(key, now, decide)
-
     async def attempt(self, email: str, ip: str, now: int) -> Attempt:
-        """Count this attempt against the account and the IP, or say how long it must wait."""
-        account_key = self.account_key(email)
-        wait = await self._reserve(account_key, self.account, now)
-        if wait:
-            return Attempt(email, ip, wait)
-        wait = await self._reserve(self.ip_key(ip), self.ip, now)
-        if wait:
-            await self.repo.release(account_key)
-            return Attempt(email, ip, wait)
-        return Attempt(email, ip)
+        """Count this attempt against the account and the IP (both or neither, in one unit of
+        work), or say how long it must wait."""
+        wait = await self.repo.reserve_all(
+            [
+                (self.account_key(email), decider(self.account, now)),
+                (self.ip_key(ip), decider(self.ip, now)),
+            ],
+            now,
+        )
+        return Attempt(email, ip, wait)
 
     async def succeeded(self, attempt: Attempt) -> None:
         """The attempt was right: the account starts afresh, and the IP did not fail."""
-        await self.repo.clear(self.account_key(attempt.email))
-        await self.repo.release(self.ip_key(attempt.ip))
+        await self.repo.settle(
+            clear=[self.account_key(attempt.email)], release=[self.ip_key(attempt.ip)]
+        )
 
     async def not_checked(self, attempt: Attempt) -> None:
         """The password could not be checked (the pool was full): the attempt does not count."""
-        await self.repo.release(self.account_key(attempt.email))
-        await self.repo.release(self.ip_key(attempt.ip))
+        await self.repo.settle(release=[self.account_key(attempt.email), self.ip_key(attempt.ip)])
+
+
+def decider(rule: ThrottleRule, now: int) -> Decide:
+    """How long an attempt now must wait under `rule`, from its row's count and last failure;
+    and the count once it is let through."""
+
+    def decide(failures: int, last: int) -> tuple[int, int]:
+        if now - last >= FORGET_AFTER:
+            return 0, 1
+        return max(0, last + delay_for(failures, rule.free_failures) - now), failures + 1
+
+    return decide
 
 
 class RateLimit:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -14,6 +14,8 @@ from idp.store.base import Repository
 from idp.store.tables import security_events, settings, throttles
 
 MAX_RESERVE_TRIES = 100
+# decide(failures, last_failure_at) of a throttle row: (seconds to wait, new count when 0)
+Decide = Callable[[int, int], tuple[int, int]]
 
 
 class ServiceSettings(Repository):
@@ -42,9 +44,7 @@ class Throttles(Repository):
             rows = (await conn.execute(select(throttles).where(throttles.c.key.in_(keys)))).all()
         return {r.key: (r.failures, r.last_failure_at) for r in rows}
 
-    async def reserve(
-        self, key: str, now: int, decide: Callable[[int, int], tuple[int, int]]
-    ) -> int:
+    async def reserve(self, key: str, now: int, decide: Decide) -> int:
         """Count an attempt for `key` now, unless it must still wait; returns that wait (0: the
         attempt is counted). `decide(failures, last_failure_at)` of the stored row says how
         long to wait and, when that is 0, the new count.
@@ -56,21 +56,53 @@ class Throttles(Repository):
         steady stream of attempts from one shared address could)."""
         return await self.units.run(partial(_reserve, key, now, decide), self.conn)
 
+    async def reserve_all(self, reservations: list[tuple[str, Decide]], now: int) -> int:
+        """`reserve` for each key in turn, in one unit of work: all are counted, or none. The
+        first key that must wait refuses the attempt (its wait is returned) and the keys counted
+        before it are taken back in the same transaction."""
+        return await self.units.run(partial(_reserve_all, reservations, now), self.conn)
+
     async def release(self, key: str) -> None:
         """Take back one counted attempt (it turned out not to be a failure)."""
-        await self.write(
-            update(throttles)
-            .where(throttles.c.key == key, throttles.c.failures > 0)
-            .values(failures=throttles.c.failures - 1)
-        )
+        await self.settle(release=[key])
 
     async def clear(self, key: str) -> None:
-        await self.write(delete(throttles).where(throttles.c.key == key))
+        await self.settle(clear=[key])
+
+    async def settle(self, *, clear: Sequence[str] = (), release: Sequence[str] = ()) -> None:
+        """In one unit of work: forget the counts of `clear`, take back one attempt of each of
+        `release`."""
+
+        def unit(conn: Connection) -> None:
+            for key in clear:
+                conn.execute(delete(throttles).where(throttles.c.key == key))
+            for key in release:
+                _release(key, conn)
+
+        await self.units.run(unit, self.conn)
 
 
-def _reserve(
-    key: str, now: int, decide: Callable[[int, int], tuple[int, int]], conn: Connection
-) -> int:
+def _release(key: str, conn: Connection) -> None:
+    conn.execute(
+        update(throttles)
+        .where(throttles.c.key == key, throttles.c.failures > 0)
+        .values(failures=throttles.c.failures - 1)
+    )
+
+
+def _reserve_all(reservations: list[tuple[str, Decide]], now: int, conn: Connection) -> int:
+    counted: list[str] = []
+    for key, decide in reservations:
+        wait = _reserve(key, now, decide, conn)
+        if wait:
+            for done in counted:
+                _release(done, conn)
+            return wait
+        counted.append(key)
+    return 0
+
+
+def _reserve(key: str, now: int, decide: Decide, conn: Connection) -> int:
     for _ in range(MAX_RESERVE_TRIES):
         held = conn.execute(
             update(throttles).where(throttles.c.key == key).values(key=throttles.c.key)
