@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from idp.security.throttle import SignInThrottle
+from idp.security.throttle import SignInThrottle, ThrottleRule, decider
 from idp.store import Store
 from tests.conftest import EMAIL
 
@@ -64,3 +64,12 @@ async def test_attempts_from_a_throttled_address_never_throttle_the_account_they
     flooding = False
     assert all(wait > 0 for wait in flooded)
     assert set(await owners) == {0}
+
+
+def test_within_the_free_failures_nothing_waits_whatever_the_last_failure_time() -> None:
+    """A request's `now` is read as it begins; a request that began a second later may store
+    its failure first. Within the free failures that must not turn into a wait."""
+    rule = ThrottleRule("account:", free_failures=2)
+    assert decider(rule, 1000)(0, 1001) == (0, 1)
+    assert decider(rule, 1000)(1, 1001) == (0, 2)
+    assert decider(rule, 1000)(2, 1001) == (31, 3)  # past them: 30 s from the last failure

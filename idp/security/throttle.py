@@ -96,7 +96,10 @@ def decider(rule: ThrottleRule, now: int) -> Decide:
     def decide(failures: int, last: int) -> tuple[int, int]:
         if now - last >= FORGET_AFTER:
             return 0, 1
-        return max(0, last + delay_for(failures, rule.free_failures) - now), failures + 1
+        delay = delay_for(failures, rule.free_failures)
+        # Within the free failures nothing waits, even when the last failure was stored by a
+        # request that began after this one (`last` a second past `now`).
+        return (max(0, last + delay - now) if delay else 0), failures + 1
 
     return decide
 
