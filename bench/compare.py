@@ -140,13 +140,17 @@ def throughput_lines(throughput: dict[str, Any], args: argparse.Namespace) -> li
     return lines
 
 
+def check_ms(limit: dict[str, Any]) -> float:
+    """The CPU of one argon2 check, from the hash limit (one process per core)."""
+    return float(limit["processes"] * 1000 / limit["per_second"])
+
+
 def ceiling_line(cores: int, limit: dict[str, Any], rate: dict[str, Any]) -> str:
     """The most sign-ins these cores could do at the CPU costs just measured (the server's and
     this bench's client share them), as a share of the hash limit; and the same if the server's
     work besides the argon2 check cost nothing."""
-    check_ms = limit["processes"] * 1000 / limit["per_second"]
     at_costs = cores * 1000 / (rate["server_cpu_ms"] + rate["client_cpu_ms"])
-    hash_only = cores * 1000 / (check_ms + rate["client_cpu_ms"])
+    hash_only = cores * 1000 / (check_ms(limit) + rate["client_cpu_ms"])
     return (
         f"  at these costs {cores} cores allow {at_costs:.1f} sign-ins/s "
         f"({at_costs / limit['per_second']:.0%} of the hash limit); {hash_only:.1f}/s "
@@ -174,7 +178,7 @@ def table(report: dict[str, Any], args: argparse.Namespace) -> str:
             f"password POST p50 {fmt(rate['p50_ms'])} ms, p99 {fmt(rate['p99_ms'])} ms; "
             f"other answers {rate['other'] or 'none'}",
             f"  CPU per sign-in: the server {rate['server_cpu_ms']:.1f} ms (one argon2 check "
-            f"at the hash limit: {limit['processes'] * 1000 / limit['per_second']:.1f} ms), "
+            f"at the hash limit: {check_ms(limit):.1f} ms), "
             f"this bench's own client {rate['client_cpu_ms']:.1f} ms",
             ceiling_line(report["nproc"], limit, rate),
         ]

@@ -61,13 +61,18 @@ async def stored_state(stack: Stack, key: str, event: str) -> tuple[int, int]:
     return found[key][0], len([e for e in events if e["kind"] == event])
 
 
+async def csrf(http: httpx.AsyncClient, url: str) -> str:
+    """GET the form (its cookie comes with it): the CSRF token in it."""
+    page = await http.get(url)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token, page.text
+    return token.group(1)
+
+
 async def burst(url: str, form: dict[str, str]) -> Counter[int]:
     """GET the form once (cookie + CSRF token), then POST it BURST times at once."""
     async with httpx.AsyncClient(timeout=120) as http:
-        page = await http.get(url)
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-        assert token, page.text
-        data = {**form, "csrf_token": token.group(1)}
+        data = {**form, "csrf_token": await csrf(http, url)}
         answers = await asyncio.gather(*(http.post(url, data=data) for _ in range(BURST)))
     return Counter(a.status_code for a in answers)
 
@@ -110,12 +115,6 @@ async def strict_idp(tmp_path: Path) -> AsyncIterator[Stack]:
 
 def client_from(address: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(timeout=120, transport=httpx.AsyncHTTPTransport(local_address=address))
-
-
-async def csrf(http: httpx.AsyncClient, url: str) -> str:
-    token = re.search(r'name="csrf_token" value="([^"]+)"', (await http.get(url)).text)
-    assert token
-    return token.group(1)
 
 
 async def sign_in(http: httpx.AsyncClient, url: str, email: str, password: str) -> int:

@@ -62,10 +62,6 @@ class Throttles(Repository):
         before it are taken back in the same transaction."""
         return await self.units.run(partial(_reserve_all, reservations, now), self.conn)
 
-    async def release(self, key: str) -> None:
-        """Take back one counted attempt (it turned out not to be a failure)."""
-        await self.settle(release=[key])
-
     async def clear(self, key: str) -> None:
         await self.settle(clear=[key])
 
